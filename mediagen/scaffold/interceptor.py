@@ -1,0 +1,157 @@
+"""One interceptor that applies the scaffold's policies to every call.
+
+In order: refuse calls without the bearer token (when one is configured), bind
+the caller's request id to the logs, count and time the call, and turn a
+:class:`ServiceError` into its rich status. An unexpected exception becomes
+INTERNAL with a log line, so a bug is visible but never hangs the caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from mediagen.scaffold import auth, metrics
+from mediagen.scaffold.errors import ServiceError, to_grpc_status
+from mediagen.scaffold.logging import log_context
+
+log = logging.getLogger("mediagen.rpc")
+
+REQUEST_ID_KEY = "x-request-id"
+
+
+class ScaffoldInterceptor(aio.ServerInterceptor):
+    def __init__(self, service_name: str, auth_token: str | None) -> None:
+        self._service = service_name
+        self._token = auth_token
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        if self._token and not auth.is_open_method(method):
+            if not auth.token_matches(details.invocation_metadata, self._token):  # type: ignore[arg-type]
+                return _rewrap(handler, lambda _b: _unauthenticated(method, handler))
+        if auth.is_open_method(method):
+            return handler
+        request_id = _request_id(details)
+        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id))
+
+    def _observed(self, behavior: Callable[..., Any], method: str, request_id: str) -> Callable[..., Any]:
+        short = method.rsplit("/", 1)[-1]
+        labels = (self._service, short)
+
+        async def finish(context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None) -> None:
+            code = _final_code(context, exc)
+            metrics.RPC_CALLS.labels(self._service, short, code.name).inc()
+            metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
+            metrics.RPC_IN_FLIGHT.labels(*labels).dec()
+            level = logging.INFO if code in _QUIET_CODES else logging.WARNING
+            log.log(level, "rpc %s finished: %s", short, code.name,
+                    extra={"fields": {"elapsed_ms": round((time.monotonic() - started) * 1000, 1)}})
+
+        if inspect.isasyncgenfunction(behavior):
+            async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                with log_context(request_id=request_id):
+                    started, failure = _begin(labels), None
+                    try:
+                        async for item in behavior(request, context):
+                            yield item
+                    except BaseException as exc:  # noqa: BLE001 - re-raised or converted below
+                        failure = exc
+                        await _convert(exc, context)
+                    finally:
+                        await finish(context, started, failure)
+            return streaming
+
+        async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            with log_context(request_id=request_id):
+                started, failure = _begin(labels), None
+                try:
+                    return await behavior(request, context)
+                except BaseException as exc:  # noqa: BLE001 - re-raised or converted below
+                    failure = exc
+                    await _convert(exc, context)
+                finally:
+                    await finish(context, started, failure)
+        return unary
+
+
+_QUIET_CODES = {grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS}
+
+
+def _begin(labels: tuple[str, str]) -> float:
+    metrics.RPC_IN_FLIGHT.labels(*labels).inc()
+    return time.monotonic()
+
+
+def _request_id(details: grpc.HandlerCallDetails) -> str:
+    for key, value in details.invocation_metadata or ():  # type: ignore[attr-defined]
+        if key == REQUEST_ID_KEY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return uuid.uuid4().hex[:16]
+
+
+async def _convert(exc: BaseException, context: aio.ServicerContext[Any, Any]) -> None:
+    """Re-raise what gRPC must see as it is; turn the rest into a status."""
+    if isinstance(exc, ServiceError):
+        await context.abort_with_status(to_grpc_status(exc.to_status()))
+    if isinstance(exc, Exception) and not isinstance(exc, aio.AbortError):
+        log.exception("unexpected error while serving a call")
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+    raise exc
+
+
+def _final_code(context: aio.ServicerContext[Any, Any], exc: BaseException | None) -> grpc.StatusCode:
+    if isinstance(exc, ServiceError):
+        return exc.code
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if exc is not None and not isinstance(exc, aio.AbortError):
+        return grpc.StatusCode.CANCELLED if isinstance(exc, BaseException) and not isinstance(
+            exc, Exception) else grpc.StatusCode.INTERNAL
+    return grpc.StatusCode.OK
+
+
+def _unauthenticated(method: str, handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
+    async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method}: missing or invalid bearer token")
+
+    if handler.response_streaming:
+        async def refuse_stream(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            await refuse(request, context)
+            yield  # pragma: no cover - abort raised above
+        return refuse_stream
+    return refuse
+
+
+def _rewrap(
+    handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> grpc.RpcMethodHandler:
+    """The same handler with its behavior replaced by ``wrap(behavior)``."""
+    kinds = {
+        (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+        (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+        (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+        (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+    }
+    attr, factory = kinds[(handler.request_streaming, handler.response_streaming)]
+    return factory(  # type: ignore[operator]
+        wrap(getattr(handler, attr)),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

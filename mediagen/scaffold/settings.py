@@ -1,0 +1,74 @@
+"""Settings every service shares, read from environment variables.
+
+Each service subclasses :class:`ServerSettings` with its own prefix
+(``MEDIAGEN_STORAGE_``, ``MEDIAGEN_GENERATOR_``, ``MEDIAGEN_GATEWAY_``) so one
+environment can configure the three side by side. Settings are validated at
+start-up: a bad value stops the service with a message that names the
+variable, rather than failing on the first request.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class ServerSettings(BaseSettings):
+    """Listening, security and observability settings of one gRPC service."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAGEN_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus HTTP port; unset disables it"
+    )
+    metrics_host: str = "127.0.0.1"
+    auth_token: SecretStr | None = Field(
+        default=None, description="bearer token every call must carry; unset disables auth"
+    )
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="CA that client certificates must chain to (mutual TLS)"
+    )
+    max_message_bytes: int = Field(default=8 * MiB, ge=64 * 1024)
+    grace_seconds: float = Field(default=10.0, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment or exit with one line per bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        lines = [f"invalid configuration for {cls.__name__}:"]
+        for err in exc.errors():
+            name = "".join(str(part) for part in err["loc"][:1]).upper()
+            where = f"{prefix}{name}" if name else "(settings)"
+            lines.append(f"  {where}: {err['msg']}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

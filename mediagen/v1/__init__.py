@@ -1,0 +1,1 @@
+"""Generated code of the mediagen.v1 API; regenerate with ``make protos``."""

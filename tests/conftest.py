@@ -1,0 +1,44 @@
+"""Session-wide fixtures: one real MinIO for the run, a fresh bucket per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from mediagen.stack.minio import MinioEndpoint
+from tests.support.minio_source import real_minio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def minio_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioEndpoint]:
+    with real_minio(tmp_path_factory.mktemp("minio-data")) as (source, endpoint):
+        print(f"\nreal MinIO from {source} at {endpoint.endpoint}")
+        yield endpoint
+
+
+@pytest.fixture
+def minio_client(minio_endpoint: MinioEndpoint) -> Minio:
+    return minio_endpoint.client()
+
+
+@pytest.fixture
+def bucket(minio_client: Minio) -> Iterator[str]:
+    """A bucket of this test's own, emptied and removed afterwards."""
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    minio_client.make_bucket(name)
+    yield name
+    empty_and_remove_bucket(minio_client, name)
+
+
+def empty_and_remove_bucket(client: Minio, name: str) -> None:
+    for upload in client._list_multipart_uploads(name).uploads:  # noqa: SLF001 - no public API
+        client._abort_multipart_upload(name, upload.object_name, upload.upload_id)  # noqa: SLF001
+    for obj in client.list_objects(name, recursive=True):
+        client.remove_object(name, obj.object_name)
+    client.remove_bucket(name)

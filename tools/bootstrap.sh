@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what mediagen needs on a fresh machine, and nothing twice:
+#   - a virtualenv in .venv with the pinned Python packages;
+#   - the MinIO server and grpcurl, built from source with `go install` at pinned
+#     versions into a cache directory outside the clone, so every clone reuses them.
+# Prints the cache directory's bin folder on its last line.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+CACHE_DIR=${MEDIAGEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mediagen}
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+GRPCURL_MODULE=github.com/fullstorydev/grpcurl/cmd/grpcurl
+GRPCURL_VERSION=v1.9.4
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+install_venv() {
+  local venv="$ROOT/.venv" stamp="$ROOT/.venv/.installed"
+  local want
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  log "creating virtualenv and installing packages"
+  [[ -x "$venv/bin/python" ]] || "$PYTHON" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
+  echo "$want" > "$stamp"
+}
+
+# go_tool NAME MODULE VERSION: build MODULE@VERSION into $CACHE_DIR/tools/NAME-VERSION/.
+go_tool() {
+  local name=$1 module=$2 version=$3
+  local dir="$CACHE_DIR/tools/$name-$version"
+  if [[ ! -x "$dir/$name" ]]; then
+    command -v go >/dev/null || { log "go is required to install $name"; exit 1; }
+    log "installing $name $version with go install (first run only, takes a few minutes)"
+    local started=$SECONDS
+    mkdir -p "$dir"
+    GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$module@$version"
+    log "$name installed in $((SECONDS - started))s"
+  fi
+  mkdir -p "$CACHE_DIR/bin"
+  ln -sfn "$dir/$name" "$CACHE_DIR/bin/$name"
+}
+
+install_venv
+go_tool minio "$MINIO_MODULE" "$MINIO_VERSION"
+go_tool grpcurl "$GRPCURL_MODULE" "$GRPCURL_VERSION"
+echo "$CACHE_DIR/bin"
