@@ -110,16 +110,7 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    bind = f"{settings.host}:{settings.port}"
-    if settings.tls_cert_file and settings.tls_key_file:
-        creds = tls.server_credentials(
-            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
-        )
-        port = server.add_secure_port(bind, creds)
-    else:
-        port = server.add_insecure_port(bind)
-    if port == 0:
-        raise OSError(f"{spec.name}: cannot listen on {bind} (address in use?)")
+    port = _bind(server, spec.name, settings)
     monitor = HealthMonitor(health_servicer, names, spec.dependency_checks, spec.health_interval)
     if spec.on_health:
         spec.on_health(monitor)
@@ -129,6 +120,24 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     if settings.metrics_port is not None:
         metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
     return RunningServer(spec, server, port, settings.host, monitor, metrics, settings.grace_seconds)
+
+
+def _bind(server: aio.Server, name: str, settings: ServerSettings) -> int:
+    """Bind the listening port; a taken port is an error, never a silent second listener."""
+    bind = f"{settings.host}:{settings.port}"
+    try:
+        if settings.tls_cert_file and settings.tls_key_file:
+            creds = tls.server_credentials(
+                settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+            )
+            port = server.add_secure_port(bind, creds)
+        else:
+            port = server.add_insecure_port(bind)
+    except RuntimeError as exc:
+        raise OSError(f"{name}: cannot listen on {bind} (address in use?)") from exc
+    if port == 0:
+        raise OSError(f"{name}: cannot listen on {bind} (address in use?)")
+    return port
 
 
 SettingsT = TypeVar("SettingsT", bound=ServerSettings)

@@ -28,7 +28,8 @@ if _version_not_supported:
 
 
 class GatewayServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """The entry point for callers: one call runs a whole generation run.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -59,7 +60,8 @@ class GatewayServiceStub:
 
 
 class GatewayServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The entry point for callers: one call runs a whole generation run.
+    """
 
     def Generate(self, request, context):
         """Creates a run, generates and stores every output, and streams what
@@ -121,7 +123,8 @@ def add_GatewayServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GatewayService:
-    """Missing associated documentation comment in .proto file."""
+    """The entry point for callers: one call runs a whole generation run.
+    """
 
     @staticmethod
     def Generate(request,

@@ -31,6 +31,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class GatewayServiceStub:
+    """The entry point for callers: one call runs a whole generation run."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -47,6 +49,8 @@ class GatewayServiceStub:
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
+    """The entry point for callers: one call runs a whole generation run."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Generate: _aio.UnaryStreamMultiCallable[_gateway_pb2.GatewayGenerateRequest, _gateway_pb2.GatewayEvent]  # type: ignore[assignment]
     """Creates a run, generates and stores every output, and streams what
@@ -59,6 +63,8 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """The generator's templates, for clients that only talk to the gateway."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The entry point for callers: one call runs a whole generation run."""
+
     @_abc_1.abstractmethod
     def Generate(
         self,

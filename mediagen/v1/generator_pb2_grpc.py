@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class GeneratorServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Runs ComfyUI workflows and streams their media back; see the file comment.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -52,7 +53,8 @@ class GeneratorServiceStub:
 
 
 class GeneratorServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Runs ComfyUI workflows and streams their media back; see the file comment.
+    """
 
     def Generate(self, request, context):
         """Runs one workflow and streams its events: accepted first, then progress,
@@ -106,7 +108,8 @@ def add_GeneratorServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GeneratorService:
-    """Missing associated documentation comment in .proto file."""
+    """Runs ComfyUI workflows and streams their media back; see the file comment.
+    """
 
     @staticmethod
     def Generate(request,

@@ -30,6 +30,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class GeneratorServiceStub:
+    """Runs ComfyUI workflows and streams their media back; see the file comment."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -48,6 +50,8 @@ class GeneratorServiceStub:
 
 @_typing.type_check_only
 class GeneratorServiceAsyncStub(GeneratorServiceStub):
+    """Runs ComfyUI workflows and streams their media back; see the file comment."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Generate: _aio.UnaryStreamMultiCallable[_generator_pb2.GenerateRequest, _generator_pb2.GenerateEvent]  # type: ignore[assignment]
     """Runs one workflow and streams its events: accepted first, then progress,
@@ -62,6 +66,8 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     """The state of every ComfyUI backend."""
 
 class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Runs ComfyUI workflows and streams their media back; see the file comment."""
+
     @_abc_1.abstractmethod
     def Generate(
         self,

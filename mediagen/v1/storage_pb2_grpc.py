@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class StorageServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Persists runs and media in S3-compatible object storage (MinIO).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -72,7 +73,8 @@ class StorageServiceStub:
 
 
 class StorageServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Persists runs and media in S3-compatible object storage (MinIO).
+    """
 
     def CreateRun(self, request, context):
         """Records a run. A run id given by the caller must be new (ALREADY_EXISTS
@@ -172,7 +174,8 @@ def add_StorageServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class StorageService:
-    """Missing associated documentation comment in .proto file."""
+    """Persists runs and media in S3-compatible object storage (MinIO).
+    """
 
     @staticmethod
     def CreateRun(request,

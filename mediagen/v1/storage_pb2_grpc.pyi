@@ -29,6 +29,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class StorageServiceStub:
+    """Persists runs and media in S3-compatible object storage (MinIO)."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -54,6 +56,8 @@ class StorageServiceStub:
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
+    """Persists runs and media in S3-compatible object storage (MinIO)."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.CreateRunRequest, _storage_pb2.Run]  # type: ignore[assignment]
     """Records a run. A run id given by the caller must be new (ALREADY_EXISTS
@@ -75,6 +79,8 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """Removes a run and every object of it."""
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Persists runs and media in S3-compatible object storage (MinIO)."""
+
     @_abc_1.abstractmethod
     def CreateRun(
         self,

@@ -31,6 +31,10 @@ def _from_environment() -> MinioEndpoint | None:
 
 
 def _docker_answers() -> bool:
+    # A failed ping leaks docker-py's socket (a ResourceWarning, an error here), so ask only
+    # when an engine could be there at all.
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        return False
     try:
         import docker  # type: ignore[import-untyped]
 

@@ -1,0 +1,35 @@
+# One image recipe for the three services and the ComfyUI simulator: a shared
+# base stage installs the pinned packages once, and each target only sets its
+# entry point. Build one with `docker build --target storage .` (compose does).
+FROM python:3.11-slim AS base
+ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY mediagen ./mediagen
+COPY gateway ./gateway
+COPY generator_service ./generator_service
+COPY storage_service ./storage_service
+COPY comfyui_sim ./comfyui_sim
+RUN pip install --no-cache-dir -c constraints.txt . \
+    && useradd --system --uid 10001 mediagen
+USER mediagen
+ENV MEDIAGEN_GATEWAY_HOST=0.0.0.0 MEDIAGEN_GENERATOR_HOST=0.0.0.0 MEDIAGEN_STORAGE_HOST=0.0.0.0
+
+FROM base AS storage
+ENV MEDIAGEN_STORAGE_PORT=50053 MEDIAGEN_STORAGE_METRICS_PORT=9103 MEDIAGEN_STORAGE_METRICS_HOST=0.0.0.0
+EXPOSE 50053 9103
+ENTRYPOINT ["python", "-m", "storage_service"]
+
+FROM base AS generator
+ENV MEDIAGEN_GENERATOR_PORT=50052 MEDIAGEN_GENERATOR_METRICS_PORT=9102 MEDIAGEN_GENERATOR_METRICS_HOST=0.0.0.0
+EXPOSE 50052 9102
+ENTRYPOINT ["python", "-m", "generator_service"]
+
+FROM base AS gateway
+ENV MEDIAGEN_GATEWAY_PORT=50051 MEDIAGEN_GATEWAY_METRICS_PORT=9101 MEDIAGEN_GATEWAY_METRICS_HOST=0.0.0.0
+EXPOSE 50051 9101
+ENTRYPOINT ["python", "-m", "gateway"]
+
+FROM base AS comfyui-sim
+EXPOSE 8188
+ENTRYPOINT ["python", "-m", "comfyui_sim", "--host", "0.0.0.0", "--port", "8188", "--data-dir", "/tmp/comfyui-sim"]

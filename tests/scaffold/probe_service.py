@@ -1,0 +1,51 @@
+"""A small servicer to exercise the scaffold with: it speaks the real generated API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mediagen.scaffold import ServiceSpec
+from mediagen.scaffold.errors import invalid_argument
+from mediagen.v1 import generator_pb2, generator_pb2_grpc
+
+SERVICE = "mediagen.v1.GeneratorService"
+
+
+class ProbeServicer(generator_pb2_grpc.GeneratorServiceServicer):
+    def __init__(self, events: int = 3, interval: float = 0.2) -> None:
+        self.events = events
+        self.interval = interval
+
+    async def ListWorkflows(self, request: Any, context: Any) -> generator_pb2.ListWorkflowsResponse:
+        raise invalid_argument("workflow.template", "no template named 'nope'")
+
+    async def GetBackendStatus(self, request: Any, context: Any) -> generator_pb2.GetBackendStatusResponse:
+        raise RuntimeError("a bug in the servicer")
+
+    async def Generate(self, request: Any, context: Any) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        for step in range(self.events):
+            await asyncio.sleep(self.interval)
+            yield generator_pb2.GenerateEvent(progress={"value": step + 1, "max": self.events})
+
+
+class Switch:
+    """A dependency whose health the test flips."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    async def check(self) -> None:
+        if not self.up:
+            raise ConnectionError("switched off")
+
+
+def probe_spec(servicer: ProbeServicer | None = None, switch: Switch | None = None) -> ServiceSpec:
+    checks = {"switch": switch.check} if switch else {}
+    return ServiceSpec(
+        "probe",
+        [(SERVICE, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer or ProbeServicer())],
+        dependency_checks=checks,
+        health_interval=0.1,
+    )
