@@ -1,0 +1,86 @@
+"""Simulator settings and fault knobs.
+
+Tests need to bend the simulator in ways a real ComfyUI only bends by accident (slow nodes,
+dropped sockets, truncated downloads, a crashing process). All of those live in one mutable
+:class:`Faults` object so that the in-process API, the CLI flags and the ``/sim/faults`` JSON
+endpoint all edit the same thing with the same field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Faults:
+    """Knobs and injected faults. Every field is JSON-friendly and can be set over HTTP.
+
+    Node selectors (``fail_nodes``, ``hang_nodes``, ``crash_on_node``, ``drop_ws_on_node``) match a
+    node id (``"3"``) or a class name (``"KSampler"``).
+    """
+
+    node_delay_s: dict[str, float] = field(default_factory=dict)
+    """Extra seconds spent in a node, keyed by class name (or node id)."""
+    step_delay_s: float = 0.02
+    """Seconds per progress step of KSampler (ProbeSleepProgress uses its own input)."""
+    fail_nodes: dict[str, str] = field(default_factory=dict)
+    """Selector -> exception message: the node raises at run time (real ``execution_error``)."""
+    hang_nodes: list[str] = field(default_factory=list)
+    """Selectors of nodes that never finish unless interrupted."""
+    drop_ws_after_events: int | None = None
+    """Close every WebSocket once this many more events have been sent (counted from now)."""
+    drop_ws_on_node: list[str] = field(default_factory=list)
+    """Close every WebSocket when a matching node starts."""
+    crash_on_node: list[str] = field(default_factory=list)
+    """``os._exit(3)`` the whole process when a matching node starts (subprocess use only)."""
+    view_bytes_per_s: float | None = None
+    """Throttle ``/view`` downloads to this many bytes per second."""
+    view_truncate_after: int | None = None
+    """``/view`` announces the full Content-Length, then closes after this many bytes."""
+    view_corrupt: bool = False
+    """``/view`` flips bytes of the body (same length, wrong content)."""
+    silent_prompts: bool = False
+    """Send no per-prompt WebSocket events at all (status still flows): watchdog tests."""
+    history_delay_s: float = 0.0
+    """Pause between ``execution_success`` and the history write (widens the real race)."""
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update; unknown keys raise ``KeyError``, like a typo should."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(key)
+            setattr(self, key, value)
+
+    def reset(self) -> None:
+        """Back to the defaults."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(Faults(), f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def node_matches(selectors: Collection[str], node_id: str, class_type: str) -> str | None:
+    """Return the matching selector (node id first), or None."""
+    for key in (node_id, class_type):
+        if key in selectors:
+            return key
+    return None
+
+
+@dataclass
+class SimulatorConfig:
+    """How to start a simulator. ``port=0`` picks a free port (read it back from ``handle.url``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8188
+    data_dir: Path | None = None
+    """Holds ``input/``, ``output/`` and ``temp/``; a temporary directory when None."""
+    faults: Faults = field(default_factory=Faults)
+    max_upload_size: int = 100 * 1024 * 1024
+    history_size: int = 10_000

@@ -1,0 +1,68 @@
+"""Simulator-only control endpoints under ``/sim/`` (a real ComfyUI has none of these).
+
+``POST /sim/faults`` takes a partial :class:`~comfyui_sim.config.Faults` as JSON (``{"reset": true}``
+first restores the defaults) and ``GET /sim/state`` reports what tests assert on: what runs, what
+waits, interrupts received, files served, WebSocket clients. They let a test drive a simulator
+that runs as a separate process exactly as the in-process ``sim.faults`` object does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .config import Faults
+from .executor import Executor
+from .file_routes import Files
+
+
+class Control:
+    def __init__(self, faults: Faults, executor: Executor, files: Files) -> None:
+        self.faults, self.executor, self.files = faults, executor, files
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_post("/sim/faults", self.post_faults)
+        app.router.add_get("/sim/faults", self.get_faults)
+        app.router.add_get("/sim/state", self.get_state)
+
+    async def post_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        if body.pop("reset", False):
+            self.faults.reset()
+        try:
+            self.faults.update(body)
+        except KeyError as ex:
+            return web.json_response({"error": f"unknown fault {ex.args[0]!r}"}, status=400)
+        return web.json_response(self.faults.as_dict())
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.faults.as_dict())
+
+    def state(self) -> dict[str, Any]:
+        executor = self.executor
+        running, pending = executor.queue.current()
+        stats = executor.stats
+        return {
+            "running": [item[1] for item in running],
+            "pending": [item[1] for item in sorted(pending)],
+            "running_node": executor.last_node_id,
+            "interrupts": stats.interrupts,
+            "prompts_run": stats.prompts_run,
+            "nodes_executed": stats.nodes_executed,
+            "executed_classes": dict(stats.executed_classes),
+            "frees": stats.frees,
+            "files_served": self.files.stats.files_served,
+            "bytes_served": self.files.stats.bytes_served,
+            "uploads": self.files.stats.uploads,
+            "ws_clients": sorted(executor.hub.sockets),
+            "ws_events_sent": executor.hub.events_sent,
+            "ws_drops": executor.hub.drops,
+            "history_size": len(executor.queue.history),
+            "faults": self.faults.as_dict(),
+        }
+
+    async def get_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())

@@ -1,0 +1,216 @@
+"""Scenarios 02-08: successful runs, caching, and each output kind, event by event."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import av
+from PIL import Image
+
+from tests.contract.client import Comfy, Recorder
+from tests.contract.compare import (
+    executing_nodes,
+    first_difference,
+    load,
+    prompt_types,
+    same_file_pattern,
+    step,
+    ws_texts,
+)
+from tests.contract.conftest import Target
+
+
+def captured_prompt_ids(t: dict[str, Any]) -> list[str]:
+    return [
+        s["body"]["json"]["prompt_id"]
+        for s in t["steps"]
+        if s.get("request", {}).get("path") == "/prompt" and s["status"] == 200
+    ]
+
+
+async def run(comfy: Comfy, ws: Recorder, graph: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    pid = (await comfy.submit(graph, ws.client_id))["prompt_id"]
+    await ws.wait_done(pid)
+    return pid, await comfy.history(pid)
+
+
+def files_of(outputs: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        f
+        for ui in outputs.values()
+        for v in ui.values()
+        if isinstance(v, list)
+        for f in v
+        if isinstance(f, dict) and "filename" in f
+    ]
+
+
+def assert_history_like(expected: dict[str, Any], actual: dict[str, Any]) -> None:
+    assert first_difference(expected, actual, skip=("text[0]",)) is None, first_difference(expected, actual)
+    assert actual["status"]["status_str"] == expected["status"]["status_str"]
+    assert [m[0] for m in actual["status"]["messages"]] == [m[0] for m in expected["status"]["messages"]]
+    assert sorted(actual["outputs"]) == sorted(expected["outputs"])
+    for node, ui in expected["outputs"].items():
+        pairs = zip(files_of({node: ui}), files_of({node: actual["outputs"][node]}), strict=True)
+        for e, a in pairs:
+            assert (e["subfolder"], e["type"]) == (a["subfolder"], a["type"])
+            assert same_file_pattern(e["filename"], a["filename"]), (e, a)
+
+
+async def test_basic_run_events_history_and_view_match_capture(target: Target) -> None:
+    t = load("02_basic_image_run")
+    ws = await target.comfy.connect()
+    graph = step(t, "POST /prompt")["request"]["json"]["prompt"]
+    pid, entry = await run(target.comfy, ws, graph)
+    expected_pid = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected_pid)
+    assert [m["type"] for m in ws.texts] == [m["type"] for m in ws_texts(t)]
+    assert_history_like(step(t, "GET /history")["body"]["json"][expected_pid], entry)
+    ref = entry["outputs"]["2"]["images"][0]
+    status, body, response = await target.comfy.request("GET", "/view", params=ref)
+    assert status == 200
+    expected_headers = step(t, "GET /view")["headers"]
+    assert set(expected_headers) <= {k.lower() for k in response.headers}
+    assert response.headers["Content-Type"] == "image/png"
+    assert int(response.headers["Content-Length"]) == len(body)
+    assert Image.open(io.BytesIO(body)).size == (64, 64)
+    await ws.close()
+
+
+async def test_identical_resubmission_is_a_full_cache_hit_naming_the_first_file(target: Target) -> None:
+    t = load("03_cached_rerun")
+    ws = await target.comfy.connect()
+    graph = step(t, "POST /prompt (first")["request"]["json"]["prompt"]
+    graph["2"]["inputs"]["filename_prefix"] = f"probe/cached_{os.urandom(4).hex()}"
+    first, entry1 = await run(target.comfy, ws, graph)
+    second, entry2 = await run(target.comfy, ws, graph)
+    pids = captured_prompt_ids(t)
+    assert prompt_types(ws.texts, first) == prompt_types(ws_texts(t), pids[0])
+    assert prompt_types(ws.texts, second) == prompt_types(ws_texts(t), pids[1])
+    assert entry2["status"]["messages"][1][1]["nodes"] == ["1", "2"]
+    assert entry2["outputs"] == entry1["outputs"]
+    assert executing_nodes(ws.texts, second) == [None]
+    await ws.close()
+
+
+async def test_cache_hit_names_a_deleted_file_and_a_new_prefix_reruns_only_the_saver(target: Target) -> None:
+    t = load("03b_cached_rerun_after_output_deleted")
+    ws = await target.comfy.connect()
+    graph = step(t, "POST /prompt (first")["request"]["json"]["prompt"]
+    graph["2"]["inputs"]["filename_prefix"] = prefix = f"probe/deleted_{os.urandom(4).hex()}"
+    _, entry1 = await run(target.comfy, ws, graph)
+    ref = entry1["outputs"]["2"]["images"][0]
+    os.remove(target.data_dir / "output" / ref["subfolder"] / ref["filename"])
+    second, entry2 = await run(target.comfy, ws, graph)
+    assert entry2["outputs"] == entry1["outputs"]
+    status, _, _ = await target.comfy.request("GET", "/view", params=ref)
+    assert status == step(t, "GET /view", 1)["status"] == 404
+    graph["2"]["inputs"]["filename_prefix"] = prefix + "_nonce"
+    third, entry3 = await run(target.comfy, ws, graph)
+    pids = captured_prompt_ids(t)
+    assert prompt_types(ws.texts, second) == prompt_types(ws_texts(t), pids[1])
+    assert prompt_types(ws.texts, third) == prompt_types(ws_texts(t), pids[2])
+    assert entry3["status"]["messages"][1][1]["nodes"] == ["1"]
+    await ws.close()
+
+
+async def test_invert_preview_and_text_outputs_run_in_captured_order(target: Target) -> None:
+    t = load("04_invert_preview_text")
+    ws = await target.comfy.connect()
+    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
+    expected = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
+    assert executing_nodes(ws.texts, pid) == executing_nodes(ws_texts(t), expected)
+    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
+    assert entry["outputs"]["4"]["images"][0]["type"] == "temp"
+    assert isinstance(entry["outputs"]["5"]["text"][0], str)
+    await ws.close()
+
+
+async def _check_media(comfy: Comfy, entry: dict[str, Any]) -> list[Any]:
+    opened = []
+    for ref in files_of(entry["outputs"]):
+        status, body, _ = await comfy.request("GET", "/view", params=ref)
+        assert status == 200
+        if ref["filename"].endswith((".png", ".webp")):
+            opened.append(Image.open(io.BytesIO(body)))
+        else:
+            with av.open(io.BytesIO(body)) as container:
+                opened.append(sum(1 for _ in container.decode(*container.streams)))
+    return opened
+
+
+async def test_animated_savers_report_images_and_animated_true(target: Target) -> None:
+    t = load("05_animated_webp_png")
+    ws = await target.comfy.connect()
+    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
+    expected = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
+    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
+    for node in ("4", "5"):
+        assert entry["outputs"][node]["animated"] == [True]
+    images = await _check_media(target.comfy, entry)
+    # identical consecutive frames may be merged by the encoder, so only "animated" is pinned
+    assert all(getattr(i, "is_animated", False) for i in images)
+
+
+async def test_audio_savers_report_audio_files_that_decode(target: Target) -> None:
+    t = load("06_audio_save")
+    ws = await target.comfy.connect()
+    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
+    expected = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
+    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
+    assert all(n > 0 for n in await _check_media(target.comfy, entry))
+
+
+async def test_video_savers_report_images_animated_not_video(target: Target) -> None:
+    t = load("07_video_save")
+    ws = await target.comfy.connect()
+    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
+    expected = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
+    assert executing_nodes(ws.texts, pid) == executing_nodes(ws_texts(t), expected)
+    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
+    assert "video" not in entry["outputs"]["3"]
+    assert await _check_media(target.comfy, entry) == [8, 8]
+
+
+async def test_websocket_saver_sends_binary_frames_type1_or_type4_after_flags(target: Target) -> None:
+    t = load("08_ws_binary_images")
+    graph = step(t, "POST /prompt")["request"]["json"]["prompt"]
+    plain = await target.comfy.connect()
+    pid, entry = await run(target.comfy, plain, graph)
+    assert entry["outputs"] == {}
+    assert entry["meta"] == {}
+    expected_types = [
+        m["type"] for m in ws_texts(t, "plain") if m["data"].get("prompt_id") == captured_prompt_ids(t)[0]
+    ]
+    assert (
+        prompt_types(plain.texts, pid) == [x for x in expected_types if x != "progress_state"]
+        or prompt_types(plain.texts, pid) == expected_types
+        or "progress" in prompt_types(plain.texts, pid)
+    )
+    assert [b[:8].hex() for b in plain.binaries] == ["0000000100000002"] * 3
+    assert all(b[8:16] == b"\x89PNG\r\n\x1a\n" for b in plain.binaries)
+    flags = await target.comfy.connect(flags=True)
+    reply = await flags.wait_for(lambda m: m["type"] == "feature_flags")
+    assert reply["data"] == next(m for m in ws_texts(t, "flags") if m["type"] == "feature_flags")["data"]
+    pid2, _ = await run(target.comfy, flags, graph)
+    assert (await target.comfy.history(pid2))["status"]["messages"][1][1]["nodes"] == ["1"]
+    assert len(flags.binaries) == 3
+    import json
+    import struct
+
+    for frame in flags.binaries:
+        assert struct.unpack(">I", frame[:4])[0] == 4
+        size = struct.unpack(">I", frame[4:8])[0]
+        meta = json.loads(frame[8 : 8 + size])
+        captured = next(m for m in t["ws_messages"] if m.get("event_type") == 4)["metadata"]
+        assert set(meta) == set(captured)
+        assert meta["image_type"] == "image/png"
+        assert frame[8 + size : 8 + size + 8] == b"\x89PNG\r\n\x1a\n"
+    for ws in (plain, flags):
+        await ws.close()
