@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 @dataclass(frozen=True)
-class TestPki:
+class Pki:
     ca_cert: Path
     server_cert: Path
     server_key: Path
@@ -68,12 +68,12 @@ def _issue(
     return builder.sign(signer, hashes.SHA256())
 
 
-def make_test_pki(folder: Path) -> TestPki:
+def make_test_pki(folder: Path) -> Pki:
     """A CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _issue("mediagen test CA", ca_key, None, None)
-    paths = TestPki(*(folder / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")))
+    paths = Pki(*(folder / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")))
     paths.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     for cert_path, key_path, name, usage in (
         (paths.server_cert, paths.server_key, "localhost", ExtendedKeyUsageOID.SERVER_AUTH),

@@ -1,0 +1,28 @@
+"""``python -m bench``: every benchmark, one after another, with its default sizes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = (
+    "bench.bench_completion_latency",
+    "bench.bench_e2e_overhead",
+    "bench.bench_storage_throughput",
+    "bench.bench_large_media",
+)
+
+
+def main() -> int:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"\n== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module], check=False).returncode:
+            failed.append(module)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

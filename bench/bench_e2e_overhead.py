@@ -1,0 +1,89 @@
+"""End-to-end overhead of the services over the minimal one-process script.
+
+Both paths run against the same ComfyUI simulator and the same MinIO, with
+every service in its own process as deployed; runs alternate between the two
+so drift on the machine affects both alike. Target: +15 ms p50 at most.
+
+    python -m bench.bench_e2e_overhead [--runs 40] [--size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from grpc import aio
+
+from bench.baseline import DirectPipeline
+from bench.memory import peak_rss_mib
+from bench.stats import percentile, summary_ms
+from mediagen.stack.local import LocalStack, StackConfig
+from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2
+
+TARGET_MS = 15.0
+
+
+def gateway_request(size: int) -> gateway_pb2.GatewayGenerateRequest:
+    params = {k: generator_pb2.ParameterValue(int_value=size) for k in ("width", "height")}
+    workflow = generator_pb2.WorkflowSpec(template="solid_image", parameters=params)
+    return gateway_pb2.GatewayGenerateRequest(outputs=[gateway_pb2.OutputSpec(workflow=workflow)])
+
+
+async def through_gateway(stub: gateway_pb2_grpc.GatewayServiceStub, size: int) -> None:
+    stored = 0
+    async for event in stub.Generate(gateway_request(size), timeout=60):
+        if event.HasField("media_stored"):
+            stored += 1
+        if event.HasField("run_completed") and event.run_completed.outputs_failed:
+            raise RuntimeError(f"run failed: {event.run_completed}")
+    if stored != 1:
+        raise RuntimeError(f"expected one stored media, got {stored}")
+
+
+async def measure(stack: LocalStack, runs: int, size: int, warmup: int = 3) -> tuple[list[float], list[float]]:
+    assert stack.minio is not None
+    direct = DirectPipeline(stack.comfyui_url, stack.minio.client(), stack.bucket)
+    await direct.open()
+    async with aio.insecure_channel(stack.gateway_address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        baseline: list[float] = []
+        services: list[float] = []
+        try:
+            for i in range(warmup + runs):
+                started = time.perf_counter()
+                await direct.run_once(size, size)
+                middle = time.perf_counter()
+                await through_gateway(stub, size)
+                ended = time.perf_counter()
+                if i >= warmup:
+                    baseline.append(middle - started)
+                    services.append(ended - middle)
+        finally:
+            await direct.close()
+    return baseline, services
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="end-to-end overhead over a one-process script")
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--size", type=int, default=64, help="image width and height")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mediagen-bench-") as work:
+        with LocalStack(StackConfig(work_dir=Path(work))) as stack:
+            baseline, services = asyncio.run(measure(stack, args.runs, args.size))
+            memory = peak_rss_mib(stack.pids())
+    overhead_ms = (percentile(services, 0.5) - percentile(baseline, 0.5)) * 1000
+    print(f"baseline (one-process script): {summary_ms(baseline)}")
+    print(f"through gateway→generator→storage: {summary_ms(services)}")
+    print(f"overhead p50: {overhead_ms:+.2f} ms (target +{TARGET_MS:.0f} ms: "
+          f"{'met' if overhead_ms <= TARGET_MS else 'NOT met'}); "
+          f"ratio p50 {percentile(services, 0.5) / percentile(baseline, 0.5):.2f}x")
+    print(f"peak RSS MiB: {memory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
