@@ -20,7 +20,10 @@ from minio import Minio
 
 def solid_image_graph(width: int, height: int, prefix: str) -> dict[str, object]:
     return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1, "color": 0}},
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": width, "height": height, "batch_size": 1, "color": 0},
+        },
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
     }
 
@@ -58,7 +61,11 @@ class DirectPipeline:
         params = {"filename": image["filename"], "subfolder": image["subfolder"], "type": image["type"]}
         data = (await self.http.get("/view", params=params)).content
         await asyncio.to_thread(
-            self.minio.put_object, self.bucket, f"baseline/{prompt_id}.png", io.BytesIO(data), len(data),
+            self.minio.put_object,
+            self.bucket,
+            f"baseline/{prompt_id}.png",
+            io.BytesIO(data),
+            len(data),
             content_type="image/png",
         )
         await self.http.post("/history", json={"delete": [prompt_id]})
@@ -71,6 +78,10 @@ class DirectPipeline:
                 continue
             message = json.loads(raw)
             data = message.get("data", {})
-            if message.get("type") == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
+            if (
+                message.get("type") == "executing"
+                and data.get("node") is None
+                and data.get("prompt_id") == prompt_id
+            ):
                 return
         raise ConnectionError("ComfyUI closed the WebSocket")

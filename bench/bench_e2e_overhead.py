@@ -32,7 +32,7 @@ def gateway_request(size: int) -> gateway_pb2.GatewayGenerateRequest:
     return gateway_pb2.GatewayGenerateRequest(outputs=[gateway_pb2.OutputSpec(workflow=workflow)])
 
 
-async def through_gateway(stub: gateway_pb2_grpc.GatewayServiceStub, size: int) -> None:
+async def through_gateway(stub: gateway_pb2_grpc.GatewayServiceAsyncStub, size: int) -> None:
     stored = 0
     async for event in stub.Generate(gateway_request(size), timeout=60):
         if event.HasField("media_stored"):
@@ -43,7 +43,9 @@ async def through_gateway(stub: gateway_pb2_grpc.GatewayServiceStub, size: int) 
         raise RuntimeError(f"expected one stored media, got {stored}")
 
 
-async def measure(stack: LocalStack, runs: int, size: int, warmup: int = 3) -> tuple[list[float], list[float]]:
+async def measure(
+    stack: LocalStack, runs: int, size: int, warmup: int = 3
+) -> tuple[list[float], list[float]]:
     assert stack.minio is not None
     direct = DirectPipeline(stack.comfyui_url, stack.minio.client(), stack.bucket)
     await direct.open()
@@ -71,16 +73,20 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--size", type=int, default=64, help="image width and height")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mediagen-bench-") as work:
-        with LocalStack(StackConfig(work_dir=Path(work))) as stack:
-            baseline, services = asyncio.run(measure(stack, args.runs, args.size))
-            memory = peak_rss_mib(stack.pids())
+    with (
+        tempfile.TemporaryDirectory(prefix="mediagen-bench-") as work,
+        LocalStack(StackConfig(work_dir=Path(work))) as stack,
+    ):
+        baseline, services = asyncio.run(measure(stack, args.runs, args.size))
+        memory = peak_rss_mib(stack.pids())
     overhead_ms = (percentile(services, 0.5) - percentile(baseline, 0.5)) * 1000
     print(f"baseline (one-process script): {summary_ms(baseline)}")
     print(f"through gateway→generator→storage: {summary_ms(services)}")
-    print(f"overhead p50: {overhead_ms:+.2f} ms (target +{TARGET_MS:.0f} ms: "
-          f"{'met' if overhead_ms <= TARGET_MS else 'NOT met'}); "
-          f"ratio p50 {percentile(services, 0.5) / percentile(baseline, 0.5):.2f}x")
+    print(
+        f"overhead p50: {overhead_ms:+.2f} ms (target +{TARGET_MS:.0f} ms: "
+        f"{'met' if overhead_ms <= TARGET_MS else 'NOT met'}); "
+        f"ratio p50 {percentile(services, 0.5) / percentile(baseline, 0.5):.2f}x"
+    )
     print(f"peak RSS MiB: {memory}")
     return 0
 

@@ -72,26 +72,37 @@ def largest_output(root: Path) -> Path:
 
 
 def run_size(size_mib: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="mediagen-bench-") as work:
-        with LocalStack(StackConfig(work_dir=Path(work))) as stack:
-            transfer, stored = asyncio.run(through_stack(stack.gateway_address, size_mib * MiB))
-            baseline = direct_put(stack, largest_output(stack.simulator_data_dir / "output"))
-            memory = peak_rss_mib({k: v for k, v in stack.pids().items() if k in SERVICES})
+    with (
+        tempfile.TemporaryDirectory(prefix="mediagen-bench-") as work,
+        LocalStack(StackConfig(work_dir=Path(work))) as stack,
+    ):
+        transfer, stored = asyncio.run(through_stack(stack.gateway_address, size_mib * MiB))
+        baseline = direct_put(stack, largest_output(stack.simulator_data_dir / "output"))
+        memory = peak_rss_mib({k: v for k, v in stack.pids().items() if k in SERVICES})
     stack_rate = stored / MiB / transfer
     base_rate = stored / MiB / baseline
-    return {"size_mib": size_mib, "stack_mib_s": stack_rate, "direct_mib_s": base_rate,
-            "ratio": stack_rate / base_rate, "peak_rss_mib": memory}
+    return {
+        "size_mib": size_mib,
+        "stack_mib_s": stack_rate,
+        "direct_mib_s": base_rate,
+        "ratio": stack_rate / base_rate,
+        "peak_rss_mib": memory,
+    }
 
 
 def report(result: dict[str, object]) -> None:
     ratio = float(result["ratio"])  # type: ignore[arg-type]
     memory: dict[str, float] = result["peak_rss_mib"]  # type: ignore[assignment]
     worst = max(memory.values())
-    print(f"{result['size_mib']} MiB: stack {result['stack_mib_s']:.1f} MiB/s, "
-          f"direct put_object {result['direct_mib_s']:.1f} MiB/s, ratio {ratio:.2f} "
-          f"(target >= {THROUGHPUT_TARGET:.2f}: {'met' if ratio >= THROUGHPUT_TARGET else 'NOT met'})")
-    print(f"  peak RSS MiB {memory} (target <= {RSS_TARGET_MIB:.0f}: "
-          f"{'met' if worst <= RSS_TARGET_MIB else 'NOT met'})")
+    print(
+        f"{result['size_mib']} MiB: stack {result['stack_mib_s']:.1f} MiB/s, "
+        f"direct put_object {result['direct_mib_s']:.1f} MiB/s, ratio {ratio:.2f} "
+        f"(target >= {THROUGHPUT_TARGET:.2f}: {'met' if ratio >= THROUGHPUT_TARGET else 'NOT met'})"
+    )
+    print(
+        f"  peak RSS MiB {memory} (target <= {RSS_TARGET_MIB:.0f}: "
+        f"{'met' if worst <= RSS_TARGET_MIB else 'NOT met'})"
+    )
 
 
 def main() -> int:

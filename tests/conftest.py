@@ -37,8 +37,10 @@ def bucket(minio_client: Minio) -> Iterator[str]:
 
 
 def empty_and_remove_bucket(client: Minio, name: str) -> None:
-    for upload in client._list_multipart_uploads(name).uploads:  # noqa: SLF001 - no public API
-        client._abort_multipart_upload(name, upload.object_name, upload.upload_id)  # noqa: SLF001
+    for upload in client._list_multipart_uploads(name).uploads:
+        if upload.object_name and upload.upload_id:
+            client._abort_multipart_upload(name, upload.object_name, upload.upload_id)
     for obj in client.list_objects(name, recursive=True):
-        client.remove_object(name, obj.object_name)
+        if obj.object_name:
+            client.remove_object(name, obj.object_name)
     client.remove_bucket(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 import subprocess
 import sys
 from pathlib import Path
@@ -39,11 +40,17 @@ def test_generated_modules_import_with_their_services() -> None:
 def descriptor_set(tmp_path_factory: pytest.TempPathFactory) -> descriptor_pb2.FileDescriptorSet:
     out = tmp_path_factory.mktemp("descriptors") / "set.pb"
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc",
-         *(f"-I{d}" for d in gen_protos.include_dirs()),
-         "--include_source_info", f"--descriptor_set_out={out}",
-         *(str(p.relative_to(gen_protos.PROTO_ROOT)) for p in gen_protos.proto_files())],
-        check=True, cwd=gen_protos.PROTO_ROOT,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            *(f"-I{d}" for d in gen_protos.include_dirs()),
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
+            *(str(p.relative_to(gen_protos.PROTO_ROOT)) for p in gen_protos.proto_files()),
+        ],
+        check=True,
+        cwd=gen_protos.PROTO_ROOT,
     )
     return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
 
@@ -60,32 +67,44 @@ def lint(files: descriptor_pb2.FileDescriptorSet) -> list[str]:
         for message in _all_messages(file.message_type):
             if not PASCAL.match(message.name):
                 problems.append(f"{where}: message {message.name} is not PascalCase")
-            problems += [f"{where}: field {message.name}.{f.name} is not lower_snake_case"
-                         for f in message.field if not SNAKE.match(f.name)]
+            problems += [
+                f"{where}: field {message.name}.{f.name} is not lower_snake_case"
+                for f in message.field
+                if not SNAKE.match(f.name)
+            ]
         for enum in [*file.enum_type, *(e for m in _all_messages(file.message_type) for e in m.enum_type)]:
             prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
             if enum.value[0].name != prefix + "UNSPECIFIED" or enum.value[0].number != 0:
                 problems.append(f"{where}: enum {enum.name} must start with {prefix}UNSPECIFIED = 0")
-            problems += [f"{where}: enum value {v.name} must be UPPER_SNAKE with prefix {prefix}"
-                         for v in enum.value if not (UPPER_SNAKE.match(v.name) and v.name.startswith(prefix))]
+            problems += [
+                f"{where}: enum value {v.name} must be UPPER_SNAKE with prefix {prefix}"
+                for v in enum.value
+                if not (UPPER_SNAKE.match(v.name) and v.name.startswith(prefix))
+            ]
         for service in file.service:
             if not service.name.endswith("Service"):
                 problems.append(f"{where}: service {service.name} must end in Service")
-            problems += [f"{where}: rpc {service.name}.{m.name} is not PascalCase"
-                         for m in service.method if not PASCAL.match(m.name)]
+            problems += [
+                f"{where}: rpc {service.name}.{m.name} is not PascalCase"
+                for m in service.method
+                if not PASCAL.match(m.name)
+            ]
         documented = {tuple(loc.path) for loc in file.source_code_info.location if loc.leading_comments}
-        problems += [f"{where}: service {s.name} has no comment"
-                     for i, s in enumerate(file.service) if (6, i) not in documented]
+        problems += [
+            f"{where}: service {s.name} has no comment"
+            for i, s in enumerate(file.service)
+            if (6, i) not in documented
+        ]
     return problems
 
 
 def _all_messages(
-    messages: list[descriptor_pb2.DescriptorProto],
+    messages: Iterable[descriptor_pb2.DescriptorProto],
 ) -> list[descriptor_pb2.DescriptorProto]:
     found = []
     for message in messages:
         found.append(message)
-        found += _all_messages(list(message.nested_type))
+        found += _all_messages(message.nested_type)
     return found
 
 

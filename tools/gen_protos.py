@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import grpc_tools
 import google.rpc.status_pb2
+import grpc_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
@@ -39,7 +39,9 @@ def generate(out_root: Path) -> list[Path]:
     """Write the generated package under ``out_root`` and return the files written."""
     plugin_dir = Path(sys.executable).parent
     args = [
-        sys.executable, "-m", "grpc_tools.protoc",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
         *(f"-I{d}" for d in include_dirs()),
         f"--plugin=protoc-gen-mypy={plugin_dir / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={plugin_dir / 'protoc-gen-mypy_grpc'}",

@@ -32,7 +32,7 @@ class _CallMetadata:
         for key, value in self._auth:
             metadata[key] = value
         request_id = current_log_ids().get("request_id")
-        if request_id and REQUEST_ID_KEY not in metadata:
+        if request_id and metadata.get(REQUEST_ID_KEY) is None:
             metadata[REQUEST_ID_KEY] = request_id
         return aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready

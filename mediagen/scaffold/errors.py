@@ -9,8 +9,9 @@ offending field. Clients read them back with :func:`status_details`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -87,7 +88,8 @@ def _pack(message: object) -> any_pb2.Any:
 
 
 def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
-    return rpc_status.to_status(status)
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
 
 
 def code_from_status(status: status_pb2.Status) -> grpc.StatusCode:
@@ -102,7 +104,7 @@ def status_of_rpc_error(error: grpc.RpcError) -> status_pb2.Status:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = error.details() if hasattr(error, "details") else str(error)
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    for key, value in trailing or ():
+    for key, value in cast(Iterable[tuple[str, object]], trailing or ()):
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
             parsed = status_pb2.Status.FromString(value)
             if parsed.code == code.value[0]:

@@ -88,7 +88,7 @@ class HealthMonitor:
     async def _run(self, name: str, check: DependencyCheck) -> tuple[str, str]:
         try:
             await asyncio.wait_for(check(), self._timeout)
-        except Exception as exc:  # every failure means "down", with its reason
+        except Exception as exc:  # noqa: BLE001 - every failure means "down", with its reason
             return name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return name, ""
 

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc import aio
@@ -23,6 +23,7 @@ from mediagen.scaffold.errors import ServiceError, to_grpc_status
 from mediagen.scaffold.logging import log_context
 
 log = logging.getLogger("mediagen.rpc")
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 REQUEST_ID_KEY = "x-request-id"
 
@@ -34,18 +35,17 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(details)
         if handler is None:
             return handler
         method = details.method
-        if self._token and not auth.is_open_method(method):
-            if not auth.token_matches(details.invocation_metadata, self._token):  # type: ignore[arg-type]
-                return _rewrap(handler, lambda _b: _unauthenticated(method, handler))
         if auth.is_open_method(method):
             return handler
+        if self._token and not auth.token_matches(details.invocation_metadata, self._token):  # type: ignore[arg-type]
+            return _rewrap(handler, lambda _b: _unauthenticated(method, handler))
         request_id = _request_id(details)
         return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id))
 
@@ -53,16 +53,24 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         short = method.rsplit("/", 1)[-1]
         labels = (self._service, short)
 
-        async def finish(context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None) -> None:
+        async def finish(
+            context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None
+        ) -> None:
             code = _final_code(context, exc)
             metrics.RPC_CALLS.labels(self._service, short, code.name).inc()
             metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
             metrics.RPC_IN_FLIGHT.labels(*labels).dec()
             level = logging.INFO if code in _QUIET_CODES else logging.WARNING
-            log.log(level, "rpc %s finished: %s", short, code.name,
-                    extra={"fields": {"elapsed_ms": round((time.monotonic() - started) * 1000, 1)}})
+            log.log(
+                level,
+                "rpc %s finished: %s",
+                short,
+                code.name,
+                extra={"fields": {"elapsed_ms": round((time.monotonic() - started) * 1000, 1)}},
+            )
 
         if inspect.isasyncgenfunction(behavior):
+
             async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 with log_context(request_id=request_id):
                     started, failure = _begin(labels), None
@@ -74,6 +82,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
                         await _convert(exc, context)
                     finally:
                         await finish(context, started, failure)
+
             return streaming
 
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
@@ -86,11 +95,17 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
                     await _convert(exc, context)
                 finally:
                     await finish(context, started, failure)
+
         return unary
 
 
-_QUIET_CODES = {grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.NOT_FOUND,
-                grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS}
+_QUIET_CODES = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+}
 
 
 def _begin(labels: tuple[str, str]) -> float:
@@ -122,26 +137,29 @@ def _final_code(context: aio.ServicerContext[Any, Any], exc: BaseException | Non
     if isinstance(code, grpc.StatusCode):
         return code
     if exc is not None and not isinstance(exc, aio.AbortError):
-        return grpc.StatusCode.CANCELLED if isinstance(exc, BaseException) and not isinstance(
-            exc, Exception) else grpc.StatusCode.INTERNAL
+        return (
+            grpc.StatusCode.CANCELLED
+            if isinstance(exc, BaseException) and not isinstance(exc, Exception)
+            else grpc.StatusCode.INTERNAL
+        )
     return grpc.StatusCode.OK
 
 
-def _unauthenticated(method: str, handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
+def _unauthenticated(method: str, handler: Handler) -> Callable[..., Any]:
     async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method}: missing or invalid bearer token")
 
     if handler.response_streaming:
+
         async def refuse_stream(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             await refuse(request, context)
             yield  # pragma: no cover - abort raised above
+
         return refuse_stream
     return refuse
 
 
-def _rewrap(
-    handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
-) -> grpc.RpcMethodHandler:
+def _rewrap(handler: Handler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Handler:
     """The same handler with its behavior replaced by ``wrap(behavior)``."""
     kinds = {
         (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),

@@ -14,9 +14,13 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 
-_ids: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("mediagen_log_ids", default={})
+# Read-only mapping: every change sets a new dict, so the shared default is never mutated.
+_ids: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "mediagen_log_ids", default=MappingProxyType({})
+)
 
 
 @contextlib.contextmanager

@@ -14,29 +14,37 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RPC_CALLS = Counter(
-    "mediagen_rpc_calls_total", "Completed RPCs by method and status code",
+    "mediagen_rpc_calls_total",
+    "Completed RPCs by method and status code",
     ["service", "method", "code"],
 )
 RPC_LATENCY = Histogram(
-    "mediagen_rpc_duration_seconds", "Wall time of RPCs, streams included",
+    "mediagen_rpc_duration_seconds",
+    "Wall time of RPCs, streams included",
     ["service", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
 RPC_IN_FLIGHT = Gauge("mediagen_rpc_in_flight", "RPCs being served", ["service", "method"])
 BYTES_STREAMED = Counter(
-    "mediagen_bytes_streamed_total", "Media bytes moved, by direction",
+    "mediagen_bytes_streamed_total",
+    "Media bytes moved, by direction",
     ["service", "direction"],
 )
 JOB_OUTCOMES = Counter(
-    "mediagen_jobs_total", "Finished jobs by outcome", ["service", "outcome"],
+    "mediagen_jobs_total",
+    "Finished jobs by outcome",
+    ["service", "outcome"],
 )
 JOB_DURATION = Histogram(
-    "mediagen_job_duration_seconds", "Duration of jobs by phase",
+    "mediagen_job_duration_seconds",
+    "Duration of jobs by phase",
     ["service", "phase"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
 QUEUE_DEPTH = Gauge(
-    "mediagen_backend_queue_depth", "Jobs queued or running on a backend", ["backend"],
+    "mediagen_backend_queue_depth",
+    "Jobs queued or running on a backend",
+    ["backend"],
 )
 BACKEND_UP = Gauge("mediagen_backend_up", "1 when the backend answers", ["backend"])
 

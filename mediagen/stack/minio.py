@@ -73,19 +73,35 @@ class LocalMinio:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port, console = free_port(self.host), free_port(self.host)
         user, password = "mediagen-" + secrets.token_hex(4), secrets.token_urlsafe(24)
-        env = {**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password,
-               "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"}
+        env = {
+            **os.environ,
+            "MINIO_ROOT_USER": user,
+            "MINIO_ROOT_PASSWORD": password,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+        }
         self.process = subprocess.Popen(
-            [str(self.binary), "server", str(self.data_dir), "--quiet",
-             "--address", f"{self.host}:{port}", "--console-address", f"{self.host}:{console}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                str(self.binary),
+                "server",
+                str(self.data_dir),
+                "--quiet",
+                "--address",
+                f"{self.host}:{port}",
+                "--console-address",
+                f"{self.host}:{console}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self.endpoint = MinioEndpoint(f"{self.host}:{port}", user, password)
         self._wait_ready(timeout)
         return self.endpoint
 
     def _wait_ready(self, timeout: float) -> None:
-        assert self.process and self.endpoint
+        assert self.process is not None
+        assert self.endpoint is not None
         deadline = time.monotonic() + timeout
         url = f"{self.endpoint.url}/minio/health/ready"
         while time.monotonic() < deadline:

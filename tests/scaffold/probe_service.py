@@ -8,7 +8,7 @@ from typing import Any
 
 from mediagen.scaffold import ServiceSpec
 from mediagen.scaffold.errors import invalid_argument
-from mediagen.v1 import generator_pb2, generator_pb2_grpc
+from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
 
 SERVICE = "mediagen.v1.GeneratorService"
 
@@ -27,7 +27,7 @@ class ProbeServicer(generator_pb2_grpc.GeneratorServiceServicer):
     async def Generate(self, request: Any, context: Any) -> AsyncIterator[generator_pb2.GenerateEvent]:
         for step in range(self.events):
             await asyncio.sleep(self.interval)
-            yield generator_pb2.GenerateEvent(progress={"value": step + 1, "max": self.events})
+            yield generator_pb2.GenerateEvent(progress=common_pb2.Progress(value=step + 1, max=self.events))
 
 
 class Switch:

@@ -26,7 +26,9 @@ async def test_list_and_describe_through_reflection(server: RunningServer) -> No
     assert SERVICE in out.split()
     code, out, err = await grpcurl("-plaintext", server.address, "describe", SERVICE)
     assert code == 0, err
-    assert "rpc Generate ( .mediagen.v1.GenerateRequest ) returns ( stream .mediagen.v1.GenerateEvent )" in out
+    assert (
+        "rpc Generate ( .mediagen.v1.GenerateRequest ) returns ( stream .mediagen.v1.GenerateEvent )" in out
+    )
 
 
 async def test_health_check_answers_without_a_token(server: RunningServer) -> None:

@@ -48,7 +48,9 @@ async def test_reflection_lists_the_service_and_health_without_a_token(server: R
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
-async def test_calls_without_the_right_token_are_unauthenticated(server: RunningServer, token: str | None) -> None:
+async def test_calls_without_the_right_token_are_unauthenticated(
+    server: RunningServer, token: str | None
+) -> None:
     async with open_channel(server.address, token=token) as channel:
         stub = generator_pb2_grpc.GeneratorServiceStub(channel)
         with pytest.raises(aio.AioRpcError) as unary:
@@ -115,6 +117,7 @@ async def test_shutdown_drains_an_in_flight_stream_and_refuses_new_calls() -> No
         stub = generator_pb2_grpc.GeneratorServiceStub(channel)
         call = stub.Generate(generator_pb2.GenerateRequest())
         first = await call.read()
+        assert isinstance(first, generator_pb2.GenerateEvent)
         stopping = asyncio.create_task(running.stop(grace=5))
         rest = [event async for event in call]
         await stopping

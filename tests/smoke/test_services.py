@@ -104,16 +104,28 @@ def _tls(pki: Pki) -> dict[str, Any]:
     return {"tls_cert_file": pki.server_cert, "tls_key_file": pki.server_key}
 
 
-
-
 TLS_SPECS: dict[str, Callable[[LocalStack, Pki], tuple[Any, Any]]] = {
-    "gateway": lambda s, p: (build_gateway, GatewaySettings(
-        generator_target=s.addresses["generator"], storage_target=s.addresses["storage"],
-        generator_token=TOKEN, storage_token=TOKEN, **_tls(p))),
+    "gateway": lambda s, p: (
+        build_gateway,
+        GatewaySettings(
+            generator_target=s.addresses["generator"],
+            storage_target=s.addresses["storage"],
+            generator_token=TOKEN,
+            storage_token=TOKEN,
+            **_tls(p),
+        ),
+    ),
     "generator": lambda s, p: (build_generator, GeneratorSettings(comfyui_urls=s.comfyui_url, **_tls(p))),
-    "storage": lambda s, p: (build_storage, StorageSettings(
-        minio_endpoint=s.minio.endpoint if s.minio else "", minio_access_key=s.minio.access_key if s.minio else "",
-        minio_secret_key=s.minio.secret_key if s.minio else "", bucket="smoke-tls", **_tls(p))),
+    "storage": lambda s, p: (
+        build_storage,
+        StorageSettings(
+            minio_endpoint=s.minio.endpoint if s.minio else "",
+            minio_access_key=s.minio.access_key if s.minio else "",
+            minio_secret_key=s.minio.secret_key if s.minio else "",
+            bucket="smoke-tls",
+            **_tls(p),
+        ),
+    ),
 }
 
 
@@ -129,12 +141,16 @@ async def tls_server(
     await running.stop(0)
 
 
-async def test_tls_with_a_test_ca(tls_server: tuple[Service, RunningServer], pki: Pki, tmp_path: Path) -> None:
+async def test_tls_with_a_test_ca(
+    tls_server: tuple[Service, RunningServer], pki: Pki, tmp_path: Path
+) -> None:
     service, running = tls_server
     code, out, err = await grpcurl("-cacert", str(pki.ca_cert), running.address, "list")
     assert code == 0, err
     assert service.full_name in out.split()
-    code, out, err = await grpcurl("-cacert", str(pki.ca_cert), running.address, "grpc.health.v1.Health/Check")
+    code, out, err = await grpcurl(
+        "-cacert", str(pki.ca_cert), running.address, "grpc.health.v1.Health/Check"
+    )
     assert code == 0, err
     assert '"status": "SERVING"' in out
     code, _, err = await grpcurl("-plaintext", running.address, "list")

@@ -40,7 +40,7 @@ def _issue(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-    usage: ExtendedKeyUsageOID | None,
+    usage: x509.ObjectIdentifier | None,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (

@@ -20,8 +20,11 @@ def grpcurl_binary() -> str:
 async def grpcurl(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of ``grpcurl ARGS``, run without blocking the event loop."""
     process = await asyncio.create_subprocess_exec(
-        grpcurl_binary(), *args, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        grpcurl_binary(),
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 30)
     return process.returncode or 0, out.decode(), err.decode()

@@ -39,7 +39,7 @@ def _docker_answers() -> bool:
         import docker  # type: ignore[import-untyped]
 
         docker.from_env(timeout=2).ping()
-    except Exception:  # no client library, no socket, no engine: all mean "no"
+    except Exception:  # noqa: BLE001 - no client library, no socket, no engine: all mean "no"
         return False
     return True
 

@@ -1,0 +1,84 @@
+"""Assemble the generator from its settings: templates, backends, servicer, scaffold spec.
+
+``build_spec`` is the one path used by ``python -m generator_service`` and by tests, so what is
+tested is what runs. A broken template or an impossible configuration fails here, at start-up.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from generator_service.backends import Backend, BackendPool
+from generator_service.jobs import JobLimits
+from generator_service.process import ManagedProcess
+from generator_service.servicer import GeneratorServicer
+from generator_service.settings import GeneratorSettings
+from generator_service.templates import PACKAGED_DIR, load_templates
+from generator_service.tracking import FollowLimits
+from mediagen.scaffold import ServiceSpec
+from mediagen.scaffold.health import HealthMonitor
+from mediagen.stack.ports import free_port
+from mediagen.v1 import generator_pb2, generator_pb2_grpc
+
+SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["GeneratorService"].full_name
+
+
+async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
+    dirs = [PACKAGED_DIR] + ([settings.templates_dir] if settings.templates_dir else [])
+    templates = load_templates(*dirs)
+    pool = BackendPool(_backends(settings), settings.max_queue_per_backend)
+    servicer = GeneratorServicer(settings, pool, templates, job_limits(settings))
+    await pool.start()
+
+    def on_health(monitor: HealthMonitor) -> None:
+        pool.monitor = monitor
+
+    return ServiceSpec(
+        name="generator",
+        servicers=[(SERVICE_NAME, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer)],
+        dependency_checks={"comfyui": pool.health_check},
+        on_shutdown=[servicer.shutdown, pool.close],
+        on_health=on_health,
+    )
+
+
+def job_limits(settings: GeneratorSettings) -> JobLimits:
+    follow = FollowLimits(
+        settings.watchdog_quiet_seconds,
+        settings.poll_interval,
+        settings.backend_lost_seconds,
+        settings.history_retry_seconds,
+    )
+    return JobLimits(
+        follow,
+        settings.cancel_wait_seconds,
+        settings.chunk_size,
+        settings.output_prefix,
+        connect_wait=settings.backend_lost_seconds,
+    )
+
+
+def _backends(settings: GeneratorSettings) -> list[Backend]:
+    backends = [
+        Backend(f"comfyui-{i}", url, settings.client_id_prefix, settings.http_timeout)
+        for i, url in enumerate(settings.urls)
+    ]
+    if settings.comfyui_command:
+        root = settings.comfyui_data_dir or Path(tempfile.mkdtemp(prefix="mediagen-comfyui-"))
+        for i in range(settings.comfyui_instances):
+            port = settings.comfyui_base_port + i if settings.comfyui_base_port else free_port()
+            process = ManagedProcess(
+                settings.comfyui_command,
+                settings.comfyui_host,
+                port,
+                root / str(i),
+                settings.comfyui_start_timeout,
+                (settings.restart_backoff_initial, settings.restart_backoff_max),
+            )
+            backends.append(
+                Backend(
+                    f"managed-{i}", process.url, settings.client_id_prefix, settings.http_timeout, process
+                )
+            )
+    return backends

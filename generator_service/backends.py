@@ -1,0 +1,151 @@
+"""The ComfyUI backends this generator can use, and which one gets the next job.
+
+Each backend owns one HTTP client, one event socket and, in managed mode, its process. A job
+goes to the up backend with the shortest queue: ComfyUI's own queue (every caller's jobs) plus
+this generator's active jobs there (so jobs still uploading or downloading count too). When
+every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so it can go
+elsewhere instead of waiting here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import grpc
+
+from generator_service.comfy.client import BackendUnreachable, ComfyClient
+from generator_service.comfy.events import BACKEND_DOWN, EventStream
+from generator_service.process import ManagedProcess
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.health import HealthMonitor
+from mediagen.scaffold.metrics import BACKEND_UP, QUEUE_DEPTH
+from mediagen.v1 import generator_pb2
+
+log = logging.getLogger("generator.backends")
+
+
+class Backend:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        client_id_prefix: str,
+        http_timeout: float,
+        process: ManagedProcess | None = None,
+    ) -> None:
+        self.name, self.url, self.process = name, url, process
+        self.client = ComfyClient(url, http_timeout)
+        self.events = EventStream(url, client_id_prefix)
+        self.active = 0
+        self.up = False
+        self.last_error = "not checked yet"
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Background work that must outlive the call that started it (clean-up, cancels)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def load(self) -> int:
+        return self.events.queue_remaining + self.active
+
+    def set_up(self, up: bool, why: str = "") -> None:
+        if self.up and not up:
+            log.warning("backend %s is down: %s", self.name, why)
+            self.events.broadcast(BACKEND_DOWN, reason=why)
+        self.up, self.last_error = up, why
+        BACKEND_UP.labels(self.name).set(1 if up else 0)
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(2.0):
+                await self.client.system_stats()
+        except (BackendUnreachable, TimeoutError) as exc:
+            if self.process is None:  # a managed backend is judged by its supervisor
+                self.set_up(False, str(exc) or "timed out")
+            return
+        self.set_up(True)
+        QUEUE_DEPTH.labels(self.name).set(self.events.queue_remaining)
+
+    async def status(self) -> generator_pb2.BackendStatus:
+        status = generator_pb2.BackendStatus(
+            name=self.name,
+            url=self.url,
+            up=self.up,
+            managed=self.process is not None,
+            active_jobs=self.active,
+            restarts=self.process.restarts if self.process else 0,
+            last_error=self.last_error,
+        )
+        if self.up:
+            try:
+                queue = await self.client.queue()
+                status.queue_running, status.queue_pending = len(queue.running), len(queue.pending)
+                status.running_prompt_id = queue.running[0].prompt_id if queue.running else ""
+            except BackendUnreachable as exc:
+                status.last_error = str(exc)
+        return status
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+        await self.events.stop()
+        if self.process:
+            await self.process.stop()
+        await self.client.close()
+
+
+class BackendPool:
+    def __init__(self, backends: list[Backend], max_queue: int) -> None:
+        self.backends = backends
+        self._max_queue = max_queue
+        self.monitor: HealthMonitor | None = None
+
+    async def start(self) -> None:
+        for backend in self.backends:
+            backend.events.start()
+            if backend.process:
+                backend.process.start(backend.client.system_stats, self._notifier(backend))
+        await asyncio.gather(*(b.check() for b in self.backends if b.process is None))
+
+    def _notifier(self, backend: Backend) -> Any:
+        def notify(up: bool, why: str) -> None:
+            backend.set_up(up, why)
+            if not up and self.monitor and not any(b.up for b in self.backends):
+                backend.spawn(self.monitor.mark_down("comfyui", why))
+
+        return notify
+
+    def acquire(self) -> Backend:
+        """The least loaded up backend, with one more active job counted on it."""
+        up = [b for b in self.backends if b.up]
+        if not up:
+            why = "; ".join(f"{b.name}: {b.last_error}" for b in self.backends)
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no ComfyUI backend is up ({why})", "NO_BACKEND")
+        best = min(up, key=lambda b: (b.load, b.active))
+        if best.load >= self._max_queue:
+            raise ServiceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"every backend's queue is full ({self._max_queue} jobs each)",
+                "QUEUE_FULL",
+                {"max_queue_per_backend": str(self._max_queue)},
+            )
+        best.active += 1
+        return best
+
+    def release(self, backend: Backend) -> None:
+        backend.active -= 1
+
+    async def health_check(self) -> None:
+        await asyncio.gather(*(b.check() for b in self.backends))
+        if not any(b.up for b in self.backends):
+            raise RuntimeError("; ".join(f"{b.name}: {b.last_error}" for b in self.backends))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(b.close() for b in self.backends))

@@ -1,0 +1,1 @@
+"""Talking to ComfyUI: HTTP calls, the shared event socket, and reading its history."""

@@ -1,0 +1,146 @@
+"""The HTTP side of one ComfyUI backend, over one long-lived ``httpx.AsyncClient``.
+
+Every call the generator makes to ComfyUI goes through here, so transport failures become one
+exception type (:class:`BackendUnreachable`) that callers map to UNAVAILABLE, and a rejected
+prompt becomes :class:`PromptRejected` carrying ComfyUI's parsed error body. No ``Origin`` header
+is sent (ComfyUI's CSRF guard would answer 403 on a mismatch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class BackendUnreachable(Exception):
+    """The backend did not answer (connection refused, reset, timeout, 5xx)."""
+
+
+class PromptRejected(Exception):
+    """``POST /prompt`` refused the graph (400, or 200 with node errors)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("error", {}).get("message", "prompt rejected")))
+        self.body = body
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    number: float
+    prompt_id: str
+
+
+@dataclass(frozen=True)
+class QueueState:
+    running: tuple[QueueItem, ...]
+    pending: tuple[QueueItem, ...]
+
+    def contains(self, prompt_id: str) -> bool:
+        return any(item.prompt_id == prompt_id for item in (*self.running, *self.pending))
+
+    def position(self, prompt_id: str) -> int | None:
+        """Jobs ahead of ``prompt_id`` (running ones included), None when it is not queued."""
+        if any(item.prompt_id == prompt_id for item in self.running):
+            return 0
+        mine = next((item for item in self.pending if item.prompt_id == prompt_id), None)
+        if mine is None:
+            return None
+        return len(self.running) + sum(1 for item in self.pending if item.number < mine.number)
+
+
+class ComfyClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, limits=limits)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client closed at shutdown
+            raise BackendUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500:
+            raise BackendUnreachable(f"{method} {path}: HTTP {response.status_code}")
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._call(method, path, **kwargs)
+        if response.status_code != 200:
+            raise BackendUnreachable(f"{method} {path}: HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendUnreachable(f"{method} {path}: answer is not JSON") from exc
+
+    async def system_stats(self) -> dict[str, Any]:
+        return dict(await self._json("GET", "/system_stats"))
+
+    async def object_info(self) -> dict[str, Any]:
+        return dict(await self._json("GET", "/object_info"))
+
+    async def submit(self, graph: dict[str, Any], client_id: str, prompt_id: str) -> int:
+        """Queue the graph; returns ComfyUI's queue number."""
+        body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+        response = await self._call("POST", "/prompt", json=body)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {"error": {"message": response.text[:200]}}
+        if response.status_code != 200 or answer.get("node_errors"):
+            raise PromptRejected(answer if isinstance(answer, dict) else {})
+        return int(answer.get("number", 0))
+
+    async def queue(self) -> QueueState:
+        data = await self._json("GET", "/queue")
+        return QueueState(_items(data.get("queue_running", [])), _items(data.get("queue_pending", [])))
+
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """The history entry of a prompt; None while it is pending, running, unknown or deleted."""
+        data = await self._json("GET", f"/history/{prompt_id}")
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def delete_history(self, prompt_id: str) -> None:
+        await self._call("POST", "/history", json={"delete": [prompt_id]})
+
+    async def delete_queued(self, prompt_id: str) -> None:
+        await self._call("POST", "/queue", json={"delete": [prompt_id]})
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """Targeted interrupt: ComfyUI ignores it unless ``prompt_id`` is the one running."""
+        await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    async def upload_image(self, filename: str, data: bytes) -> str:
+        """Upload into ``input/``; returns the name to put in LoadImage (``subfolder/name``)."""
+        files = {"image": (filename, data, "application/octet-stream")}
+        response = await self._call("POST", "/upload/image", files=files, data={"type": "input"})
+        if response.status_code != 200:
+            raise PromptRejected({"error": {"message": f"upload refused: HTTP {response.status_code}"}})
+        answer = response.json()
+        name, subfolder = str(answer["name"]), str(answer.get("subfolder") or "")
+        return f"{subfolder}/{name}" if subfolder else name
+
+    @contextlib.asynccontextmanager
+    async def view(self, filename: str, subfolder: str, kind: str) -> AsyncIterator[httpx.Response]:
+        """An open streaming ``GET /view`` response (status not yet checked)."""
+        params = {"filename": filename, "subfolder": subfolder, "type": kind}
+        try:
+            async with self._http.stream("GET", "/view", params=params) as response:
+                yield response
+        except httpx.TransportError as exc:
+            raise BackendUnreachable(f"GET /view {filename}: {type(exc).__name__}: {exc}") from exc
+
+
+def _items(raw: Any) -> tuple[QueueItem, ...]:
+    items = []
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, list) and len(entry) >= 2:
+            items.append(QueueItem(float(entry[0]), str(entry[1])))
+    return tuple(items)

@@ -1,0 +1,143 @@
+"""Read a ComfyUI history entry: how the prompt ended and which files it produced.
+
+Output keys differ per node type (``images``, ``audio``, ``latents``, ``3d`` ...; video is listed
+under ``images`` with ``animated``), so every list value of every output node is walked and each
+dict with a ``filename`` is taken. Only names without path parts and of the known folder types
+are accepted: the generator must never be steered into requesting a file the job did not make.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediagen.v1 import common_pb2
+
+log = logging.getLogger("generator.outputs")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    node_id: str
+    filename: str
+    subfolder: str
+    folder_type: str
+    animated: bool = False
+
+
+@dataclass
+class Outcome:
+    """``status`` is ``success``, ``error`` or ``interrupted``; ``error`` holds execution_error data."""
+
+    status: str
+    files: list[OutputFile] = field(default_factory=list)
+    cached: bool = False
+    error: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_history(entry: dict[str, Any], include_previews: bool) -> Outcome:
+    messages = entry.get("status", {}).get("messages", [])
+    by_kind = {m[0]: m[1] for m in messages if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)}
+    if "execution_error" in by_kind:
+        outcome = Outcome("error", error=by_kind["execution_error"])
+    elif "execution_interrupted" in by_kind:
+        outcome = Outcome("interrupted", error=by_kind["execution_interrupted"])
+    elif entry.get("status", {}).get("status_str", "success") == "success":
+        outcome = Outcome("success")
+    else:
+        outcome = Outcome("error")
+    outcome.cached = _fully_cached(entry, by_kind.get("execution_cached", {}))
+    outcome.files = list(_files(entry.get("outputs", {}), include_previews))
+    return outcome
+
+
+def _fully_cached(entry: dict[str, Any], cached: dict[str, Any]) -> bool:
+    prompt = entry.get("prompt", [])
+    graph = prompt[2] if isinstance(prompt, list) and len(prompt) > 2 and isinstance(prompt[2], dict) else {}
+    nodes = {str(n) for n in cached.get("nodes", [])}
+    return bool(graph) and set(graph) <= nodes
+
+
+def _files(outputs: dict[str, Any], include_previews: bool) -> list[OutputFile]:
+    found: list[OutputFile] = []
+    for node_id, ui in sorted(outputs.items(), key=lambda kv: _node_order(kv[0])):
+        if not isinstance(ui, dict):
+            continue
+        flags = ui.get("animated")
+        animated = isinstance(flags, list) and any(bool(flag) for flag in flags)
+        for value in ui.values():
+            for item in value if isinstance(value, list) else []:
+                file = _file(str(node_id), item, animated)
+                if file and (file.folder_type == "output" or include_previews):
+                    found.append(file)
+    return found
+
+
+def _file(node_id: str, item: Any, animated: bool) -> OutputFile | None:
+    if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+        return None
+    name, subfolder = item["filename"], str(item.get("subfolder") or "")
+    folder_type = str(item.get("type") or "output")
+    if not is_safe_name(name) or not is_safe_subfolder(subfolder) or folder_type not in ("output", "temp"):
+        log.warning(
+            "refusing output %r (subfolder %r, type %r) of node %s", name, subfolder, folder_type, node_id
+        )
+        return None
+    return OutputFile(node_id, name, subfolder, folder_type, animated)
+
+
+def is_safe_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and ".." not in name and "\x00" not in name
+
+
+def is_safe_subfolder(subfolder: str) -> bool:
+    parts = subfolder.replace("\\", "/").split("/")
+    return not subfolder.startswith(("/", "\\")) and ".." not in parts and "\x00" not in subfolder
+
+
+def _node_order(node_id: str) -> tuple[int, str]:
+    return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
+
+
+_VIDEO = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "mov": "video/quicktime",
+    "mkv": "video/x-matroska",
+    "avi": "video/x-msvideo",
+}
+_AUDIO = {
+    "flac": "audio/flac",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "ogg": "audio/ogg",
+    "wav": "audio/wav",
+    "m4a": "audio/mp4",
+}
+_IMAGE = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "gif": "image/gif",
+}
+
+
+def media_kind(filename: str, animated: bool) -> tuple[common_pb2.MediaType.ValueType, str, str]:
+    """(media type, mime type, format) from the file's extension and the ``animated`` flag."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext in _VIDEO:
+        return common_pb2.MEDIA_TYPE_VIDEO, _VIDEO[ext], ext
+    if ext in _AUDIO:
+        return common_pb2.MEDIA_TYPE_AUDIO, _AUDIO[ext], ext
+    if ext in _IMAGE:
+        moving = animated or ext == "gif"
+        kind = common_pb2.MEDIA_TYPE_ANIMATED_IMAGE if moving else common_pb2.MEDIA_TYPE_IMAGE
+        return kind, _IMAGE[ext], "jpeg" if ext == "jpg" else ext
+    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return common_pb2.MEDIA_TYPE_OTHER, mime, ext

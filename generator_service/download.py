@@ -1,0 +1,94 @@
+"""Stream one output file from ComfyUI's ``/view`` to the caller, chunk by chunk.
+
+The body is read only as fast as the gRPC caller takes the chunks (each ``yield`` waits for the
+stream's flow control), so memory stays flat whatever the file size. The byte count is checked
+against ``Content-Length``: a short body is DATA_LOSS, never a silently truncated file. The
+sha256 in ``media_end`` is of the bytes actually sent; it is the receiver's check that catches a
+file ComfyUI corrupted (its length is right, its content is not, and only the receiver can tell).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import grpc
+import httpx
+
+from generator_service.comfy.client import BackendUnreachable, ComfyClient
+from generator_service.comfy.outputs import OutputFile, media_kind
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.metrics import BYTES_STREAMED
+from mediagen.v1 import generator_pb2
+
+
+async def stream_output(
+    client: ComfyClient, file: OutputFile, index: int, chunk_size: int, ids: dict[str, str]
+) -> AsyncIterator[generator_pb2.GenerateEvent]:
+    async with client.view(file.filename, file.subfolder, file.folder_type) as response:
+        _check_status(response, file, ids)
+        expected = int(response.headers.get("content-length", "0") or 0)
+        yield _start(file, index, expected, response.headers.get("content-type", ""))
+        digest, size = hashlib.sha256(), 0
+        try:
+            async for chunk in response.aiter_bytes(chunk_size):
+                digest.update(chunk)
+                size += len(chunk)
+                BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
+                yield generator_pb2.GenerateEvent(
+                    media_chunk=generator_pb2.MediaChunk(index=index, data=chunk)
+                )
+        except httpx.HTTPError as exc:
+            raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
+        if expected and size != expected:
+            raise _truncated(file, size, expected, ids, "length mismatch")
+    yield generator_pb2.GenerateEvent(
+        media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=digest.hexdigest())
+    )
+
+
+def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.GenerateEvent:
+    media_type, mime, fmt = media_kind(file.filename, file.animated)
+    header_mime = content_type.split(";", 1)[0].strip()
+    if mime == "application/octet-stream" and header_mime:
+        mime = header_mime
+    return generator_pb2.GenerateEvent(
+        media_start=generator_pb2.MediaStart(
+            index=index,
+            media_type=media_type,
+            mime_type=mime,
+            format=fmt,
+            filename=file.filename,
+            node_id=file.node_id,
+            expected_size=expected,
+        )
+    )
+
+
+def _check_status(response: httpx.Response, file: OutputFile, ids: dict[str, str]) -> None:
+    if response.status_code == 200:
+        return
+    if response.status_code >= 500:
+        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status_code}")
+    raise ServiceError(
+        grpc.StatusCode.DATA_LOSS,
+        f"output {file.filename} of node {file.node_id} is listed in history but /view answered "
+        f"HTTP {response.status_code}",
+        reason="OUTPUT_MISSING",
+        metadata={**ids, "node_id": file.node_id, "filename": file.filename},
+    )
+
+
+def _truncated(file: OutputFile, size: int, expected: int, ids: dict[str, str], why: str) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.DATA_LOSS,
+        f"download of {file.filename} (node {file.node_id}) ended after {size} of {expected} bytes ({why})",
+        reason="TRUNCATED_DOWNLOAD",
+        metadata={
+            **ids,
+            "node_id": file.node_id,
+            "filename": file.filename,
+            "received_bytes": str(size),
+            "expected_bytes": str(expected),
+        },
+    )

@@ -1,0 +1,105 @@
+"""ComfyUI's failures, turned into statuses a caller can act on.
+
+A rejected prompt becomes INVALID_ARGUMENT with one violation per node input
+(``graph.<node>.inputs.<name>``); a node that fails while running becomes ABORTED with the node
+id, class and ComfyUI's exception message in ErrorInfo. Tracebacks and extra debug data are
+dropped: they carry server paths and are not the caller's business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from mediagen.scaffold import FieldViolation, ServiceError
+
+MAX_TEXT = 500
+
+
+def rejected(body: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+    """INVALID_ARGUMENT for a 400 (or a 200 with node errors) from ``POST /prompt``."""
+    violations: list[FieldViolation] = []
+    first_node = ""
+    node_errors = body.get("node_errors") or {}
+    for node_id, info in node_errors.items() if isinstance(node_errors, dict) else ():
+        first_node = first_node or str(node_id)
+        for node_error in (info or {}).get("errors", []) or [{"message": "invalid node"}]:
+            violations.append(_violation(str(node_id), node_error))
+    raw_error = body.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+    message = _clean(str(error.get("message") or "ComfyUI rejected the workflow"))
+    if not violations:
+        details = _clean(str(error.get("details") or ""))
+        violations.append(FieldViolation("graph", f"{message}: {details}" if details else message))
+    metadata = {"prompt_id": prompt_id, "backend": backend, "comfy_error": str(error.get("type", ""))}
+    if first_node:
+        metadata["node_id"] = first_node
+    summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT, f"{message}: {summary}", "WORKFLOW_REJECTED", metadata, violations
+    )
+
+
+def _violation(node_id: str, error: dict[str, Any]) -> FieldViolation:
+    raw_extra = error.get("extra_info")
+    extra: dict[str, Any] = raw_extra if isinstance(raw_extra, dict) else {}
+    input_name = extra.get("input_name") or (
+        error.get("details") if error.get("type") == "required_input_missing" else None
+    )
+    where = f"graph.{node_id}.inputs.{input_name}" if input_name else f"graph.{node_id}"
+    text = _clean(str(error.get("message", "invalid")))
+    details = _clean(str(error.get("details") or ""))
+    if details and details != input_name:
+        text = f"{text}: {details}"
+    return FieldViolation(where, text)
+
+
+def execution_failed(data: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+    """ABORTED: the workflow was valid but a node raised while running."""
+    node_id, node_type = str(data.get("node_id", "")), str(data.get("node_type", ""))
+    exception = _clean(str(data.get("exception_message", "")))
+    return ServiceError(
+        grpc.StatusCode.ABORTED,
+        f"node {node_id} ({node_type}) failed: {exception or 'execution error'}",
+        "EXECUTION_ERROR",
+        {
+            "prompt_id": prompt_id,
+            "backend": backend,
+            "node_id": node_id,
+            "node_type": node_type,
+            "exception_type": str(data.get("exception_type", "")),
+            "exception_message": exception,
+        },
+    )
+
+
+def interrupted_elsewhere(data: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+    """ABORTED: someone other than this generator interrupted the prompt."""
+    node_id = str(data.get("node_id") or "")
+    return ServiceError(
+        grpc.StatusCode.ABORTED,
+        f"the job was interrupted on the backend{f' at node {node_id}' if node_id else ''}",
+        "INTERRUPTED",
+        {
+            "prompt_id": prompt_id,
+            "backend": backend,
+            "node_id": node_id,
+            "node_type": str(data.get("node_type") or ""),
+        },
+    )
+
+
+def unavailable(why: str, prompt_id: str, backend: str, reason: str = "BACKEND_UNAVAILABLE") -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.UNAVAILABLE,
+        why,
+        reason,
+        {"prompt_id": prompt_id, "backend": backend} if prompt_id else {"backend": backend},
+    )
+
+
+def _clean(text: str) -> str:
+    """The first line of a message, without a trailing traceback, bounded in length."""
+    head = text.split("Traceback (most recent call last)", 1)[0].strip()
+    return head[:MAX_TEXT]

@@ -1,0 +1,49 @@
+"""The hand-off between a job and the gRPC call that streams its events.
+
+Media chunks wait for room (a small capacity), so a slow caller slows the download instead of
+filling memory. Progress reports never wait: one that finds an unsent report at the tail replaces
+it (the contract allows coalescing), so a backlog of progress writes can never delay the job from
+noticing completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from mediagen.v1 import generator_pb2
+
+
+class Outbox:
+    def __init__(self, capacity: int = 2) -> None:
+        self._items: deque[Any] = deque()
+        self._capacity = capacity
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def push_progress(self, event: generator_pb2.GenerateEvent) -> None:
+        tail = self._items[-1] if self._items else None
+        if isinstance(tail, generator_pb2.GenerateEvent) and tail.HasField("progress"):
+            self._items[-1] = event
+        else:
+            self._items.append(event)
+        self._readable.set()
+
+    async def put(self, item: Any) -> None:
+        """Queue an event, an exception to raise, or the end marker; waits while full."""
+        while len(self._items) >= self._capacity:
+            self._writable.clear()
+            await self._writable.wait()
+        self._items.append(item)
+        self._readable.set()
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._readable.clear()
+            await self._readable.wait()
+        item = self._items.popleft()
+        if len(self._items) < self._capacity:
+            self._writable.set()
+        return item

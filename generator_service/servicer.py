@@ -1,0 +1,125 @@
+"""The GeneratorService RPCs: validate, pick a backend, run the job, stream its events.
+
+``Generate`` checks the request completely before anything reaches ComfyUI, then answers
+RESOURCE_EXHAUSTED or UNAVAILABLE before any event when no backend can take the job. The job's
+time limit is the smallest of the caller's timeout, the gRPC deadline (minus a small margin, so
+the caller receives our DEADLINE_EXCEEDED with the prompt id rather than a bare one) and the
+configured cap. When the caller goes away, the job is stopped and its prompt cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from generator_service import workflows
+from generator_service.backends import BackendPool
+from generator_service.jobs import Job, JobLimits
+from generator_service.settings import GeneratorSettings
+from generator_service.templates import MEDIA_TYPES, Parameter, Template
+from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.logging import bind_log_ids
+from mediagen.v1 import generator_pb2, generator_pb2_grpc
+
+_TYPES = {
+    "string": generator_pb2.PARAMETER_TYPE_STRING,
+    "int": generator_pb2.PARAMETER_TYPE_INT,
+    "float": generator_pb2.PARAMETER_TYPE_FLOAT,
+    "bool": generator_pb2.PARAMETER_TYPE_BOOL,
+    "image": generator_pb2.PARAMETER_TYPE_IMAGE,
+}
+
+
+class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
+    def __init__(
+        self,
+        settings: GeneratorSettings,
+        pool: BackendPool,
+        templates: dict[str, Template],
+        limits: JobLimits,
+    ) -> None:
+        self._settings, self._pool, self._templates, self._limits = settings, pool, templates, limits
+        self._jobs: set[Job] = set()
+
+    async def Generate(
+        self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        bind_log_ids(request_id=request.request_id)
+        workflow = workflows.resolve(request.workflow, self._templates)
+        deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
+        backend = self._pool.acquire()
+        job = Job(backend, workflow, deadline, self._limits)
+        self._jobs.add(job)
+        context.add_done_callback(lambda _ctx: job.cancel())  # type: ignore[arg-type]
+        job.start()
+        try:
+            async for event in job.events():
+                yield event
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        finally:
+            self._jobs.discard(job)
+            self._pool.release(backend)
+
+    def _time_limit(
+        self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
+    ) -> float:
+        asked = request.timeout.ToTimedelta().total_seconds() if request.HasField("timeout") else 0.0
+        if asked < 0:
+            raise invalid_argument("timeout", "must not be negative")
+        limit = min(asked or self._settings.default_timeout, self._settings.max_timeout)
+        remaining = context.time_remaining()
+        if remaining is not None:
+            limit = min(limit, remaining - min(0.25, remaining * 0.05))
+        return max(limit, 0.0)
+
+    async def ListWorkflows(
+        self, request: generator_pb2.ListWorkflowsRequest, context: aio.ServicerContext[Any, Any]
+    ) -> generator_pb2.ListWorkflowsResponse:
+        return generator_pb2.ListWorkflowsResponse(
+            templates=[_describe(t) for _, t in sorted(self._templates.items())]
+        )
+
+    async def GetBackendStatus(
+        self, request: generator_pb2.GetBackendStatusRequest, context: aio.ServicerContext[Any, Any]
+    ) -> generator_pb2.GetBackendStatusResponse:
+        statuses = await asyncio.gather(*(b.status() for b in self._pool.backends))
+        return generator_pb2.GetBackendStatusResponse(backends=statuses)
+
+    async def shutdown(self) -> None:
+        """Stop every job still running (their prompts are cancelled on ComfyUI)."""
+        tasks = [job.task for job in self._jobs if job.task]
+        for job in list(self._jobs):
+            job.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._settings.cancel_wait_seconds + 1)
+
+
+def _describe(template: Template) -> generator_pb2.WorkflowTemplate:
+    return generator_pb2.WorkflowTemplate(
+        name=template.name,
+        description=template.description,
+        media_types=[MEDIA_TYPES[kind] for kind in template.media_types],
+        parameters=[_parameter(p) for p in template.parameters.values()],
+    )
+
+
+def _parameter(param: Parameter) -> generator_pb2.ParameterSpec:
+    spec = generator_pb2.ParameterSpec(
+        name=param.name,
+        type=_TYPES[param.type],
+        description=param.description,
+        required=param.required,
+        choices=list(param.choices),
+    )
+    if param.default is not None:
+        spec.default_value.CopyFrom(workflows.value_of(param.default))
+    if param.minimum is not None:
+        spec.minimum = float(param.minimum)
+    if param.maximum is not None:
+        spec.maximum = float(param.maximum)
+    return spec

@@ -1,0 +1,72 @@
+"""Generator settings, read from ``MEDIAGEN_GENERATOR_*`` environment variables.
+
+ComfyUI is reached either by URL (attached mode: another party runs it) or by
+a command the generator starts and supervises (managed mode), or both. Every
+time limit a caller can ask for is capped here, so one request cannot hold a
+GPU for longer than the operator allows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from mediagen.scaffold import ServerSettings
+
+KiB = 1024
+
+
+class GeneratorSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GENERATOR_", extra="ignore")
+
+    comfyui_urls: str = Field(default="", description="comma-separated ComfyUI base URLs (attached mode)")
+    comfyui_command: str = Field(
+        default="",
+        description="command starting one ComfyUI, {host} {port} {data_dir} filled in (managed mode)",
+    )
+    comfyui_instances: int = Field(default=1, ge=1, le=64, description="managed processes to run")
+    comfyui_host: str = "127.0.0.1"
+    comfyui_base_port: int = Field(
+        default=0, ge=0, le=65535, description="first managed port (then +1 ...); 0 picks free ports"
+    )
+    comfyui_data_dir: Path | None = Field(
+        default=None, description="managed data dir; instance i uses <dir>/<i>; a temp dir when unset"
+    )
+    comfyui_start_timeout: float = Field(default=120.0, gt=0)
+    restart_backoff_initial: float = Field(default=0.5, gt=0)
+    restart_backoff_max: float = Field(default=30.0, gt=0)
+    default_timeout: float = Field(
+        default=300.0, gt=0, description="job time limit when the caller sets none"
+    )
+    max_timeout: float = Field(default=3600.0, gt=0, description="cap on any job's time limit")
+    max_queue_per_backend: int = Field(default=8, ge=1)
+    watchdog_quiet_seconds: float = Field(
+        default=5.0, gt=0, description="cross-check /queue and /history after this much silence"
+    )
+    poll_interval: float = Field(default=0.5, gt=0, description="polling period while events are missing")
+    backend_lost_seconds: float = Field(
+        default=3.0, gt=0, description="a job whose backend stays unreachable this long fails UNAVAILABLE"
+    )
+    cancel_wait_seconds: float = Field(default=5.0, gt=0)
+    history_retry_seconds: float = Field(default=2.0, gt=0)
+    http_timeout: float = Field(default=30.0, gt=0)
+    chunk_size: int = Field(default=512 * KiB, ge=4 * KiB, le=4 * 1024 * KiB)
+    client_id_prefix: str = Field(default="mediagen", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    output_prefix: str = Field(
+        default="mediagen", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="output subfolder for job files"
+    )
+    templates_dir: Path | None = Field(default=None, description="extra/override templates directory")
+
+    @model_validator(mode="after")
+    def _needs_backend(self) -> GeneratorSettings:
+        if not self.urls and not self.comfyui_command:
+            raise ValueError("set comfyui_urls (attached) or comfyui_command (managed), or both")
+        if self.default_timeout > self.max_timeout:
+            raise ValueError("default_timeout must not exceed max_timeout")
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [url.strip().rstrip("/") for url in self.comfyui_urls.split(",") if url.strip()]

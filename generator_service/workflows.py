@@ -1,0 +1,185 @@
+"""Turn a request's workflow (template + parameters, or a raw graph) into the graph to submit.
+
+All request validation happens here, before any backend is touched, so bad input costs nothing
+and is answered with INVALID_ARGUMENT naming the exact field (``workflow.parameters[steps]``).
+Each job gets its own graph copy whose save nodes write under a per-job filename prefix: an
+identical earlier graph can then never be answered from ComfyUI's cache with an older job's file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from generator_service.templates import Parameter, Scalar, Template, TemplateError, check_graph, check_value
+from mediagen.scaffold import FieldViolation, ServiceError
+from mediagen.scaffold.errors import invalid_argument
+from mediagen.v1 import generator_pb2
+
+SEED_LIMIT = 2**53
+
+
+@dataclass
+class ImageInput:
+    """An input file to upload, and where its uploaded name goes in the graph."""
+
+    parameter: Parameter
+    filename: str
+    data: bytes
+
+
+@dataclass
+class ResolvedWorkflow:
+    graph: dict[str, Any]
+    template: str = ""
+    values: dict[str, Scalar] = field(default_factory=dict)
+    seed: int = 0
+    images: list[ImageInput] = field(default_factory=list)
+    include_previews: bool = False
+
+
+def resolve(spec: generator_pb2.WorkflowSpec, templates: dict[str, Template]) -> ResolvedWorkflow:
+    source = spec.WhichOneof("source")
+    if source == "raw_graph_json":
+        return _raw(spec)
+    if source != "template" or not spec.template:
+        raise invalid_argument("workflow.template", "give a template name or raw_graph_json")
+    template = templates.get(spec.template)
+    if template is None:
+        known = ", ".join(sorted(templates))
+        raise invalid_argument("workflow.template", f"unknown template {spec.template!r} (known: {known})")
+    return _from_template(template, spec)
+
+
+def _raw(spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
+    try:
+        graph = json.loads(spec.raw_graph_json)
+        check_graph(graph)
+    except (json.JSONDecodeError, TemplateError) as exc:
+        raise invalid_argument("workflow.raw_graph_json", str(exc)) from None
+    problems = [
+        FieldViolation(f"workflow.parameters[{name}]", "a raw graph takes no parameters")
+        for name in spec.parameters
+    ]
+    problems += [
+        FieldViolation(f"workflow.inputs[{i}].parameter", "a raw graph takes no input media")
+        for i, _ in enumerate(spec.inputs)
+    ]
+    _raise_if(problems)
+    return ResolvedWorkflow(graph, include_previews=spec.include_previews)
+
+
+def _from_template(template: Template, spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
+    graph = copy.deepcopy(template.graph)
+    values, problems = _values(template, spec)
+    images, image_problems = _images(template, spec)
+    problems += image_problems
+    _raise_if(problems)
+    for name, value in values.items():
+        for target in template.parameters[name].targets:
+            graph[target.node_id]["inputs"][target.input_name] = value
+    seed = values.get("seed")
+    return ResolvedWorkflow(
+        graph, template.name, values, seed if isinstance(seed, int) else 0, images, spec.include_previews
+    )
+
+
+def _values(
+    template: Template, spec: generator_pb2.WorkflowSpec
+) -> tuple[dict[str, Scalar], list[FieldViolation]]:
+    values: dict[str, Scalar] = {}
+    problems: list[FieldViolation] = []
+    for name, given in sorted(spec.parameters.items()):
+        param = template.parameters.get(name)
+        where = f"workflow.parameters[{name}]"
+        if param is None:
+            problems.append(
+                FieldViolation(where, f"unknown parameter (known: {', '.join(template.parameters)})")
+            )
+            continue
+        value = scalar_of(given)
+        why = "has no value" if value is None else check_value(param, value)
+        if why or value is None:
+            problems.append(FieldViolation(where, why))
+            continue
+        values[name] = value
+    for name, param in template.parameters.items():
+        if name in values or param.type == "image":
+            continue
+        if param.default is not None:
+            values[name] = param.default
+        elif param.random:
+            values[name] = secrets.randbelow(SEED_LIMIT + 1)
+        elif param.required and f"workflow.parameters[{name}]" not in {p.field for p in problems}:
+            problems.append(FieldViolation(f"workflow.parameters[{name}]", "is required"))
+    return values, problems
+
+
+def _images(
+    template: Template, spec: generator_pb2.WorkflowSpec
+) -> tuple[list[ImageInput], list[FieldViolation]]:
+    images: list[ImageInput] = []
+    problems: list[FieldViolation] = []
+    bound: set[str] = set()
+    for i, item in enumerate(spec.inputs):
+        param = template.parameters.get(item.parameter)
+        where = f"workflow.inputs[{i}]"
+        if param is None or param.type != "image":
+            problems.append(
+                FieldViolation(f"{where}.parameter", f"{item.parameter!r} is not an image parameter")
+            )
+        elif item.parameter in bound:
+            problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
+        elif not item.data:
+            problems.append(FieldViolation(f"{where}.data", "is empty"))
+        else:
+            bound.add(item.parameter)
+            images.append(ImageInput(param, safe_upload_name(item.filename), item.data))
+    for name, param in template.parameters.items():
+        if param.type == "image" and param.required and name not in bound:
+            problems.append(FieldViolation(f"workflow.inputs[{name}]", "this image input is required"))
+    return images, problems
+
+
+def safe_upload_name(filename: str) -> str:
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return base if base and base not in (".", "..") else "input.png"
+
+
+def scalar_of(value: generator_pb2.ParameterValue) -> Scalar | None:
+    kind = value.WhichOneof("kind")
+    return None if kind is None else getattr(value, kind)  # type: ignore[no-any-return]
+
+
+def value_of(value: Scalar) -> generator_pb2.ParameterValue:
+    if isinstance(value, bool):
+        return generator_pb2.ParameterValue(bool_value=value)
+    if isinstance(value, int):
+        return generator_pb2.ParameterValue(int_value=value)
+    if isinstance(value, float):
+        return generator_pb2.ParameterValue(float_value=value)
+    return generator_pb2.ParameterValue(string_value=value)
+
+
+def bind_upload(workflow: ResolvedWorkflow, image: ImageInput, comfy_name: str) -> None:
+    for target in image.parameter.targets:
+        workflow.graph[target.node_id]["inputs"][target.input_name] = comfy_name
+
+
+def apply_job_prefix(graph: dict[str, Any], folder: str, prompt_id: str) -> None:
+    """Give every saver a prefix of its own (``folder/<prompt_id>-<node>``): no stale cache hits."""
+    for node_id, node in graph.items():
+        inputs = node.get("inputs", {})
+        if isinstance(inputs.get("filename_prefix"), str):
+            inputs["filename_prefix"] = f"{folder}/{prompt_id}-{node_id}"
+
+
+def _raise_if(problems: list[FieldViolation]) -> None:
+    if problems:
+        summary = "; ".join(f"{p.field}: {p.description}" for p in problems)
+        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)

@@ -1,0 +1,30 @@
+"""The happy path against the simulator: events in order, media bytes intact, ids reported."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from mediagen.v1 import common_pb2
+from tests.generator.support import run, sha256, template_request
+
+
+async def test_solid_image_streams_one_png_with_matching_sha(generator_stub, simulator):
+    result = await run(generator_stub, template_request("solid_image", width=32, height=24, color=0xFF0000))
+    assert result.error is None, result.error
+    kinds = result.kinds()
+    assert kinds[0] == "accepted"
+    assert kinds[-1] == "completed"
+    assert kinds.index("media_start") < kinds.index("media_chunk") < kinds.index("media_end")
+    [media] = result.media
+    assert media.start.media_type == common_pb2.MEDIA_TYPE_IMAGE
+    assert media.start.mime_type == "image/png"
+    assert media.start.format == "png"
+    assert media.start.expected_size == len(media.data) == media.end.size_bytes
+    assert media.end.sha256 == sha256(media.data)
+    with Image.open(io.BytesIO(media.data)) as image:
+        assert image.size == (32, 24)
+        assert image.getpixel((0, 0))[:3] == (255, 0, 0)
+    assert result.completed.media_count == 1
+    assert result.completed.prompt_id == result.accepted.prompt_id
