@@ -1,0 +1,26 @@
+"""Builds the gateway's :class:`ServiceSpec`: its servicer, peer channels and health.
+
+The gateway is SERVING only while both peers answer their own health checks,
+so an orchestrator never routes a run to a gateway that could not finish it.
+"""
+
+from __future__ import annotations
+
+from gateway.peers import open_peers
+from gateway.servicer import GatewayServicer
+from gateway.settings import GatewaySettings
+from mediagen.scaffold import ServiceSpec
+from mediagen.v1 import gateway_pb2_grpc
+
+SERVICE_NAME = "mediagen.v1.GatewayService"
+
+
+async def build_spec(settings: GatewaySettings) -> ServiceSpec:
+    peers = open_peers(settings)
+    servicer = GatewayServicer(peers, settings)
+    return ServiceSpec(
+        name="gateway",
+        servicers=[(SERVICE_NAME, gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer)],
+        dependency_checks={"generator": peers.check_generator, "storage": peers.check_storage},
+        on_shutdown=[peers.close],
+    )

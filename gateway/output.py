@@ -1,0 +1,120 @@
+"""One output of a run: a generator call whose media are piped into storage.
+
+The generator's events are relayed to the caller as they come (accepted,
+progress) and every media file goes into its own PutMedia call. Retrying is
+only done while it is safe: a generator that refuses the job (UNAVAILABLE,
+RESOURCE_EXHAUSTED) before ``accepted`` has queued nothing, so asking again
+cannot run the job twice. Once accepted, a failure ends this output only; the
+other outputs of the run go on. Idempotency keys derived from run, output and
+item mean a repeated write is recognised by storage and never stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf import duration_pb2
+
+from gateway.errors import peer_error, status_of
+from gateway.peers import Peers
+from gateway.settings import GatewaySettings
+from gateway.transfer import OutputTransfer
+from mediagen.scaffold.logging import log_context
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
+from mediagen.v1 import gateway_pb2, generator_pb2
+
+log = logging.getLogger("mediagen.gateway.output")
+Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+State = gateway_pb2.OutputState
+
+
+class OutputRunner:
+    def __init__(
+        self,
+        peers: Peers,
+        settings: GatewaySettings,
+        run_id: str,
+        emit: Emit,
+        remaining: Callable[[], float | None],
+    ) -> None:
+        self._peers = peers
+        self._settings = settings
+        self._run_id = run_id
+        self._emit = emit
+        self._remaining = remaining
+
+    async def run(self, index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
+        """Generate and store one output; failures are reported, not raised."""
+        started = time.monotonic()
+        transfer = OutputTransfer(self._peers.storage, self._settings, self._run_id, index, self._emit)
+        outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
+        with log_context(run_id=self._run_id, output_index=str(index)):
+            try:
+                await self._generate(index, spec, transfer)
+            except Exception as err:  # noqa: BLE001 - every failure is this output's outcome
+                await self._fail(index, err, outcome)
+            finally:
+                await transfer.abort()
+        outcome.media_ids.extend(transfer.media_ids)
+        outcome.timings.CopyFrom(transfer.timings(time.monotonic() - started))
+        state = State.Name(outcome.state).removeprefix("OUTPUT_STATE_").lower()
+        JOB_OUTCOMES.labels("gateway", state).inc()
+        JOB_DURATION.labels("gateway", "output").observe(time.monotonic() - started)
+        return outcome
+
+    async def _fail(self, index: int, err: BaseException, outcome: gateway_pb2.OutputOutcome) -> None:
+        if isinstance(err, grpc.RpcError):
+            err = peer_error(err, "generator")
+        status = status_of(err)
+        cancelled = status.code == grpc.StatusCode.CANCELLED.value[0]
+        outcome.state = State.OUTPUT_STATE_CANCELLED if cancelled else State.OUTPUT_STATE_FAILED
+        outcome.error.CopyFrom(status)
+        log.warning("output %d failed: %s", index, status.message)
+        await self._emit(
+            gateway_pb2.GatewayEvent(
+                output_failed=gateway_pb2.OutputFailed(output_index=index, status=status)
+            )
+        )
+
+    async def _generate(self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer) -> None:
+        timeout = spec.timeout.ToTimedelta().total_seconds() or self._settings.default_output_timeout
+        request = generator_pb2.GenerateRequest(
+            request_id=f"{self._run_id}.{index}",
+            workflow=spec.workflow,
+            timeout=duration_pb2.Duration(seconds=int(timeout), nanos=int(timeout % 1 * 1e9)),
+        )
+        deadline = time.monotonic() + timeout + self._settings.transfer_allowance
+        for attempt in range(self._settings.start_retries + 1):
+            try:
+                await self._attempt(request, deadline, transfer)
+                return
+            except grpc.RpcError as err:
+                if (
+                    transfer.accepted
+                    or err.code() not in RETRYABLE
+                    or attempt == self._settings.start_retries
+                ):  # type: ignore[attr-defined]
+                    raise
+                log.info("generator refused output %d (%s), retrying", index, err.code())  # type: ignore[attr-defined]
+                await asyncio.sleep(self._settings.retry_backoff * 2**attempt)
+
+    async def _attempt(
+        self, request: generator_pb2.GenerateRequest, deadline: float, transfer: OutputTransfer
+    ) -> None:
+        call = self._peers.generator.Generate(request, timeout=self._call_timeout(deadline))
+        try:
+            async for event in call:
+                await transfer.handle(event, self._call_timeout(deadline))
+            transfer.check_complete()
+        finally:
+            call.cancel()
+
+    def _call_timeout(self, deadline: float) -> float:
+        own = max(deadline - time.monotonic(), 0.001)
+        caller = self._remaining()
+        return own if caller is None else min(own, caller)

@@ -1,0 +1,110 @@
+"""The gateway's two long-lived channels: one to the generator, one to storage.
+
+Each channel carries a gRPC service config: ``round_robin`` across whatever the
+target resolves to, and a retryPolicy on the calls where a retry is safe.
+gRPC only retries until the first response message arrives (and, for client
+streams, while the messages sent still fit its retry buffer), which is
+exactly the window in which the peer has done no work that could be repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.settings import GatewaySettings
+from mediagen.scaffold.channels import open_channel
+from mediagen.v1 import generator_pb2_grpc, storage_pb2_grpc
+
+GENERATOR_SERVICE = "mediagen.v1.GeneratorService"
+STORAGE_SERVICE = "mediagen.v1.StorageService"
+
+
+def _retry_policy(*codes: str) -> dict[str, Any]:
+    return {
+        "maxAttempts": 4,
+        "initialBackoff": "0.1s",
+        "maxBackoff": "1s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": list(codes),
+    }
+
+
+def service_config(service: str, methods: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Round robin over every resolved address, with per-method retry policies."""
+    return {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {"name": [{"service": service, "method": method}], "retryPolicy": _retry_policy(*codes)}
+            for method, codes in methods.items()
+        ],
+    }
+
+
+GENERATOR_CONFIG = service_config(
+    GENERATOR_SERVICE,
+    {
+        "Generate": ("UNAVAILABLE", "RESOURCE_EXHAUSTED"),
+        "ListWorkflows": ("UNAVAILABLE",),
+        "GetBackendStatus": ("UNAVAILABLE",),
+    },
+)
+STORAGE_CONFIG = service_config(
+    STORAGE_SERVICE,
+    {
+        "CreateRun": ("UNAVAILABLE",),
+        "PutMedia": ("UNAVAILABLE",),
+        "GetRun": ("UNAVAILABLE",),
+        "GetMedia": ("UNAVAILABLE",),
+    },
+)
+
+
+@dataclass
+class Peers:
+    generator_channel: aio.Channel
+    storage_channel: aio.Channel
+    generator: generator_pb2_grpc.GeneratorServiceAsyncStub
+    storage: storage_pb2_grpc.StorageServiceAsyncStub
+
+    async def check_generator(self) -> None:
+        await _check_health(self.generator_channel, GENERATOR_SERVICE)
+
+    async def check_storage(self) -> None:
+        await _check_health(self.storage_channel, STORAGE_SERVICE)
+
+    async def close(self) -> None:
+        await self.generator_channel.close()
+        await self.storage_channel.close()
+
+
+def open_peers(settings: GatewaySettings) -> Peers:
+    def channel(target: str, token: Any, config: dict[str, Any]) -> aio.Channel:
+        return open_channel(
+            target,
+            token=token.get_secret_value() if token else None,
+            ca_file=settings.peer_ca_file,
+            use_tls=settings.peer_tls,
+            max_message_bytes=settings.max_message_bytes,
+            service_config=config,
+        )
+
+    gen = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
+    sto = channel(settings.storage_target, settings.storage_token, STORAGE_CONFIG)
+    return Peers(
+        gen,
+        sto,
+        generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
+        storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
+    )
+
+
+async def _check_health(channel: aio.Channel, service: str) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        raise ConnectionError(f"{service} is {name}")

@@ -1,0 +1,91 @@
+"""A whole run: its outputs, one after another or several at once, as events.
+
+Each output runs in its own task under a semaphore sized by the request's
+concurrency; their events meet in one bounded queue that the caller's stream
+drains, so a caller that reads slowly slows the run instead of growing memory.
+When the caller goes away the task group is cancelled, which cancels every
+generator call (freeing ComfyUI) and every storage upload (leaving nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from google.protobuf import duration_pb2
+
+from gateway.output import OutputRunner
+from gateway.peers import Peers
+from gateway.settings import GatewaySettings
+from mediagen.v1 import common_pb2, gateway_pb2
+
+State = gateway_pb2.OutputState
+_DONE = None
+
+
+async def run_outputs(
+    peers: Peers,
+    settings: GatewaySettings,
+    run_id: str,
+    request: gateway_pb2.GatewayGenerateRequest,
+    remaining: Callable[[], float | None],
+) -> AsyncIterator[gateway_pb2.GatewayEvent]:
+    """Yield every event of the run's outputs, then ``run_completed``."""
+    started = time.monotonic()
+    events: asyncio.Queue[gateway_pb2.GatewayEvent | None] = asyncio.Queue(64)
+    runner = OutputRunner(peers, settings, run_id, events.put, remaining)
+    slots = asyncio.Semaphore(min(max(request.concurrency, 1), settings.max_concurrency))
+    outcomes: list[gateway_pb2.OutputOutcome] = []
+
+    async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:
+        async with slots:
+            outcomes.append(await runner.run(index, spec))
+
+    async def every() -> None:
+        # Cancelled only once the caller's stream has stopped reading: no end marker then.
+        cancelled = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, spec in enumerate(request.outputs):
+                    group.create_task(one(index, spec))
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if not cancelled:
+                await events.put(_DONE)
+
+    driver = asyncio.create_task(every(), name=f"run-{run_id}")
+    try:
+        while (event := await events.get()) is not _DONE:
+            yield event
+        await driver
+    finally:
+        driver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driver
+    yield gateway_pb2.GatewayEvent(run_completed=summary(run_id, outcomes, time.monotonic() - started))
+
+
+def summary(run_id: str, outcomes: list[gateway_pb2.OutputOutcome], wall: float) -> gateway_pb2.RunCompleted:
+    ordered = sorted(outcomes, key=lambda outcome: outcome.output_index)
+    timings = common_pb2.Timings(total=_duration(wall))
+    for outcome in ordered:
+        for name in ("queue_wait", "execution", "transfer"):
+            total = getattr(timings, name)
+            total.FromNanoseconds(total.ToNanoseconds() + getattr(outcome.timings, name).ToNanoseconds())
+    return gateway_pb2.RunCompleted(
+        run_id=run_id,
+        outputs=ordered,
+        timings=timings,
+        media_stored=sum(len(outcome.media_ids) for outcome in ordered),
+        outputs_failed=sum(outcome.state != State.OUTPUT_STATE_SUCCEEDED for outcome in ordered),
+    )
+
+
+def _duration(value: float) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(value * 1e9))
+    return duration

@@ -1,0 +1,37 @@
+"""Gateway settings, read from ``MEDIAGEN_GATEWAY_*`` environment variables.
+
+Peer addresses accept anything gRPC resolves (``dns:///generator:50051`` with
+several A records is balanced round robin), so scaling the generator out needs
+no code. Tokens the gateway presents to its peers are secrets and never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from mediagen.scaffold import ServerSettings
+
+
+class GatewaySettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GATEWAY_", extra="ignore")
+
+    generator_target: str = Field(default="127.0.0.1:50052", min_length=1)
+    storage_target: str = Field(default="127.0.0.1:50053", min_length=1)
+    generator_token: SecretStr | None = Field(default=None, description="bearer token for the generator")
+    storage_token: SecretStr | None = Field(default=None, description="bearer token for storage")
+    peer_ca_file: Path | None = Field(default=None, description="CA of the peers' TLS certificates")
+    peer_tls: bool = Field(default=False, description="use TLS to the peers with the system roots")
+    default_output_timeout: float = Field(default=300.0, gt=0, description="seconds per output when unset")
+    transfer_allowance: float = Field(
+        default=120.0, gt=0, description="seconds added to an output's timeout for moving its media"
+    )
+    max_concurrency: int = Field(default=4, ge=1, le=64, description="cap on outputs generated at once")
+    queue_depth: int = Field(default=8, ge=1, le=1024, description="chunks buffered between the streams")
+    start_retries: int = Field(
+        default=3, ge=0, le=20, description="app-level retries of a generator refused before acceptance"
+    )
+    retry_backoff: float = Field(default=0.2, gt=0, description="first retry delay in seconds, doubled")
+    workflows_cache_seconds: float = Field(default=30.0, ge=0, description="ListWorkflows cache lifetime")

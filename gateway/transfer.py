@@ -1,0 +1,164 @@
+"""Turns one generator stream's events into caller events and stored media.
+
+``accepted`` and ``progress`` are relayed; ``media_start`` opens a PutMedia
+call whose header says where the file belongs, ``media_chunk`` feeds it,
+``media_end`` closes it with the trailer and checks the record storage
+returns against what the generator sent. Transfer time is measured here, from
+the first byte of the first file to the last record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf import duration_pb2
+
+from gateway.settings import GatewaySettings
+from gateway.upload import MediaUpload
+from mediagen.scaffold.errors import ServiceError
+from mediagen.scaffold.metrics import BYTES_STREAMED
+from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2, storage_pb2_grpc
+
+Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
+
+
+class OutputTransfer:
+    def __init__(
+        self,
+        storage: storage_pb2_grpc.StorageServiceAsyncStub,
+        settings: GatewaySettings,
+        run_id: str,
+        index: int,
+        emit: Emit,
+    ) -> None:
+        self._storage = storage
+        self._depth = settings.queue_depth
+        self._run_id = run_id
+        self._index = index
+        self._emit = emit
+        self.accepted: generator_pb2.Accepted | None = None
+        self.completed: generator_pb2.Completed | None = None
+        self.media_ids: list[str] = []
+        self._upload: MediaUpload | None = None
+        self._item = 0
+        self._transfer_started: float | None = None
+        self._transfer_seconds = 0.0
+
+    async def handle(self, event: generator_pb2.GenerateEvent, time_left: float) -> None:
+        kind = event.WhichOneof("event")
+        if kind == "accepted":
+            self.accepted = event.accepted
+            await self._emit(
+                gateway_pb2.GatewayEvent(
+                    output_accepted=gateway_pb2.OutputAccepted(
+                        output_index=self._index, accepted=event.accepted
+                    )
+                )
+            )
+        elif kind == "progress":
+            await self._emit(
+                gateway_pb2.GatewayEvent(
+                    output_progress=gateway_pb2.OutputProgress(
+                        output_index=self._index, progress=event.progress
+                    )
+                )
+            )
+        elif kind == "media_start":
+            await self._start(event.media_start, time_left)
+        elif kind == "media_chunk":
+            await self._current(event.media_chunk.index).send(event.media_chunk.data)
+        elif kind == "media_end":
+            await self._end(event.media_end)
+        elif kind == "completed":
+            self.completed = event.completed
+
+    async def abort(self) -> None:
+        if self._upload is not None:
+            await self._upload.abort()
+            self._upload = None
+
+    def check_complete(self) -> None:
+        """A stream that ended without ``completed`` (or inside a file) lost media."""
+        if self._upload is not None or self.completed is None:
+            raise ServiceError(
+                grpc.StatusCode.DATA_LOSS,
+                "the generator's stream ended before the job was complete",
+                "GENERATOR_STREAM_TRUNCATED",
+                {"item_index": str(self._item)},
+            )
+
+    def timings(self, total: float) -> common_pb2.Timings:
+        timings = common_pb2.Timings(total=_duration(total), transfer=_duration(self._transfer_seconds))
+        if self.completed is not None:
+            timings.queue_wait.CopyFrom(self.completed.timings.queue_wait)
+            timings.execution.CopyFrom(self.completed.timings.execution)
+        return timings
+
+    async def _start(self, start: generator_pb2.MediaStart, time_left: float) -> None:
+        await self.abort()
+        self._item = start.index
+        self._transfer_started = time.monotonic()
+        header = storage_pb2.MediaHeader(
+            run_id=self._run_id,
+            output_index=self._index,
+            item_index=start.index,
+            media_type=start.media_type,
+            config_name=self._config_name(),
+            format_hint=start.format,
+            backend=self.accepted.backend if self.accepted else "",
+            idempotency_key=f"{self._run_id}.{self._index}.{start.index}",
+            original_filename=start.filename,
+            metadata=self._metadata(start),
+        )
+        self._upload = MediaUpload(self._storage, header, self._depth, time_left)
+
+    async def _end(self, end: generator_pb2.MediaEnd) -> None:
+        upload = self._current(end.index)
+        record = await upload.finish(end.size_bytes, end.sha256)
+        self._upload = None
+        if self._transfer_started is not None:
+            self._transfer_seconds += time.monotonic() - self._transfer_started
+        BYTES_STREAMED.labels("gateway", "piped").inc(end.size_bytes)
+        stored = record.descriptor
+        if stored.sha256 != end.sha256 or stored.size_bytes != end.size_bytes:
+            raise ServiceError(
+                grpc.StatusCode.DATA_LOSS,
+                f"stored media {record.media_id} differs from what was generated",
+                "CHECKSUM_MISMATCH",
+                {"media_id": record.media_id, "expected_sha256": end.sha256, "stored_sha256": stored.sha256},
+            )
+        self.media_ids.append(record.media_id)
+        await self._emit(
+            gateway_pb2.GatewayEvent(
+                media_stored=gateway_pb2.MediaStored(output_index=self._index, record=record)
+            )
+        )
+
+    def _current(self, item: int) -> MediaUpload:
+        if self._upload is None or item != self._item:
+            raise ServiceError(
+                grpc.StatusCode.INTERNAL,
+                f"generator sent item {item} out of order",
+                "STREAM_OUT_OF_ORDER",
+                {"item_index": str(item)},
+            )
+        return self._upload
+
+    def _config_name(self) -> str:
+        if self.accepted and self.accepted.template:
+            return self.accepted.template
+        return "raw_graph"
+
+    def _metadata(self, start: generator_pb2.MediaStart) -> dict[str, str]:
+        metadata = {"node_id": start.node_id, "mime_type": start.mime_type}
+        if self.accepted:
+            metadata.update(prompt_id=self.accepted.prompt_id, seed=str(self.accepted.seed))
+        return {key: value for key, value in metadata.items() if value}
+
+
+def _duration(value: float) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(value * 1e9))
+    return duration

@@ -1,0 +1,173 @@
+"""A whole mediagen stack on this machine, every part its own process.
+
+MinIO (the local binary, unless an endpoint is handed in), a ComfyUI (the
+simulator, unless ``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND``
+names a real one), then storage, generator and gateway, each waited for until
+its gRPC health says SERVING. Used as a context manager, sync or async; the
+parts stop in reverse order, SIGTERM first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from mediagen.stack import parts
+from mediagen.stack.minio import LocalMinio, MinioEndpoint
+from mediagen.stack.ports import free_port
+from mediagen.stack.process import ManagedProcess
+from mediagen.stack.readiness import grpc_serving, http_answers
+
+
+@dataclass
+class StackConfig:
+    work_dir: Path
+    minio: MinioEndpoint | None = None
+    bucket: str = "mediagen"
+    comfyui_url: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_URL", ""))
+    comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
+    simulator_args: tuple[str, ...] = ()
+    storage_env: dict[str, str] = field(default_factory=dict)
+    generator_env: dict[str, str] = field(default_factory=dict)
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    start_timeout: float = 60.0
+    log_format: str = "text"
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, ManagedProcess] = {}
+        self.addresses: dict[str, str] = {}
+        self.minio: MinioEndpoint | None = config.minio
+        self.comfyui_url = config.comfyui_url
+        self._local_minio: LocalMinio | None = None
+
+    @property
+    def gateway_address(self) -> str:
+        return self.addresses["gateway"]
+
+    @property
+    def bucket(self) -> str:
+        return self.config.bucket
+
+    @property
+    def simulated(self) -> bool:
+        return not (self.config.comfyui_url or self.config.comfyui_command)
+
+    @property
+    def simulator_data_dir(self) -> Path:
+        return self.config.work_dir / "comfyui"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.work_dir / "logs"
+
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}
+
+    def start(self) -> LocalStack:
+        try:
+            self._start_minio()
+            self._start_backends()
+            self._start(
+                "gateway",
+                "gateway",
+                parts.gateway_env(
+                    self._port("gateway"),
+                    self.addresses["generator"],
+                    self.addresses["storage"],
+                    self.config.gateway_env,
+                ),
+            )
+            self._wait_serving("gateway")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+        if self._local_minio is not None:
+            self._local_minio.stop()
+            self._local_minio = None
+
+    def _start_minio(self) -> None:
+        if self.minio is None:
+            self._local_minio = LocalMinio(self.config.work_dir / "minio", host=self.config.host)
+            self.minio = self._local_minio.start()
+
+    def _start_backends(self) -> None:
+        """Simulator and storage start together; the generator once its ComfyUI answers."""
+        if self.simulated:
+            self._start_simulator()
+        assert self.minio is not None
+        self._start(
+            "storage",
+            "storage_service",
+            parts.storage_env(self._port("storage"), self.minio, self.config.bucket, self.config.storage_env),
+        )
+        if self.simulated:
+            self.processes["comfyui-sim"].wait_until(
+                lambda: http_answers(f"{self.comfyui_url}/system_stats"),
+                self.config.start_timeout,
+                "answering",
+            )
+        self._start(
+            "generator",
+            "generator_service",
+            parts.generator_env(
+                self._port("generator"),
+                self.comfyui_url,
+                self.config.comfyui_command,
+                self.config.generator_env,
+            ),
+        )
+        self._wait_serving("storage")
+        self._wait_serving("generator")
+
+    def _start_simulator(self) -> None:
+        port = free_port(self.config.host)
+        self.comfyui_url = f"http://{self.config.host}:{port}"
+        argv = parts.simulator_argv(
+            self.config.host, port, self.simulator_data_dir, self.config.simulator_args
+        )
+        self.processes["comfyui-sim"] = ManagedProcess(
+            "comfyui-sim", argv, parts.base_env(), self.log_dir / "comfyui-sim.log"
+        )
+
+    def _port(self, name: str) -> int:
+        port = free_port(self.config.host)
+        self.addresses[name] = f"{self.config.host}:{port}"
+        return port
+
+    def _start(self, name: str, module: str, env: dict[str, str]) -> None:
+        full_env = {**parts.base_env(self.config.log_format), **env}
+        self.processes[name] = ManagedProcess(
+            name, parts.service_argv(module), full_env, self.log_dir / f"{name}.log"
+        )
+
+    def _wait_serving(self, name: str) -> None:
+        address = self.addresses[name]
+        self.processes[name].wait_until(lambda: grpc_serving(address), self.config.start_timeout, "SERVING")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> LocalStack:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)

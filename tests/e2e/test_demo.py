@@ -1,0 +1,33 @@
+"""The README's main command runs to completion on its own and says where everything went."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_generates_stores_and_writes_three_outputs(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEDIAGEN_COMFYUI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mediagen.demo", "--out", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    locations = re.findall(r"s3://mediagen/runs/(\w+)/media/\S+", result.stdout)
+    assert len(locations) == 3, result.stdout
+    assert "sha256" in result.stdout
+    assert "512x512" in result.stdout
+    written = sorted(p.suffix for p in (tmp_path / "out" / locations[0]).iterdir())
+    assert written == [".flac", ".png", ".webp"]
