@@ -48,6 +48,8 @@ class ServiceSpec:
     health_interval: float = 2.0
     # Called with the monitor once it exists, so the service can mark_down at once.
     on_health: Callable[[HealthMonitor], None] | None = None
+    # Extra gRPC channel arguments for this service's server (e.g. flow-control tuning).
+    server_options: Sequence[tuple[str, Any]] = ()
 
 
 @dataclass
@@ -99,7 +101,8 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
 async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningServer:
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = aio.server(
-        interceptors=[ScaffoldInterceptor(spec.name, token)], options=server_options(settings)
+        interceptors=[ScaffoldInterceptor(spec.name, token)],
+        options=[*server_options(settings), *spec.server_options],
     )
     names = [name for name, _, _ in spec.servicers]
     for _, add, servicer in spec.servicers:

@@ -1,0 +1,116 @@
+"""Receiving media bytes: counted, hashed, probed and sent on part by part.
+
+Memory stays bounded by the part size whatever the media size: bytes gather
+in one part-sized buffer, full parts go to a multipart upload that keeps at
+most a couple in flight. Media that fits in one part is kept whole and
+written with a single PUT only after its trailer checks out, so an object
+never exists before the whole stream has been verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.errors import invalid_argument
+from mediagen.v1 import storage_pb2
+from storage_service.probe import Probe, sniff
+from storage_service.store import MultipartUpload
+
+StartUpload = Callable[[Probe], Awaitable[MultipartUpload]]
+
+
+@dataclass
+class Received:
+    size: int
+    sha256: str
+    probe: Probe
+    # The whole media when it fit in one part (nothing written yet), else b"".
+    data: bytes = b""
+
+
+async def receive(
+    chunks: AsyncIterator[bytes], limit: int, part_size: int, start: StartUpload | None
+) -> Received:
+    """Consume ``chunks``; without ``start`` the bytes are only counted and hashed."""
+    digest, size = hashlib.sha256(), 0
+    parts = PartBuffer(part_size, start)
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        digest.update(chunk)
+        if start is not None:
+            await parts.add(chunk)
+    if size == 0:
+        raise invalid_argument("chunk", "the media is empty")
+    rest = parts.take()
+    if parts.upload is None or parts.probe is None:
+        return Received(size, digest.hexdigest(), sniff(rest), rest)
+    await parts.upload.add(rest)
+    return Received(size, digest.hexdigest(), parts.probe)
+
+
+class PartBuffer:
+    """Chunks gathered into parts of exactly ``part_size`` bytes, copied once each.
+
+    Chunks are kept as views and joined only when a part is complete; a part
+    goes out only once a byte beyond it has arrived, so media of exactly one
+    part is still written in one PUT after its trailer.
+    """
+
+    def __init__(self, part_size: int, start: StartUpload | None) -> None:
+        self._part_size = part_size
+        self._start = start
+        self._pieces: list[memoryview] = []
+        self._filled = 0
+        self.upload: MultipartUpload | None = None
+        self.probe: Probe | None = None
+
+    async def add(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            if self._filled == self._part_size:
+                await self._send(self.take())
+            piece = view[: self._part_size - self._filled]
+            self._pieces.append(piece)
+            self._filled += len(piece)
+            view = view[len(piece) :]
+
+    def take(self) -> bytes:
+        data = b"".join(self._pieces)
+        self._pieces, self._filled = [], 0
+        return data
+
+    async def _send(self, part: bytes) -> None:
+        if self.upload is None:
+            assert self._start is not None
+            self.probe = sniff(part)
+            self.upload = await self._start(self.probe)
+        await self.upload.add(part)
+
+
+def too_large(limit: int) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"media exceeds the limit of max_media_bytes={limit} bytes",
+        reason="MEDIA_TOO_LARGE",
+        metadata={"max_media_bytes": str(limit)},
+    )
+
+
+def check_trailer(trailer: storage_pb2.MediaTrailer, received: Received) -> None:
+    """DATA_LOSS when the bytes are not what the producer says it sent."""
+    expected_sha = trailer.sha256.lower()
+    if trailer.size_bytes != received.size or expected_sha != received.sha256:
+        raise ServiceError(
+            grpc.StatusCode.DATA_LOSS,
+            f"received {received.size} bytes with sha256 {received.sha256}, "
+            f"the trailer says {trailer.size_bytes} bytes with sha256 {expected_sha or '(none)'}",
+            reason="CHECKSUM_MISMATCH",
+            metadata={"received_sha256": received.sha256, "received_size": str(received.size)},
+        )

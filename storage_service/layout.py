@@ -1,0 +1,72 @@
+"""Where things live in the bucket, and the ids that point there.
+
+Every key is derived from validated ids, so no caller input ever becomes a
+path of its own: run ids are 1-64 characters of ``[A-Za-z0-9_-]`` and media
+ids are ``<run_id>.<output>.<item>`` (run ids hold no dots), which lets
+GetMedia go straight to a media's record without listing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from mediagen.scaffold.errors import invalid_argument
+
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+UINT32_MAX = 2**32 - 1
+
+
+def check_run_id(run_id: str, field: str = "run_id") -> str:
+    if not RUN_ID.fullmatch(run_id):
+        raise invalid_argument(field, f"must be 1-64 characters of A-Z a-z 0-9 _ -, got {run_id[:80]!r}")
+    return run_id
+
+
+def run_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/"
+
+
+def run_key(run_id: str) -> str:
+    return f"runs/{run_id}/run.json"
+
+
+def records_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/records/"
+
+
+def idempotency_key(run_id: str, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"runs/{run_id}/idempotency/{digest}.json"
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """One media position in a run: output ``output`` and item ``item`` of it."""
+
+    run_id: str
+    output: int
+    item: int
+
+    @property
+    def media_id(self) -> str:
+        return f"{self.run_id}.{self.output}.{self.item}"
+
+    @property
+    def stem(self) -> str:
+        return f"o{self.output:03d}-i{self.item:03d}"
+
+    @property
+    def record_key(self) -> str:
+        return f"{records_prefix(self.run_id)}{self.stem}.json"
+
+    def media_key(self, extension: str) -> str:
+        return f"runs/{self.run_id}/media/{self.stem}.{extension}"
+
+    @classmethod
+    def parse(cls, media_id: str, field: str = "media_id") -> Slot:
+        parts = media_id.split(".")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) <= UINT32_MAX for p in parts[1:]):
+            raise invalid_argument(field, f"must be <run_id>.<output>.<item>, got {media_id[:100]!r}")
+        return cls(check_run_id(parts[0], field), int(parts[1]), int(parts[2]))

@@ -1,0 +1,112 @@
+"""Still and animated images: PNG (and APNG), JPEG, GIF, WEBP.
+
+Dimensions sit in fixed header places for all four. Frame counts are cheap for
+APNG (the acTL chunk says it) and are counted for GIF and animated WEBP from
+the frames visible in the bytes given.
+"""
+
+from __future__ import annotations
+
+from storage_service.probe.kinds import ANIMATED, IMAGE, Probe, Reader, u16be, u16le, u24le, u32be, u32le
+
+
+def read_png(head: bytes) -> Probe | None:
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 24:
+        return None
+    width, height = u32be(head, 16), u32be(head, 20)
+    frames = _apng_frames(head)
+    kind = ANIMATED if frames > 1 else IMAGE
+    return Probe("png", "image/png", kind, width, height, frames or 1)
+
+
+def _apng_frames(head: bytes) -> int:
+    """num_frames of the acTL chunk, which comes before the first IDAT."""
+    at = 8
+    while at + 8 <= len(head):
+        length, kind = u32be(head, at), head[at + 4 : at + 8]
+        if kind == b"acTL" and at + 12 <= len(head):
+            return u32be(head, at + 8)
+        if kind == b"IDAT":
+            return 0
+        at += 12 + length
+    return 0
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def read_jpeg(head: bytes) -> Probe | None:
+    if not head.startswith(b"\xff\xd8\xff"):
+        return None
+    at = 2
+    while at + 9 <= len(head) and head[at] == 0xFF:
+        marker = head[at + 1]
+        if marker in _SOF_MARKERS:
+            return Probe("jpg", "image/jpeg", IMAGE, u16be(head, at + 7), u16be(head, at + 5), 1)
+        at += 2 + u16be(head, at + 2)
+    return Probe("jpg", "image/jpeg", IMAGE)
+
+
+def read_gif(head: bytes) -> Probe | None:
+    if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 10:
+        return None
+    frames = _gif_frames(head)
+    kind = ANIMATED if frames > 1 else IMAGE
+    return Probe("gif", "image/gif", kind, u16le(head, 6), u16le(head, 8), frames)
+
+
+def _gif_frames(head: bytes) -> int:
+    """Image descriptors seen while walking the block structure."""
+    flags = head[10] if len(head) > 10 else 0
+    at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    frames = 0
+    while at < len(head):
+        introducer = head[at]
+        if introducer == 0x3B:
+            break
+        if introducer == 0x2C:
+            frames += 1
+            local = head[at + 9] if at + 9 < len(head) else 0
+            at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
+        elif introducer == 0x21:
+            at += 2
+        else:
+            break
+        at = _skip_sub_blocks(head, at)
+    return frames
+
+
+def _skip_sub_blocks(head: bytes, at: int) -> int:
+    while at < len(head) and head[at] != 0:
+        at += head[at] + 1
+    return at + 1
+
+
+def read_webp(head: bytes) -> Probe | None:
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    kind = head[12:16]
+    if kind == b"VP8 ":
+        return Probe("webp", "image/webp", IMAGE, u16le(head, 26) & 0x3FFF, u16le(head, 28) & 0x3FFF, 1)
+    if kind == b"VP8L":
+        bits = u32le(head, 21)
+        return Probe("webp", "image/webp", IMAGE, (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1)
+    if kind == b"VP8X":
+        width, height = u24le(head, 24) + 1, u24le(head, 27) + 1
+        if head[20] & 0x02:
+            return Probe("webp", "image/webp", ANIMATED, width, height, _webp_frames(head))
+        return Probe("webp", "image/webp", IMAGE, width, height, 1)
+    return Probe("webp", "image/webp", IMAGE)
+
+
+def _webp_frames(head: bytes) -> int:
+    """ANMF chunks seen while walking the RIFF chunks."""
+    at, frames = 12, 0
+    while at + 8 <= len(head):
+        size = u32le(head, at + 4)
+        frames += head[at : at + 4] == b"ANMF"
+        at += 8 + size + (size & 1)
+    return frames
+
+
+IMAGE_READERS: tuple[Reader, ...] = (read_png, read_jpeg, read_gif, read_webp)

@@ -1,0 +1,106 @@
+"""The StorageService RPCs, each a thin layer over runs, media and the store."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf import timestamp_pb2
+from grpc import aio
+
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.logging import bind_log_ids
+from mediagen.scaffold.metrics import BYTES_STREAMED
+from mediagen.v1 import storage_pb2, storage_pb2_grpc
+from storage_service.layout import Slot, check_run_id
+from storage_service.media import MediaLibrary
+from storage_service.runs import RunBook
+from storage_service.settings import StorageSettings
+from storage_service.store import ObjectStore
+
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
+READ_CHUNK = 1024 * 1024
+
+
+class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
+    def __init__(self, store: ObjectStore, settings: StorageSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._runs = RunBook(store)
+        self._media = MediaLibrary(store, settings)
+
+    async def CreateRun(self, request: storage_pb2.CreateRunRequest, context: Context) -> storage_pb2.Run:
+        run = await self._runs.create(request)
+        bind_log_ids(run_id=run.run_id)
+        return run
+
+    async def GetRun(
+        self, request: storage_pb2.GetRunRequest, context: Context
+    ) -> storage_pb2.GetRunResponse:
+        run = await self._runs.get(request.run_id)
+        return storage_pb2.GetRunResponse(run=run, media=await self._media.catalog.list(run.run_id))
+
+    async def ListRunMedia(
+        self, request: storage_pb2.ListRunMediaRequest, context: Context
+    ) -> storage_pb2.ListRunMediaResponse:
+        run = await self._runs.get(request.run_id)
+        return storage_pb2.ListRunMediaResponse(media=await self._media.catalog.list(run.run_id))
+
+    async def PutMedia(
+        self, request_iterator: AsyncIterator[storage_pb2.PutMediaRequest], context: Context
+    ) -> storage_pb2.MediaRecord:
+        record = await self._media.put(request_iterator)
+        BYTES_STREAMED.labels("storage", "in").inc(record.descriptor.size_bytes)
+        return record
+
+    async def GetMedia(
+        self, request: storage_pb2.GetMediaRequest, context: Context
+    ) -> AsyncIterator[storage_pb2.GetMediaResponse]:
+        record = await self._media.catalog.require(Slot.parse(request.media_id))
+        bind_log_ids(run_id=record.run_id)
+        chunks = self._store.read_chunks(record.key, READ_CHUNK)
+        try:
+            first = await anext(chunks, None)
+            if first is None:
+                raise ServiceError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"the object of media {record.media_id} is missing",
+                    reason="OBJECT_MISSING",
+                    metadata={"media_id": record.media_id, "key": record.key},
+                )
+            yield storage_pb2.GetMediaResponse(record=record)
+            yield storage_pb2.GetMediaResponse(chunk=first)
+            async for chunk in chunks:
+                BYTES_STREAMED.labels("storage", "out").inc(len(chunk))
+                yield storage_pb2.GetMediaResponse(chunk=chunk)
+        finally:
+            await chunks.aclose()
+
+    async def PresignMedia(
+        self, request: storage_pb2.PresignMediaRequest, context: Context
+    ) -> storage_pb2.PresignMediaResponse:
+        ttl = self._ttl(request)
+        record = await self._media.catalog.require(Slot.parse(request.media_id))
+        expires = timestamp_pb2.Timestamp()
+        expires.FromDatetime(datetime.datetime.now(datetime.UTC) + ttl)
+        return storage_pb2.PresignMediaResponse(url=self._store.presign(record.key, ttl), expires_at=expires)
+
+    async def DeleteRun(
+        self, request: storage_pb2.DeleteRunRequest, context: Context
+    ) -> storage_pb2.DeleteRunResponse:
+        check_run_id(request.run_id)
+        return storage_pb2.DeleteRunResponse(deleted_objects=await self._runs.delete(request.run_id))
+
+    def _ttl(self, request: storage_pb2.PresignMediaRequest) -> datetime.timedelta:
+        if not request.HasField("ttl") or request.ttl.ToNanoseconds() == 0:
+            return self._settings.presign_default_ttl
+        ttl = request.ttl.ToTimedelta()
+        limit = self._settings.presign_max_ttl
+        if ttl < datetime.timedelta(seconds=1) or ttl > limit:
+            raise invalid_argument(
+                "ttl", f"must be between 1s and the configured maximum of {int(limit.total_seconds())}s"
+            )
+        return ttl
