@@ -2,8 +2,12 @@
 
 Order matters to clients that read ``executing`` events: ComfyUI dissolves the graph from the
 output nodes, and among ready nodes prefers an output node, then a node that unblocks an output
-node (one or two levels down). Cache hits depend on a node's *content* (class, literal inputs,
-upstream signatures), not on its id, so an identical graph resubmitted is a full cache hit.
+node (one or two levels down). Ties between such nodes are broken here by prompt order; the real
+server breaks them by the order of a set of output ids, which changes with each process's string
+hashing, so no client may rely on the order of sibling outputs.
+
+Cache hits depend on a node's *content* (class, literal inputs, upstream signatures), not on its
+id, so an identical graph resubmitted is a full cache hit.
 """
 
 from __future__ import annotations

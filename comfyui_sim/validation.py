@@ -5,6 +5,10 @@ numeric strings being coerced and on a prompt with one good output being accepte
 ``node_errors``). The walk below follows ComfyUI's algorithm: validate every output node
 recursively, coerce literals in place, report errors only on the node that owns them, and
 list every output that depends on a bad node.
+
+One node's errors are listed in schema order (as in the capture). The real server walks the
+inputs as a ``set``, so its order changes with each process's string hashing: clients must
+treat ``errors`` as unordered.
 """
 
 from __future__ import annotations

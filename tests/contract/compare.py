@@ -82,6 +82,26 @@ def first_difference(
     return None
 
 
+def sorted_node_errors(body: Any) -> Any:
+    """A copy of a ``/prompt`` error body with each node's ``errors`` in a fixed order.
+
+    The real server walks a node's inputs as a ``set`` (``validate_inputs`` in execution.py), so
+    the order of several errors on one node follows Python's per-process string hashing: the
+    capture listed width before height, a later real server height before width. Only the set
+    of errors is part of the contract.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("node_errors"), dict):
+        return body
+    nodes = {
+        node_id: {
+            **entry,
+            "errors": sorted(entry["errors"], key=lambda e: (e["type"], str(e.get("details")))),
+        }
+        for node_id, entry in body["node_errors"].items()
+    }
+    return {**body, "node_errors": nodes}
+
+
 def ws_texts(transcript: dict[str, Any], conn: str | None = None) -> list[dict[str, Any]]:
     return [
         m["msg"]

@@ -4,11 +4,16 @@ Every contract test runs twice: against a simulator started for the test, and ag
 server named by ``MEDIAGEN_TEST_COMFYUI_URL`` (skipped, with the reason, when it is unset).
 Tests that need simulator knobs (faults) ask for ``sim_only``; tests that need the
 ``ProbeSleepProgress`` capture node work on a real server only if that node is installed there.
+A real server outlives the tests, so each test starts and ends with it idle: a test that fails
+mid-way would otherwise leave prompts running whose broadcast events and queue positions break
+the exact sequences that the following tests compare.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,19 @@ class Target:
             pytest.skip("the real server lacks the ProbeSleepProgress probe node")
 
 
+async def settle(comfy: Comfy, within: float = 90.0) -> None:
+    """Clear the queue and interrupt what runs until the server is idle (bounded in time)."""
+    await comfy.request("POST", "/queue", json={"clear": True})
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        queue = await comfy.get("/queue")
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            return
+        await comfy.request("POST", "/interrupt")
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{comfy.url} did not become idle within {within} s")
+
+
 @pytest.fixture(params=["simulator", "real"])
 async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
     async with aiohttp.ClientSession() as http:
@@ -52,7 +70,12 @@ async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             url = os.environ.get(REAL_URL_ENV)
             if not url:
                 pytest.skip(f"{REAL_URL_ENV} is not set: no real ComfyUI to run the contract against")
-            yield Target(Comfy(url, http), None)
+            comfy = Comfy(url, http)
+            await settle(comfy)
+            try:
+                yield Target(comfy, None)
+            finally:
+                await settle(comfy)
             return
         config = SimulatorConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
         config.faults.step_delay_s = 0.01

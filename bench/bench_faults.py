@@ -1,0 +1,103 @@
+"""Faults mid-stream: does the caller get a clear status quickly, and is nothing left behind?
+
+Target: when ComfyUI, MinIO or a service is killed mid-stream, or the caller
+cancels, or a deadline passes, the caller gets a clear status within seconds,
+ComfyUI is freed, and storage holds no partial object, no unfinished
+multipart upload and nothing twice. Each scenario runs on a fresh stack with
+a MinIO of its own (so MinIO too can be killed and inspected afterwards),
+bounded in time, and everything it started is stopped whatever happens.
+
+    python -m bench.bench_faults [--only NAME ...] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from bench.faults.calls import caller_cancels, deadline_passes
+from bench.faults.duplicates import stored_twice
+from bench.faults.kills import generator_killed_while_executing, killed
+from bench.faults.rig import Rig, Row
+
+SCENARIO_LIMIT = 60.0
+Scenario = Callable[[Rig], Awaitable[Row]]
+
+
+def _kill_minio(rig: Rig) -> Awaitable[Row]:
+    return killed(rig, "MinIO killed mid-upload", "minio", rig.minio.kill)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "comfyui": lambda rig: killed(rig, "ComfyUI killed mid-download", "comfyui-sim"),
+    "minio": _kill_minio,
+    "generator": lambda rig: killed(rig, "generator killed mid-stream", "generator"),
+    "generator-executing": generator_killed_while_executing,
+    "storage": lambda rig: killed(rig, "storage killed mid-stream", "storage"),
+    "cancel": lambda rig: caller_cancels(rig, executing=False),
+    "cancel-executing": lambda rig: caller_cancels(rig, executing=True),
+    "grpc-deadline": lambda rig: deadline_passes(rig, grpc_deadline=True),
+    "output-timeout": lambda rig: deadline_passes(rig, grpc_deadline=False),
+    "duplicates": stored_twice,
+}
+
+
+async def run_one(key: str) -> Row:
+    """A fresh stack, the scenario under its time bound, the stack gone again."""
+    async with Rig() as rig:
+        try:
+            return await asyncio.wait_for(SCENARIOS[key](rig), SCENARIO_LIMIT)
+        except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
+            return Row(key, code="ERROR", notes=[f"{type(exc).__name__}: {str(exc)[:160]}"])
+
+
+def _num(value: float | int | str | None, scale: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f} s" if scale == "s" else f"{value:.0f} ms"
+    return str(value)
+
+
+def line(row: Row) -> str:
+    cells = [
+        row.scenario,
+        row.code,
+        f"{_num(row.to_status, 's')}" + (f" ({row.baseline})" if row.baseline else ""),
+        _num(row.freed),
+        _num(row.partial),
+        _num(row.uploads),
+        _num(row.duplicates),
+    ]
+    return " | ".join(cells)
+
+
+async def main_async(keys: list[str], verbose: bool) -> int:
+    print(
+        "scenario | status code | time to status (vs baseline) | ComfyUI freed | "
+        "partial objects | orphaned uploads | duplicates",
+        flush=True,
+    )
+    started = time.monotonic()
+    for key in keys:
+        row = await run_one(key)
+        print(line(row), flush=True)
+        if verbose or row.code == "ERROR":
+            for note in row.notes:
+                print(f"    {note}", flush=True)
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="fault scenarios: status, ComfyUI freed, leftovers")
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--verbose", action="store_true", help="print each scenario's notes")
+    args = parser.parse_args()
+    return asyncio.run(main_async(args.only, args.verbose))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
