@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest

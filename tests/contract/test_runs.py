@@ -127,7 +127,7 @@ async def test_invert_preview_and_text_outputs_run_in_captured_order(target: Tar
     # (3) and PreviewImage (4) become ready together; the real server breaks that tie by the order
     # of a set of output ids (validate_prompt), which changes from one server process to the next.
     assert nodes[:3] == captured[:3] == ["1", "5", "2"]
-    assert sorted(nodes[3:5]) == sorted(captured[3:5]) == ["3", "4"]
+    assert sorted(map(str, nodes[3:5])) == sorted(map(str, captured[3:5])) == ["3", "4"]
     assert nodes[5:] == captured[5:] == [None]
     assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
     assert entry["outputs"]["4"]["images"][0]["type"] == "temp"
@@ -136,14 +136,14 @@ async def test_invert_preview_and_text_outputs_run_in_captured_order(target: Tar
 
 
 async def _check_media(comfy: Comfy, entry: dict[str, Any]) -> list[Any]:
-    opened = []
+    opened: list[Any] = []
     for ref in files_of(entry["outputs"]):
         status, body, _ = await comfy.request("GET", "/view", params=ref)
         assert status == 200
         if ref["filename"].endswith((".png", ".webp")):
             opened.append(Image.open(io.BytesIO(body)))
         else:
-            with av.open(io.BytesIO(body)) as container:
+            with av.open(io.BytesIO(body), mode="r") as container:
                 opened.append(sum(1 for _ in container.decode(*container.streams)))
     return opened
 

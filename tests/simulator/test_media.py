@@ -60,7 +60,7 @@ async def test_prompt_text_changes_the_image(running: Running) -> None:
 async def test_text_to_audio_writes_a_decodable_mp3(running: Running) -> None:
     entry = await _run(running, text_to_audio(3, seconds=1.0))
     data = await _download(running, entry["outputs"]["8"]["audio"][0])
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         frames = list(container.decode(audio=0))
     assert sum(f.samples for f in frames) > 30000
 
@@ -70,7 +70,7 @@ async def test_wan_style_text_to_video_writes_an_h264_mp4_of_the_requested_size(
     ref = entry["outputs"]["10"]["images"][0]
     assert entry["outputs"]["10"]["animated"] == [True]
     assert ref["filename"].endswith(".mp4")
-    with av.open(io.BytesIO(await _download(running, ref))) as container:
+    with av.open(io.BytesIO(await _download(running, ref)), mode="r") as container:
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
         assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 64, 48)
