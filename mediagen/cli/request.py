@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from google.protobuf import duration_pb2
 
 from mediagen.cli.params import BadParameter, Scalar, split_assignment, typed_value
@@ -97,12 +98,7 @@ def _input_media(parameter: str, file: str) -> generator_pb2.InputMedia:
 
 def _load(path: Path) -> dict[str, Any]:
     text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml  # type: ignore[import-untyped]  # optional: only for YAML run files
-
-        loaded = yaml.safe_load(text)
-    else:
-        loaded = json.loads(text)
+    loaded = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
     if not isinstance(loaded, dict):
         raise BadParameter(f"{path}: a run file holds one object with an 'outputs' list")
     return loaded

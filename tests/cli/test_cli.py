@@ -99,3 +99,15 @@ def test_a_run_file_describes_several_outputs(mediagen: Cli, tmp_path: Path) -> 
     result = mediagen("generate", "--run-file", "run.json", "--no-download")
     assert result.returncode == 0, result.stderr
     assert "2 media stored, 0 output(s) failed" in result.stdout
+
+
+def test_a_yaml_run_file_is_read_like_json(mediagen: Cli, tmp_path: Path) -> None:
+    (tmp_path / "run.yaml").write_text(
+        "context:\n  schema: file\n"
+        "outputs:\n"
+        "  - template: solid_image\n    parameters: {width: 16, height: 16}\n"
+        "  - template: empty_audio\n    parameters: {duration: 0.2}\n"
+    )
+    result = mediagen("generate", "--run-file", "run.yaml", "--no-download")
+    assert result.returncode == 0, result.stderr
+    assert "2 media stored, 0 output(s) failed" in result.stdout
