@@ -25,7 +25,7 @@ from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
 from mediagen.scaffold.logging import log_context
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
-from mediagen.v1 import gateway_pb2, generator_pb2
+from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
@@ -41,17 +41,21 @@ class OutputRunner:
         run_id: str,
         emit: Emit,
         remaining: Callable[[], float | None],
+        created: asyncio.Future[storage_pb2.Run],
     ) -> None:
         self._peers = peers
         self._settings = settings
         self._run_id = run_id
         self._emit = emit
         self._remaining = remaining
+        self._created = created
 
     async def run(self, index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
         """Generate and store one output; failures are reported, not raised."""
         started = time.monotonic()
-        transfer = OutputTransfer(self._peers.storage, self._settings, self._run_id, index, self._emit)
+        transfer = OutputTransfer(
+            self._peers.storage, self._settings, self._run_id, index, self._emit, self._created
+        )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
         with log_context(run_id=self._run_id, output_index=str(index)):
             try:

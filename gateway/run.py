@@ -1,5 +1,10 @@
 """A whole run: its outputs, one after another or several at once, as events.
 
+The run is being recorded in storage while the outputs start: its
+``run_created`` is always the first event, and no media goes to storage
+before it (see :mod:`gateway.transfer`); if recording fails, the outputs are
+cancelled and the caller gets storage's error.
+
 Each output runs in its own task under a semaphore sized by the request's
 concurrency; their events meet in one bounded queue that the caller's stream
 drains, so a caller that reads slowly slows the run instead of growing memory.
@@ -19,7 +24,7 @@ from google.protobuf import duration_pb2
 from gateway.output import OutputRunner
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
-from mediagen.v1 import common_pb2, gateway_pb2
+from mediagen.v1 import common_pb2, gateway_pb2, storage_pb2
 
 State = gateway_pb2.OutputState
 _DONE = None
@@ -31,11 +36,12 @@ async def run_outputs(
     run_id: str,
     request: gateway_pb2.GatewayGenerateRequest,
     remaining: Callable[[], float | None],
+    created: asyncio.Future[storage_pb2.Run],
 ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
-    """Yield every event of the run's outputs, then ``run_completed``."""
+    """Yield ``run_created``, every event of the run's outputs, then ``run_completed``."""
     started = time.monotonic()
     events: asyncio.Queue[gateway_pb2.GatewayEvent | None] = asyncio.Queue(64)
-    runner = OutputRunner(peers, settings, run_id, events.put, remaining)
+    runner = OutputRunner(peers, settings, run_id, events.put, remaining, created)
     slots = asyncio.Semaphore(min(max(request.concurrency, 1), settings.max_concurrency))
     outcomes: list[gateway_pb2.OutputOutcome] = []
 
@@ -59,11 +65,14 @@ async def run_outputs(
 
     driver = asyncio.create_task(every(), name=f"run-{run_id}")
     try:
+        run = await asyncio.shield(created)
+        yield gateway_pb2.GatewayEvent(run_created=gateway_pb2.RunCreated(run=run))
         while (event := await events.get()) is not _DONE:
             yield event
         await driver
     finally:
         driver.cancel()
+        created.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await driver
     yield gateway_pb2.GatewayEvent(run_completed=summary(run_id, outcomes, time.monotonic() - started))

@@ -1,13 +1,19 @@
 """``GatewayService``: runs, their media and the template catalogue.
 
 ``Generate`` validates the whole request first (see :mod:`gateway.validation`),
-records the run in storage, then streams the run's events. ``GetRun`` and
+then records the run in storage and streams the run's events. When the
+gateway chose the run id (it cannot be taken) the run is recorded while the
+generator already works, so the caller does not wait for both in turn; media
+still go to storage only once the run exists (see :mod:`gateway.run`). A
+caller-chosen id may well be taken (a retried request), so then the run is
+recorded first and nothing reaches ComfyUI for a refused run. ``GetRun`` and
 ``GetMedia`` pass through to storage, ``ListWorkflows`` to the generator, with
 the peer's status and details handed back unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,18 +47,24 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         check_request(request, templates)
         run_id = request.run_id or uuid.uuid4().hex
         bind_log_ids(run_id=run_id)
+        created = asyncio.ensure_future(self._create_run(run_id, request, context))
+        if request.run_id:
+            await created
+        async for event in run_outputs(
+            self._peers, self._settings, run_id, request, context.time_remaining, created
+        ):
+            yield event
+
+    async def _create_run(
+        self, run_id: str, request: gateway_pb2.GatewayGenerateRequest, context: Context
+    ) -> storage_pb2.Run:
         try:
-            run = await self._peers.storage.CreateRun(
+            return await self._peers.storage.CreateRun(
                 storage_pb2.CreateRunRequest(run_id=run_id, context=request.context),
                 timeout=_remaining(context, 10.0),
             )
         except grpc.RpcError as err:
             raise peer_error(err, "storage") from None
-        yield gateway_pb2.GatewayEvent(run_created=gateway_pb2.RunCreated(run=run))
-        async for event in run_outputs(
-            self._peers, self._settings, run.run_id, request, context.time_remaining
-        ):
-            yield event
 
     async def GetRun(
         self, request: storage_pb2.GetRunRequest, context: Context

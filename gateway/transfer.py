@@ -1,7 +1,7 @@
 """Turns one generator stream's events into caller events and stored media.
 
-``accepted`` and ``progress`` are relayed; ``media_start`` opens a PutMedia
-call whose header says where the file belongs, ``media_chunk`` feeds it,
+``accepted`` and ``progress`` are relayed; ``media_start`` (once the run exists in
+storage) opens a PutMedia call whose header says where the file belongs, ``media_chunk`` feeds it,
 ``media_end`` closes it with the trailer and checks the record storage
 returns against what the generator sent. Transfer time is measured here, from
 the first byte of the first file to the last record.
@@ -9,6 +9,7 @@ the first byte of the first file to the last record.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -32,8 +33,10 @@ class OutputTransfer:
         run_id: str,
         index: int,
         emit: Emit,
+        created: asyncio.Future[storage_pb2.Run],
     ) -> None:
         self._storage = storage
+        self._created = created
         self._depth = settings.queue_depth
         self._run_id = run_id
         self._index = index
@@ -98,6 +101,7 @@ class OutputTransfer:
 
     async def _start(self, start: generator_pb2.MediaStart, time_left: float) -> None:
         await self.abort()
+        await asyncio.shield(self._created)
         self._item = start.index
         self._transfer_started = time.monotonic()
         header = storage_pb2.MediaHeader(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 
@@ -19,9 +20,22 @@ from mediagen.scaffold import ServiceError
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
 from storage_service.probe import Probe, sniff
-from storage_service.store import MultipartUpload
 
-StartUpload = Callable[[Probe], Awaitable[MultipartUpload]]
+
+class PartSink(Protocol):
+    """Where full parts go: a multipart upload, or nowhere (:class:`Discard`)."""
+
+    async def add(self, data: bytes) -> None: ...
+
+
+class Discard:
+    """Parts of media already stored: counted and hashed for the comparison, then dropped."""
+
+    async def add(self, data: bytes) -> None:
+        return None
+
+
+StartUpload = Callable[[Probe], Awaitable[PartSink]]
 
 
 @dataclass
@@ -68,7 +82,7 @@ class PartBuffer:
         self._start = start
         self._pieces: list[memoryview] = []
         self._filled = 0
-        self.upload: MultipartUpload | None = None
+        self.upload: PartSink | None = None
         self.probe: Probe | None = None
 
     async def add(self, chunk: bytes) -> None:

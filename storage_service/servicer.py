@@ -20,16 +20,17 @@ from storage_service.media import MediaLibrary
 from storage_service.runs import RunBook
 from storage_service.settings import StorageSettings
 from storage_service.store import ObjectStore
+from storage_service.store.reaper import OrphanReaper
 
 Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 READ_CHUNK = 1024 * 1024
 
 
 class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
-    def __init__(self, store: ObjectStore, settings: StorageSettings) -> None:
+    def __init__(self, store: ObjectStore, settings: StorageSettings, reaper: OrphanReaper) -> None:
         self._store = store
         self._settings = settings
-        self._runs = RunBook(store)
+        self._runs = RunBook(store, reaper)
         self._media = MediaLibrary(store, settings)
 
     async def CreateRun(self, request: storage_pb2.CreateRunRequest, context: Context) -> storage_pb2.Run:

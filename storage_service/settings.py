@@ -51,7 +51,13 @@ class StorageSettings(ServerSettings):
     presign_max_ttl: Duration = timedelta(days=1)
     abandoned_upload_age: Duration = Field(
         default=timedelta(minutes=15),
-        description="unfinished uploads older than this, not this process's own, are aborted",
+        description="unmarked unfinished uploads older than this, not this process's own, are aborted",
+    )
+    lease_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="lease renewal period; a replica silent for 3 periods counts as dead",
     )
     public_endpoint: str | None = Field(
         default=None, description="host:port or http(s)://host:port that callers use for presigned URLs"

@@ -17,13 +17,14 @@ from minio import Minio
 from storage_service.settings import StorageSettings
 
 
-def working_client(settings: StorageSettings) -> Minio:
+def working_client(settings: StorageSettings) -> tuple[Minio, urllib3.PoolManager]:
+    """The client and its connection pool (parts are sent on the pool directly)."""
     pool = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=settings.minio_connect_timeout, read=settings.minio_read_timeout),
         maxsize=settings.io_threads,
         retries=urllib3.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, backoff_factor=0.1),
     )
-    return Minio(
+    client = Minio(
         settings.minio_endpoint,
         settings.minio_access_key.get_secret_value(),
         settings.minio_secret_key.get_secret_value(),
@@ -31,6 +32,7 @@ def working_client(settings: StorageSettings) -> Minio:
         region=settings.minio_region,
         http_client=pool,
     )
+    return client, pool
 
 
 def presigning_client(settings: StorageSettings) -> Minio:

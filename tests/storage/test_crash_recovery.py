@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import storage_pb2_grpc
 from storage_service.settings import MiB
 from storage_service.store.sweeper import UploadSweeper
-from tests.storage.client import chunks_of, header, leftovers, new_run, wait_until_clean
+from tests.storage.client import chunks_of, header, leftovers, new_run, trailer_for, wait_until_clean
 from tests.storage.conftest import StorageServer
 
 ABANDON_AT_ONCE = {"MEDIAGEN_STORAGE_ABANDONED_UPLOAD_AGE": "0"}
@@ -68,3 +69,65 @@ async def test_sweep_spares_young_uploads_and_this_process_own(storage_server: S
         assert foreign not in remaining
     finally:
         await store.abort_upload("runs/x/media/o001-i000.bin", own)
+
+
+FAST_LEASE = {"MEDIAGEN_STORAGE_LEASE_SECONDS": "0.5"}
+
+
+def open_upload_runs(minio_client, bucket: str) -> set[str]:
+    """Run ids with an unfinished upload."""
+    return {u.object_name.split("/")[1] for u in minio_client._list_multipart_uploads(bucket).uploads}
+
+
+async def test_dead_replicas_upload_is_aborted_within_seconds_and_a_live_ones_is_kept(
+    minio_endpoint: MinioEndpoint, bucket: str, minio_client, tmp_path: Path
+):
+    """A replica killed mid-stream: another aborts its upload once its lease goes stale, and only that."""
+    dead = start_storage_process(minio_endpoint, bucket, tmp_path / "dead", FAST_LEASE)
+    live = start_storage_process(minio_endpoint, bucket, tmp_path / "live", FAST_LEASE)
+    data = os.urandom(12 * MiB)
+    release = asyncio.Event()
+
+    async def stalled(run_id: str, reached: asyncio.Event):
+        yield header(run_id)
+        for index, chunk in enumerate(chunks_of(data, MiB)):
+            if index == 10:
+                reached.set()
+                await release.wait()
+            yield chunk
+        yield trailer_for(data)
+
+    try:
+        async with (
+            aio.insecure_channel(dead.address) as to_dead,
+            aio.insecure_channel(live.address) as to_live,
+        ):
+            dead_stub, live_stub = (storage_pb2_grpc.StorageServiceStub(c) for c in (to_dead, to_live))
+            dead_run, live_run = await new_run(dead_stub), await new_run(live_stub)
+            reached = [asyncio.Event(), asyncio.Event()]
+            doomed = dead_stub.PutMedia(stalled(dead_run, reached[0]))
+            kept = live_stub.PutMedia(stalled(live_run, reached[1]))
+            await asyncio.gather(*(r.wait() for r in reached))
+            await asyncio.sleep(0.5)
+            assert open_upload_runs(minio_client, bucket) == {dead_run, live_run}
+            dead.process.kill()
+            killed_at = time.monotonic()
+            with pytest.raises(grpc.RpcError):
+                await doomed
+            while dead_run in open_upload_runs(minio_client, bucket):
+                assert time.monotonic() - killed_at < 10, "the dead replica's upload is still open"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)  # several more sweeps: the live replica's upload stays
+            assert open_upload_runs(minio_client, bucket) == {live_run}
+            release.set()
+            record = await kept
+            assert record.descriptor.size_bytes == len(data)
+        assert await wait_until_clean(
+            minio_client, bucket, kept=[record.key, f"runs/{live_run}/records/o000-i000.json"]
+        ) == (
+            [record.key, f"runs/{live_run}/records/o000-i000.json"],
+            [],
+        )
+    finally:
+        live.stop()
+    assert [o.object_name for o in minio_client.list_objects(bucket, "uploads/", recursive=True)] == []
