@@ -10,6 +10,7 @@ BENCHMARKS = (
     "bench.bench_e2e_overhead",
     "bench.bench_storage_throughput",
     "bench.bench_large_media",
+    "bench.bench_faults",
 )
 
 

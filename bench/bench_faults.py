@@ -21,6 +21,7 @@ from bench.faults.calls import caller_cancels, deadline_passes
 from bench.faults.duplicates import stored_twice
 from bench.faults.kills import generator_killed_while_executing, killed
 from bench.faults.rig import Rig, Row
+from bench.faults.storage_restart import storage_killed_then_restarted
 
 SCENARIO_LIMIT = 60.0
 Scenario = Callable[[Rig], Awaitable[Row]]
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
     "generator": lambda rig: killed(rig, "generator killed mid-stream", "generator"),
     "generator-executing": generator_killed_while_executing,
     "storage": lambda rig: killed(rig, "storage killed mid-stream", "storage"),
+    "storage-restarted": storage_killed_then_restarted,
     "cancel": lambda rig: caller_cancels(rig, executing=False),
     "cancel-executing": lambda rig: caller_cancels(rig, executing=True),
     "grpc-deadline": lambda rig: deadline_passes(rig, grpc_deadline=True),
