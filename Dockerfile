@@ -11,7 +11,8 @@ COPY generator_service ./generator_service
 COPY storage_service ./storage_service
 COPY comfyui_sim ./comfyui_sim
 RUN pip install --no-cache-dir -c constraints.txt . \
-    && useradd --system --uid 10001 mediagen
+    && useradd --system --uid 10001 mediagen \
+    && mkdir -p /var/lib/mediagen/generator && chown -R mediagen /var/lib/mediagen
 USER mediagen
 ENV MEDIAGEN_GATEWAY_HOST=0.0.0.0 MEDIAGEN_GENERATOR_HOST=0.0.0.0 MEDIAGEN_STORAGE_HOST=0.0.0.0
 

@@ -98,7 +98,9 @@ async def main(jobs: int, period: float) -> None:
     with tempfile.TemporaryDirectory() as data:
         sim = await start_simulator(SimulatorConfig(port=0, data_dir=Path(data)))
         finished = record_completions(sim)
-        settings = GeneratorSettings(comfyui_urls=sim.url, log_level="WARNING")
+        settings = GeneratorSettings(
+            comfyui_urls=sim.url, log_level="WARNING", state_dir=Path(data) / "generator-state"
+        )
         server = await start_server(await build_spec(settings), settings)
         channel = open_channel(server.address)
         try:

@@ -6,11 +6,14 @@ tested is what runs. A broken template or an impossible configuration fails here
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 from pathlib import Path
 
 from generator_service.backends import Backend, BackendPool
 from generator_service.jobs import JobLimits
+from generator_service.journal import Journal, JournalUnavailable
 from generator_service.process import ManagedProcess
 from generator_service.servicer import GeneratorServicer
 from generator_service.settings import GeneratorSettings
@@ -21,6 +24,7 @@ from mediagen.scaffold.health import HealthMonitor
 from mediagen.stack.ports import free_port
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
+log = logging.getLogger("generator.app")
 SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["GeneratorService"].full_name
 
 
@@ -59,11 +63,22 @@ def job_limits(settings: GeneratorSettings) -> JobLimits:
     )
 
 
+def _journal(settings: GeneratorSettings) -> Journal:
+    """The configured state directory, or the default one; a temporary one if that is not writable."""
+    try:
+        return Journal(settings.journal_dir)
+    except JournalUnavailable as exc:
+        if settings.state_dir is not None:
+            raise
+        fallback = Path(tempfile.gettempdir()) / f"mediagen-generator-state-{os.getuid()}"
+        log.warning("%s; using %s (set a state dir that outlives the process)", exc, fallback)
+        return Journal(fallback)
+
+
 def _backends(settings: GeneratorSettings) -> list[Backend]:
-    backends = [
-        Backend(f"comfyui-{i}", url, settings.client_id_prefix, settings.http_timeout)
-        for i, url in enumerate(settings.urls)
-    ]
+    journal = _journal(settings)
+    common = (settings.client_id_prefix, settings.http_timeout, journal, settings.cancel_wait_seconds)
+    backends = [Backend(f"comfyui-{i}", url, *common) for i, url in enumerate(settings.urls)]
     if settings.comfyui_command:
         root = settings.comfyui_data_dir or Path(tempfile.mkdtemp(prefix="mediagen-comfyui-"))
         for i in range(settings.comfyui_instances):
@@ -76,9 +91,6 @@ def _backends(settings: GeneratorSettings) -> list[Backend]:
                 settings.comfyui_start_timeout,
                 (settings.restart_backoff_initial, settings.restart_backoff_max),
             )
-            backends.append(
-                Backend(
-                    f"managed-{i}", process.url, settings.client_id_prefix, settings.http_timeout, process
-                )
-            )
+            backends.append(Backend(f"managed-{i}", process.url, *common, process))
+    journal.keep_only({backend.url for backend in backends})
     return backends

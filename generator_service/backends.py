@@ -1,10 +1,16 @@
 """The ComfyUI backends this generator can use, and which one gets the next job.
 
-Each backend owns one HTTP client, one event socket and, in managed mode, its process. A job
-goes to the up backend with the shortest queue: ComfyUI's own queue (every caller's jobs) plus
-this generator's active jobs there (so jobs still uploading or downloading count too). When
-every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so it can go
-elsewhere instead of waiting here.
+Each backend owns one HTTP client, one event socket and, in managed mode, its process. A backend
+is *up* when its HTTP side answers, and *ready* (what its status reports as up) once its event
+socket is connected too: a job needs the socket's clientId before it can submit. When a backend
+comes up, its socket is told to reconnect now (its backoff may have grown to seconds), and the
+prompts the journal says were orphaned there are cleaned up.
+
+A job goes to the up backend with the shortest queue, ready ones first (one placed on a backend
+whose socket is still reconnecting waits ``connect_wait`` for it): ComfyUI's own queue (every
+caller's jobs) plus this generator's active jobs there (so jobs still uploading or downloading
+count too). When every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so
+it can go elsewhere instead of waiting here.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import grpc
 
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import BACKEND_DOWN, EventStream
+from generator_service.journal import Journal
 from generator_service.process import ManagedProcess
+from generator_service.recovery import recover
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.health import HealthMonitor
 from mediagen.scaffold.metrics import BACKEND_UP, QUEUE_DEPTH
@@ -34,15 +42,20 @@ class Backend:
         url: str,
         client_id_prefix: str,
         http_timeout: float,
+        journal: Journal,
+        cancel_wait: float,
         process: ManagedProcess | None = None,
     ) -> None:
         self.name, self.url, self.process = name, url, process
         self.client = ComfyClient(url, http_timeout)
         self.events = EventStream(url, client_id_prefix)
+        self.journal = journal
         self.active = 0
         self.up = False
         self.last_error = "not checked yet"
+        self._cancel_wait = cancel_wait
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recovery: asyncio.Task[Any] | None = None
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Background work that must outlive the call that started it (clean-up, cancels)."""
@@ -55,12 +68,30 @@ class Backend:
     def load(self) -> int:
         return self.events.queue_remaining + self.active
 
+    @property
+    def ready(self) -> bool:
+        return self.up and self.events.connected
+
     def set_up(self, up: bool, why: str = "") -> None:
+        came_up = up and not self.up
         if self.up and not up:
             log.warning("backend %s is down: %s", self.name, why)
             self.events.broadcast(BACKEND_DOWN, reason=why)
         self.up, self.last_error = up, why
         BACKEND_UP.labels(self.name).set(1 if up else 0)
+        if came_up:
+            self.events.reconnect_soon()
+            self.recover_orphans(fresh_process=self.process is not None)
+
+    def recover_orphans(self, fresh_process: bool = False) -> None:
+        """Clean up what the journal says was left here, unless that is already under way.
+
+        ``fresh_process``: our managed ComfyUI has just (re)started, so nothing is left to stop.
+        """
+        if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.url):
+            self._recovery = self.spawn(
+                recover(self.client, self.journal, self.url, fresh_process, self._cancel_wait)
+            )
 
     async def check(self) -> None:
         try:
@@ -71,18 +102,21 @@ class Backend:
                 self.set_up(False, str(exc) or "timed out")
             return
         self.set_up(True)
+        self.recover_orphans()
         QUEUE_DEPTH.labels(self.name).set(self.events.queue_remaining)
 
     async def status(self) -> generator_pb2.BackendStatus:
         status = generator_pb2.BackendStatus(
             name=self.name,
             url=self.url,
-            up=self.up,
+            up=self.ready,
             managed=self.process is not None,
             active_jobs=self.active,
             restarts=self.process.restarts if self.process else 0,
             last_error=self.last_error,
         )
+        if self.up and not self.events.connected:
+            status.last_error = f"event socket not connected: {self.events.last_error or 'connecting'}"
         if self.up:
             try:
                 queue = await self.client.queue()
@@ -123,12 +157,12 @@ class BackendPool:
         return notify
 
     def acquire(self) -> Backend:
-        """The least loaded up backend, with one more active job counted on it."""
+        """The least loaded up backend, ready ones first, with one more active job counted on it."""
         up = [b for b in self.backends if b.up]
         if not up:
             why = "; ".join(f"{b.name}: {b.last_error}" for b in self.backends)
             raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no ComfyUI backend is up ({why})", "NO_BACKEND")
-        best = min(up, key=lambda b: (b.load, b.active))
+        best = min(up, key=lambda b: (b.load >= self._max_queue, not b.ready, b.load, b.active))
         if best.load >= self._max_queue:
             raise ServiceError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

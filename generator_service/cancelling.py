@@ -10,7 +10,6 @@ between steps, and an HTTP call can be slow while ComfyUI is busy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
@@ -37,7 +36,11 @@ async def cancel_prompt(client: ComfyClient, prompt_id: str, wait_seconds: float
     return False
 
 
-async def forget_prompt(client: ComfyClient, prompt_id: str) -> None:
-    """Best effort: drop the prompt's history entry once its outputs are no longer needed."""
-    with contextlib.suppress(BackendUnreachable):
+async def forget_prompt(client: ComfyClient, prompt_id: str) -> bool:
+    """Drop the prompt's history entry once its outputs are no longer needed; False if unreachable."""
+    try:
         await client.delete_history(prompt_id)
+    except BackendUnreachable as exc:
+        log.warning("history of %s not deleted: %s", prompt_id, exc)
+        return False
+    return True

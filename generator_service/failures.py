@@ -99,6 +99,16 @@ def unavailable(why: str, prompt_id: str, backend: str, reason: str = "BACKEND_U
     )
 
 
+def deadline_exceeded(prompt_id: str, backend: str) -> ServiceError:
+    """The job's own time limit passed (its prompt has been cancelled on the backend)."""
+    return ServiceError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"job {prompt_id} did not finish in time; it was cancelled on the backend",
+        "JOB_DEADLINE_EXCEEDED",
+        {"prompt_id": prompt_id, "backend": backend},
+    )
+
+
 def _clean(text: str) -> str:
     """The first line of a message, without a trailing traceback, bounded in length."""
     head = text.split("Traceback (most recent call last)", 1)[0].strip()

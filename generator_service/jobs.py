@@ -1,11 +1,15 @@
-"""One generation job on one backend: upload, submit, follow, download, clean up.
+"""One generation job on one backend: upload, submit, follow, deliver, clean up.
 
 The job runs as its own task and hands events to the gRPC handler through a small outbox, so
 its time limit (``asyncio.timeout``) and its cancellation apply to plain coroutines rather than
 to a generator suspended in a gRPC write, and a slow caller still slows the download down (the
 outbox fills, the producer waits). Whatever ends the job early (deadline, caller gone,
-shutdown), the prompt is cancelled on ComfyUI with the targeted sequence, and its history entry is
-deleted once the outputs have been streamed or given up.
+shutdown), the prompt is cancelled on ComfyUI with the targeted sequence.
+
+The prompt is journalled before it is posted. Its history entry is deleted only once the caller
+has been released (it has the last event, or it left), so the clean-up never delays
+``completed``; the job's task ends after it, and the journal entry goes with a clean-up that
+worked (otherwise it stays for recovery).
 """
 
 from __future__ import annotations
@@ -19,14 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
 
 from generator_service import failures, workflows
 from generator_service.backends import Backend
 from generator_service.cancelling import cancel_prompt, forget_prompt
 from generator_service.comfy.client import BackendUnreachable, PromptRejected
-from generator_service.comfy.outputs import parse_history
-from generator_service.download import stream_output
+from generator_service.delivery import Moments, accepted_event, deliver
 from generator_service.outbox import Outbox
 from generator_service.tracking import Follower, FollowLimits
 from mediagen.scaffold import ServiceError
@@ -59,6 +61,9 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     submitted: bool = False
     task: asyncio.Task[None] | None = None
+    delivered: bool = field(default=False, init=False)
+    """The last item for the caller is in the outbox; from here the job is only cleaning up."""
+    released: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     @property
     def ids(self) -> dict[str, str]:
@@ -67,10 +72,11 @@ class Job:
     def start(self) -> None:
         self.task = asyncio.create_task(self._produce(), name=f"job {self.prompt_id}")
 
-    def cancel(self) -> None:
-        """The caller left: stop the job (its task then cancels the prompt on ComfyUI)."""
-        if self.task and not self.task.done():
-            self.task.cancel()
+    def release(self) -> None:
+        """The caller is done: stop the job if it is still producing, else let it clean up."""
+        if not self.delivered and self.task and not self.task.done():
+            self.task.cancel()  # the task then cancels the prompt on ComfyUI
+        self.released.set()
 
     async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
         while True:
@@ -83,52 +89,62 @@ class Job:
 
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.prompt_id)
-        inbox = self.backend.events.subscribe(self.prompt_id)
-        outcome, stop_later = "error", True
         try:
-            async with asyncio.timeout_at(self.deadline):
-                await self._run(inbox)
-            outcome, stop_later = "success", False
-            await self.outbox.put(_END)
-        except TimeoutError:
-            outcome, stop_later = "deadline", False
-            await self._stop_prompt()
-            await self.outbox.put(self._deadline_error())
+            final, stop = await self._outcome()
+            await self.outbox.put(final)
+            self.delivered = True
+            await self.released.wait()
         except asyncio.CancelledError:
-            outcome, stop_later = "cancelled", False
             if self.submitted:
                 await asyncio.shield(self.backend.spawn(self._clean_up(stop_first=True)))
             raise
+        if self.submitted:
+            await self._clean_up(stop)
+
+    async def _outcome(self) -> tuple[object, bool]:
+        """Run the job: the last item for the caller, and whether the prompt may need stopping."""
+        inbox = self.backend.events.subscribe(self.prompt_id)
+        outcome = "error"
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await self._run(inbox)
+            outcome = "success"
+            return _END, False
+        except TimeoutError:
+            outcome = "deadline"
+            stopped = await self._stop_prompt()
+            return failures.deadline_exceeded(self.prompt_id, self.backend.name), not stopped
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
-            await self.outbox.put(exc)
+            return exc, True
         except BackendUnreachable as exc:
             outcome = "unavailable"
-            await self.outbox.put(failures.unavailable(str(exc), self.prompt_id, self.backend.name))
+            return failures.unavailable(str(exc), self.prompt_id, self.backend.name), True
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:  # a bug must still end the call, with the prompt stopped
+            log.exception("job %s failed unexpectedly", self.prompt_id)
+            return ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids), True
         finally:
             self.backend.events.unsubscribe(self.prompt_id)
             JOB_OUTCOMES.labels("generator", outcome).inc()
             JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
-            if self.submitted and outcome != "cancelled":
-                self.backend.spawn(self._clean_up(stop_later))
 
     async def _clean_up(self, stop_first: bool) -> None:
-        """Off the caller's path: make sure the prompt is over, then drop its history entry."""
-        if stop_first:
-            await self._stop_prompt()
-        await forget_prompt(self.backend.client, self.prompt_id)
+        """Make sure the prompt is over, then drop its history entry and its journal entry."""
+        try:
+            if stop_first and not await self._stop_prompt():
+                return
+            if await forget_prompt(self.backend.client, self.prompt_id):
+                self.backend.journal.remove(self.prompt_id)
+        finally:
+            self.backend.journal.settle(self.prompt_id)
 
-    async def _stop_prompt(self) -> None:
-        if self.submitted:
-            await cancel_prompt(self.backend.client, self.prompt_id, self.limits.cancel_wait)
-
-    def _deadline_error(self) -> ServiceError:
-        return ServiceError(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"job {self.prompt_id} did not finish in time; it was cancelled on the backend",
-            "JOB_DEADLINE_EXCEEDED",
-            self.ids,
-        )
+    async def _stop_prompt(self) -> bool:
+        if not self.submitted:
+            return True
+        return await cancel_prompt(self.backend.client, self.prompt_id, self.limits.cancel_wait)
 
     async def _run(self, inbox: asyncio.Queue[Any]) -> None:
         client_id = await self._connected_client_id()
@@ -138,14 +154,17 @@ class Job:
             )
         workflows.apply_job_prefix(self.workflow.graph, self.limits.output_prefix, self.prompt_id)
         ahead = self.backend.events.queue_remaining
+        self.backend.journal.record(self.backend.url, self.prompt_id)
         self.submitted = True  # from here a lost answer may still have queued the prompt
         try:
             await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
             self.submitted = False
+            self.backend.journal.remove(self.prompt_id)
             raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
         accepted_at = time.monotonic()
-        await self.outbox.put(self._accepted(await self._position() if ahead else 0))
+        position = await self._position() if ahead else 0
+        await self.outbox.put(accepted_event(self.workflow, self.ids, position))
         follower = Follower(
             self.backend.client,
             self.backend.events,
@@ -157,14 +176,19 @@ class Job:
             self.limits.follow,
         )
         entry = await follower.follow(self._progress)
-        await self._deliver(entry, follower, accepted_at)
+        moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
+        await deliver(
+            self.backend.client, self.outbox, self.workflow, entry, moments, self.limits.chunk_size, self.ids
+        )
 
     async def _connected_client_id(self) -> str:
+        """The live socket's clientId, waiting a little for one that is reconnecting."""
         try:
             return await self.backend.events.wait_connected(self.limits.connect_wait)
         except TimeoutError:
             raise failures.unavailable(
-                f"backend {self.backend.name} is not connected: {self.backend.events.last_error}",
+                f"backend {self.backend.name}: no event socket within {self.limits.connect_wait:g}s "
+                f"(last error: {self.backend.events.last_error or 'none'})",
                 "",
                 self.backend.name,
             ) from None
@@ -174,67 +198,3 @@ class Job:
 
     async def _progress(self, progress: common_pb2.Progress) -> None:
         self.outbox.push_progress(generator_pb2.GenerateEvent(progress=progress))
-
-    async def _deliver(self, entry: dict[str, Any], follower: Follower, accepted_at: float) -> None:
-        result = parse_history(entry, self.workflow.include_previews)
-        if result.status == "error":
-            raise failures.execution_failed(result.error, self.prompt_id, self.backend.name)
-        if result.status == "interrupted":
-            raise failures.interrupted_elsewhere(result.error, self.prompt_id, self.backend.name)
-        finished = follower.finished_at or time.monotonic()
-        started = follower.execution_started or accepted_at
-        await self._progress(
-            common_pb2.Progress(
-                stage=common_pb2.PROGRESS_STAGE_TRANSFERRING,
-                nodes_done=len(self.workflow.graph),
-                nodes_total=len(self.workflow.graph),
-            )
-        )
-        transfer_start = time.monotonic()
-        for index, file in enumerate(result.files):
-            async for event in stream_output(
-                self.backend.client, file, index, self.limits.chunk_size, self.ids
-            ):
-                await self.outbox.put(event)
-        now = time.monotonic()
-        timings = common_pb2.Timings(
-            queue_wait=_dur(started - accepted_at),
-            execution=_dur(finished - started),
-            transfer=_dur(now - transfer_start),
-            total=_dur(now - self.created),
-        )
-        for phase, seconds in (
-            ("queue", started - accepted_at),
-            ("execution", finished - started),
-            ("transfer", now - transfer_start),
-        ):
-            JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
-        await self.outbox.put(
-            generator_pb2.GenerateEvent(
-                completed=generator_pb2.Completed(
-                    prompt_id=self.prompt_id,
-                    media_count=len(result.files),
-                    cached=result.cached,
-                    timings=timings,
-                )
-            )
-        )
-
-    def _accepted(self, position: int) -> generator_pb2.GenerateEvent:
-        params = {name: workflows.value_of(value) for name, value in self.workflow.values.items()}
-        return generator_pb2.GenerateEvent(
-            accepted=generator_pb2.Accepted(
-                prompt_id=self.prompt_id,
-                backend=self.backend.name,
-                queue_position=position,
-                seed=self.workflow.seed,
-                template=self.workflow.template,
-                parameters=params,
-            )
-        )
-
-
-def _dur(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
-    return value

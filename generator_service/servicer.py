@@ -4,7 +4,8 @@
 RESOURCE_EXHAUSTED or UNAVAILABLE before any event when no backend can take the job. The job's
 time limit is the smallest of the caller's timeout, the gRPC deadline (minus a small margin, so
 the caller receives our DEADLINE_EXCEEDED with the prompt id rather than a bare one) and the
-configured cap. When the caller goes away, the job is stopped and its prompt cancelled.
+configured cap. When the caller goes away, the job is stopped and its prompt cancelled. A job is
+forgotten only when its task has ended, clean-up included, so shutdown waits for that too.
 """
 
 from __future__ import annotations
@@ -53,16 +54,18 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         backend = self._pool.acquire()
         job = Job(backend, workflow, deadline, self._limits)
         self._jobs.add(job)
-        context.add_done_callback(lambda _ctx: job.cancel())  # type: ignore[arg-type]
+        # Released once the call is over (the status is out), so clean-up never delays it.
+        context.add_done_callback(lambda _ctx: job.release())  # type: ignore[arg-type]
         job.start()
+        assert job.task is not None
+        job.task.add_done_callback(lambda _task: self._jobs.discard(job))
         try:
             async for event in job.events():
                 yield event
         except asyncio.CancelledError:
-            job.cancel()
+            job.release()
             raise
         finally:
-            self._jobs.discard(job)
             self._pool.release(backend)
 
     def _time_limit(
@@ -91,10 +94,10 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         return generator_pb2.GetBackendStatusResponse(backends=statuses)
 
     async def shutdown(self) -> None:
-        """Stop every job still running (their prompts are cancelled on ComfyUI)."""
+        """Stop every job still running (their prompts are cancelled on ComfyUI) or cleaning up."""
         tasks = [job.task for job in self._jobs if job.task]
         for job in list(self._jobs):
-            job.cancel()
+            job.release()
         if tasks:
             await asyncio.wait(tasks, timeout=self._settings.cancel_wait_seconds + 1)
 

@@ -8,6 +8,7 @@ GPU for longer than the operator allows.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -58,6 +59,12 @@ class GeneratorSettings(ServerSettings):
         default="mediagen", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="output subfolder for job files"
     )
     templates_dir: Path | None = Field(default=None, description="extra/override templates directory")
+    state_dir: Path | None = Field(
+        default=None,
+        description="journal of prompts in flight, cleaned up after a crash; one per replica "
+        "(default: <comfyui_data_dir>/generator-state, else the user's cache directory, "
+        "else a temporary directory when that cannot be created)",
+    )
 
     @model_validator(mode="after")
     def _needs_backend(self) -> GeneratorSettings:
@@ -66,6 +73,15 @@ class GeneratorSettings(ServerSettings):
         if self.default_timeout > self.max_timeout:
             raise ValueError("default_timeout must not exceed max_timeout")
         return self
+
+    @property
+    def journal_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        if self.comfyui_data_dir is not None:
+            return self.comfyui_data_dir / "generator-state"
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "mediagen" / "generator-state"
 
     @property
     def urls(self) -> list[str]:

@@ -21,6 +21,7 @@ from generator_service import failures
 from generator_service.comfy import events as ev
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import Event, EventStream
+from generator_service.positions import PositionReporter
 from mediagen.v1 import common_pb2
 
 Emit = Callable[[common_pb2.Progress], Awaitable[None]]
@@ -55,12 +56,22 @@ class Follower:
         self.execution_started: float | None = None
         self.finished_at: float | None = None
         self.completion_event_at: float | None = None
+        self._positions = PositionReporter(client, prompt_id, len(graph), self._waiting)
+
+    def _waiting(self) -> bool:
+        return self.execution_started is None and not self._started
 
     def _deaf(self) -> bool:
         """True when pushes for this prompt cannot arrive (socket down or a newer clientId)."""
         return not self._stream.connected or self._stream.client_id != self._client_id
 
     async def follow(self, emit: Emit) -> dict[str, Any]:
+        try:
+            return await self._follow(emit)
+        finally:
+            await self._positions.close()
+
+    async def _follow(self, emit: Emit) -> dict[str, Any]:
         last_heard = last_check = time.monotonic()
         while True:
             if self._deaf():
@@ -107,8 +118,8 @@ class Follower:
             raise failures.unavailable(
                 f"backend {self._backend} went down: {data.get('reason', '')}", self._prompt_id, self._backend
             )
-        elif event.kind == "status" and self.execution_started is None and not self._started:
-            await self._report_queue_position(emit)
+        elif event.kind == "status":
+            self._positions.on_status(int(data.get("queue_remaining", 0)), emit)
 
     def _executing(self, node_id: str, value: int = 0, maximum: int = 0) -> common_pb2.Progress:
         node = self._graph.get(node_id, {})
@@ -121,20 +132,6 @@ class Follower:
             nodes_done=min(self._cached + max(len(self._started) - 1, 0), len(self._graph)),
             nodes_total=len(self._graph),
         )
-
-    async def _report_queue_position(self, emit: Emit) -> None:
-        try:
-            position = (await self._client.queue()).position(self._prompt_id)
-        except BackendUnreachable:
-            return
-        if position is not None:
-            await emit(
-                common_pb2.Progress(
-                    stage=common_pb2.PROGRESS_STAGE_QUEUED,
-                    queue_position=position,
-                    nodes_total=len(self._graph),
-                )
-            )
 
     async def _history_after_finish(self, emit: Emit) -> dict[str, Any]:
         """History right after the final event; retried briefly in case it lags the event."""
@@ -164,7 +161,7 @@ class Follower:
                 queue = await self._client.queue()
                 if queue.contains(self._prompt_id):
                     self._unreachable_since = None
-                    await self._emit_position(queue.position(self._prompt_id), emit)
+                    await self._positions.report(queue.position(self._prompt_id), emit)
                     return None
                 entry = await self._client.history(self._prompt_id)
         except BackendUnreachable as exc:
@@ -190,14 +187,4 @@ class Follower:
                 self._prompt_id,
                 self._backend,
                 "BACKEND_UNREACHABLE",
-            )
-
-    async def _emit_position(self, position: int | None, emit: Emit) -> None:
-        if position and self.execution_started is None and not self._started:
-            await emit(
-                common_pb2.Progress(
-                    stage=common_pb2.PROGRESS_STAGE_QUEUED,
-                    queue_position=position,
-                    nodes_total=len(self._graph),
-                )
             )

@@ -5,7 +5,9 @@ within milliseconds. Jobs subscribe *before* they POST, so no early event is mis
 socket drops, it is reconnected with backoff under a **fresh** clientId: ComfyUI's cleanup of an
 old socket deregisters the id even if a new socket took it over (the new one would go deaf).
 Prompts submitted under an older id get no more events, so subscribers are told (``ws_down`` /
-``ws_up`` pseudo-events) and fall back to polling ``/history`` and ``/queue``.
+``ws_up`` pseudo-events) and fall back to polling ``/history`` and ``/queue``. The backoff can
+grow to seconds while a backend is down, so whoever sees it answer again calls
+:meth:`EventStream.reconnect_soon` and the next attempt starts at once instead of after it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class EventStream:
         self._max_backoff = max_backoff
         self._subscribers: dict[str, asyncio.Queue[Event]] = {}
         self._connected = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
         self.client_id = ""
@@ -71,6 +74,10 @@ class EventStream:
             await self._connected.wait()
         return self.client_id
 
+    def reconnect_soon(self) -> None:
+        """The backend answers again: end the backoff pause (no effect while connected)."""
+        self._wake.set()
+
     def subscribe(self, prompt_id: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers[prompt_id] = queue
@@ -87,6 +94,7 @@ class EventStream:
     async def _run(self) -> None:
         backoff = 0.05
         while True:
+            self._wake.clear()  # a nudge during this attempt skips the pause after it
             self.client_id = f"{self._prefix}-{uuid.uuid4().hex}"
             try:
                 async with connect(
@@ -107,7 +115,8 @@ class EventStream:
                 if self._connected.is_set():
                     self._connected.clear()
                     self.broadcast(WS_DOWN, reason=self.last_error)
-            await asyncio.sleep(backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _read(self, ws: ClientConnection) -> None:

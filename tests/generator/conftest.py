@@ -8,6 +8,7 @@ polling periods so fault tests run in seconds. ``start_generator`` builds one wi
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,13 @@ FAST = {
 }
 
 
+_STATE_ROOT = tempfile.TemporaryDirectory(prefix="mediagen-generator-state-")
+
+
 def generator_settings(**overrides: Any) -> GeneratorSettings:
-    return GeneratorSettings(**{"host": "127.0.0.1", "port": 0, **FAST, **overrides})
+    """Each generator gets a journal directory of its own, as each replica should."""
+    state_dir = Path(tempfile.mkdtemp(dir=_STATE_ROOT.name))
+    return GeneratorSettings(**{"host": "127.0.0.1", "port": 0, "state_dir": state_dir, **FAST, **overrides})
 
 
 async def start_generator(**overrides: Any) -> RunningServer:

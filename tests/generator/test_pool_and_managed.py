@@ -81,7 +81,10 @@ async def _backend(stub) -> generator_pb2.BackendStatus:
 
 async def test_managed_comfyui_crash_fails_the_job_fast_and_is_restarted(generator_factory, tmp_path):
     command = f"{sys.executable} -m comfyui_sim --host {{host}} --port {{port}} --data-dir {{data_dir}}"
-    server = await generator_factory(comfyui_command=command, comfyui_data_dir=tmp_path / "managed")
+    state_dir = tmp_path / "state"
+    server = await generator_factory(
+        comfyui_command=command, comfyui_data_dir=tmp_path / "managed", state_dir=state_dir
+    )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
     try:
@@ -101,6 +104,8 @@ async def test_managed_comfyui_crash_fails_the_job_fast_and_is_restarted(generat
         while not ((status := await _backend(stub)).up and status.restarts == 1):
             assert time.monotonic() < deadline, status
             await wait_until(lambda: True)
+        assert status.last_error == ""  # up means HTTP answers *and* the event socket is connected
+        await wait_until(lambda: not any(state_dir.iterdir()))  # the crashed job's entry went with it
         again = await run(stub, template_request("inverted_image", width=8, height=8))
         assert again.error is None
         assert again.completed.media_count == 1

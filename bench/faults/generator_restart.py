@@ -1,0 +1,95 @@
+"""The generator is killed while its prompt runs, then started again on the same state directory.
+
+Nothing else ever stops a prompt on ComfyUI (it has no server-side timeout), so the measure is
+how long after the restart the prompt is gone from ComfyUI's queue, and whether its history
+entry went with it. The prompt's node runs until interrupted and notices an interrupt at once,
+like a sampler reporting progress (a node without progress hooks would run to its end first,
+whoever sends the interrupt). The stack's generator is first swapped for one with a state directory of
+the scenario's own, so the journal read on restart is exactly the one the killed process wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from bench.faults.observe import comfyui_freed, settled_leftovers
+from bench.faults.rig import Rig, Row
+from bench.faults.watch import MiB, large_output
+from mediagen.stack import parts
+from mediagen.stack.local import LocalStack
+from mediagen.stack.process import ManagedProcess
+from mediagen.stack.readiness import grpc_serving
+
+STATUS_LIMIT = 20.0
+FREED_LIMIT = 8.0
+SETTLE_LIMIT = 10.0
+START_LIMIT = 30.0
+TARGET_S = 5.0
+
+
+def _start_generator(stack: LocalStack, state_dir: str) -> None:
+    """Start (or restart) the stack's generator on its address, with ``state_dir`` as its journal."""
+    config = stack.config
+    port = int(stack.addresses["generator"].rsplit(":", 1)[1])
+    overrides = {**config.generator_env, "MEDIAGEN_GENERATOR_STATE_DIR": state_dir}
+    env = {
+        **parts.base_env(config.log_format),
+        **parts.generator_env(port, stack.comfyui_url, config.comfyui_command, overrides),
+    }
+    process = ManagedProcess(
+        "generator", parts.service_argv("generator_service"), env, stack.log_dir / "generator.log"
+    )
+    stack.processes["generator"] = process
+    address = stack.addresses["generator"]
+    process.wait_until(lambda: grpc_serving(address), START_LIMIT, "SERVING")
+
+
+async def generator_killed_then_restarted(rig: Rig) -> Row:
+    row = Row("generator killed, restarted (executing)")
+    state_dir = str(rig.work / "generator-state")
+    await asyncio.to_thread(rig.s.processes["generator"].stop)
+    await asyncio.to_thread(_start_generator, rig.s, state_dir)
+    await rig.faults(hang_nodes=["SimLargeImage"])
+    run_id = f"restart-gen-{uuid.uuid4().hex[:8]}"
+    watch = rig.start_run(large_output(MiB, seed=5), run_id=run_id, timeout=60)
+    try:
+        await asyncio.wait_for(watch.accepted.wait(), 20)
+        await asyncio.sleep(1.0)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(rig.s.processes["generator"].kill)
+        status = await watch.wait_status(STATUS_LIMIT)
+        if status is not None:
+            row.code, row.to_status = status.code, status.at - killed_at
+        restarted_at = time.monotonic()
+        await asyncio.to_thread(_start_generator, rig.s, state_dir)
+        row.notes.append(f"generator SERVING again {time.monotonic() - restarted_at:.1f}s after restart")
+        seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, restarted_at, FREED_LIMIT)
+        row.freed = "NO" if seconds is None else seconds * 1000
+        row.baseline = _verdict(seconds)
+        if seconds is not None:
+            row.notes.append(await _history_note(rig, watch.prompt_id))
+        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
+        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+    finally:
+        await watch.close()
+    return row
+
+
+async def _history_note(rig: Rig, prompt_id: str, limit: float = 2.0) -> str:
+    """The interrupted prompt's history entry should follow it out within moments."""
+    give_up = time.monotonic() + limit
+    while (await rig.http.get(f"{rig.s.comfyui_url}/history/{prompt_id}")).json():
+        if time.monotonic() > give_up:
+            return f"history entry still there {limit:.0f}s after ComfyUI was freed"
+        await asyncio.sleep(0.05)
+    state = await rig.state()
+    return f"history entry deleted; interrupts sent: {state['interrupts']}"
+
+
+def _verdict(freed_after_restart: float | None) -> str:
+    if freed_after_restart is None:
+        return f"ComfyUI not freed within {FREED_LIMIT:.0f}s of the restart"
+    met = "met" if freed_after_restart <= TARGET_S else "NOT met"
+    return f"freed <= {TARGET_S:.0f}s after restart: {met}"

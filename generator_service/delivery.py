@@ -1,0 +1,104 @@
+"""What a job reports when it is accepted, and the end of a successful one.
+
+At the end the outcome is read from the history entry (``status`` and the last message), not
+from the events, because it is written before the final push. Files go out one after another
+through the outbox, so the caller's pace sets the download's pace. ``completed`` is the last
+event the caller gets; nothing else (history clean-up in particular) happens before it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import duration_pb2
+
+from generator_service import failures, workflows
+from generator_service.comfy.client import ComfyClient
+from generator_service.comfy.outputs import parse_history
+from generator_service.download import stream_output
+from generator_service.outbox import Outbox
+from mediagen.scaffold.metrics import JOB_DURATION
+from mediagen.v1 import common_pb2, generator_pb2
+
+
+@dataclass(frozen=True)
+class Moments:
+    """``time.monotonic()`` readings of one job, for the timings in ``completed``."""
+
+    created: float
+    accepted: float
+    started: float | None
+    finished: float | None
+
+
+async def deliver(
+    client: ComfyClient,
+    outbox: Outbox,
+    workflow: workflows.ResolvedWorkflow,
+    entry: dict[str, Any],
+    moments: Moments,
+    chunk_size: int,
+    ids: dict[str, str],
+) -> None:
+    prompt_id, backend = ids["prompt_id"], ids["backend"]
+    result = parse_history(entry, workflow.include_previews)
+    if result.status == "error":
+        raise failures.execution_failed(result.error, prompt_id, backend)
+    if result.status == "interrupted":
+        raise failures.interrupted_elsewhere(result.error, prompt_id, backend)
+    finished = moments.finished or time.monotonic()
+    started = moments.started or moments.accepted
+    nodes = len(workflow.graph)
+    outbox.push_progress(
+        generator_pb2.GenerateEvent(
+            progress=common_pb2.Progress(
+                stage=common_pb2.PROGRESS_STAGE_TRANSFERRING, nodes_done=nodes, nodes_total=nodes
+            )
+        )
+    )
+    transfer_start = time.monotonic()
+    for index, file in enumerate(result.files):
+        async for event in stream_output(client, file, index, chunk_size, ids):
+            await outbox.put(event)
+    now = time.monotonic()
+    phases = {
+        "queue": started - moments.accepted,
+        "execution": finished - started,
+        "transfer": now - transfer_start,
+    }
+    for phase, seconds in phases.items():
+        JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+    timings = common_pb2.Timings(
+        queue_wait=_dur(phases["queue"]),
+        execution=_dur(phases["execution"]),
+        transfer=_dur(phases["transfer"]),
+        total=_dur(now - moments.created),
+    )
+    completed = generator_pb2.Completed(
+        prompt_id=prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
+    )
+    await outbox.put(generator_pb2.GenerateEvent(completed=completed))
+
+
+def accepted_event(
+    workflow: workflows.ResolvedWorkflow, ids: dict[str, str], position: int
+) -> generator_pb2.GenerateEvent:
+    params = {name: workflows.value_of(value) for name, value in workflow.values.items()}
+    return generator_pb2.GenerateEvent(
+        accepted=generator_pb2.Accepted(
+            prompt_id=ids["prompt_id"],
+            backend=ids["backend"],
+            queue_position=position,
+            seed=workflow.seed,
+            template=workflow.template,
+            parameters=params,
+        )
+    )
+
+
+def _dur(seconds: float) -> duration_pb2.Duration:
+    value = duration_pb2.Duration()
+    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
+    return value
