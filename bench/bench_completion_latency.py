@@ -21,37 +21,41 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from comfyui_sim import SimulatorConfig, start_simulator
+from comfyui_sim.server import SimulatorHandle
 from generator_service.app import build_spec
 from generator_service.settings import GeneratorSettings
 from mediagen.scaffold import start_server
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
 
-GRAPH = {
+GRAPH: dict[str, dict[str, Any]] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
 }
 
 
-def record_completions(sim) -> dict[str, float]:
+def record_completions(sim: SimulatorHandle) -> dict[str, float]:
     finished: dict[str, float] = {}
     queue = sim.executor.queue
     original = queue.task_done
 
-    def task_done(index, result, status):
+    def task_done(index: int, result: dict[str, Any], status: dict[str, Any]) -> None:
         prompt_id = queue.running[index][1]
         original(index, result, status)
         finished[prompt_id] = time.perf_counter()
 
-    queue.task_done = task_done
+    queue.task_done = task_done  # type: ignore[method-assign]  # wrapped on purpose to timestamp it
     return finished
 
 
-async def push_run(stub, finished: dict[str, float], jobs: int) -> tuple[list[float], list[float]]:
+async def push_run(
+    stub: generator_pb2_grpc.GeneratorServiceAsyncStub, finished: dict[str, float], jobs: int
+) -> tuple[list[float], list[float]]:
     notice, completed = [], []
     for i in range(jobs):
         request = generator_pb2.GenerateRequest(workflow=generator_pb2.WorkflowSpec(template="solid_image"))

@@ -12,7 +12,7 @@ import sys
 import uuid
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 from aiohttp import web
 
 from .catalog import Catalog

@@ -81,7 +81,7 @@ async def generator_factory() -> AsyncIterator[Callable[..., Awaitable[RunningSe
 @pytest.fixture
 async def generator_stub(
     generator_server: RunningServer,
-) -> AsyncIterator[generator_pb2_grpc.GeneratorServiceStub]:
+) -> AsyncIterator[generator_pb2_grpc.GeneratorServiceAsyncStub]:
     channel = open_channel(generator_server.address, max_message_bytes=16 * 1024 * 1024)
     yield generator_pb2_grpc.GeneratorServiceStub(channel)
     await channel.close()

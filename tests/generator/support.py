@@ -71,7 +71,7 @@ def param(value: Any) -> generator_pb2.ParameterValue:
 
 
 async def run(
-    stub: generator_pb2_grpc.GeneratorServiceStub,
+    stub: generator_pb2_grpc.GeneratorServiceAsyncStub,
     request: generator_pb2.GenerateRequest,
     timeout: float | None = 60,  # noqa: ASYNC109 - the gRPC call's deadline
 ) -> Result:

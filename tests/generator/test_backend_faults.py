@@ -22,6 +22,7 @@ async def test_websocket_dropped_mid_job_the_job_still_completes(generator_stub,
         generator_stub, template_request("sd15_txt2img", prompt="x", steps=10, width=64, height=64)
     )
     assert result.error is None, result.error
+    assert result.completed is not None
     assert result.completed.media_count == 1
     assert simulator.state()["ws_drops"] >= 1
 
@@ -32,6 +33,7 @@ async def test_silent_websocket_is_caught_by_the_watchdog(generator_stub, simula
     started = time.monotonic()
     result = await run(generator_stub, template_request("solid_image", width=8, height=8))
     assert result.error is None, result.error
+    assert result.completed is not None
     assert result.completed.media_count == 1
     assert time.monotonic() - started < 2.5
 
@@ -60,7 +62,7 @@ async def test_prompt_deleted_by_someone_else_is_reported_lost_not_waited_on(gen
         async for _ in victim:
             pass
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "neither queued" in caught.value.details()
+    assert "neither queued" in (caught.value.details() or "")
     assert time.monotonic() - started < 2.0
     blocker.cancel()
 
@@ -68,6 +70,7 @@ async def test_prompt_deleted_by_someone_else_is_reported_lost_not_waited_on(gen
 async def test_truncated_download_is_data_loss_not_a_short_file(generator_stub, simulator):
     simulator.faults.view_truncate_after = 100_000
     result = await run(generator_stub, template_request("large_image", size_bytes=400_000))
+    assert result.error is not None
     assert result.error.code == grpc.StatusCode.DATA_LOSS, result.error
     assert result.error.reason == "TRUNCATED_DOWNLOAD"
     assert int(result.error.metadata["received_bytes"]) < int(result.error.metadata["expected_bytes"])
@@ -80,6 +83,7 @@ async def test_corrupted_download_reports_the_sha256_of_the_bytes_sent(generator
     result = await run(generator_stub, template_request("large_image", size_bytes=50_000))
     assert result.error is None
     [media] = result.media
+    assert media.end is not None
     assert media.end.sha256 == sha256(media.data)
     on_disk = next(Path(simulator.data_dir, "output").rglob(media.start.filename)).read_bytes()  # noqa: ASYNC240
     assert len(on_disk) == len(media.data)
@@ -96,6 +100,7 @@ async def test_full_backend_answers_resource_exhausted_before_any_event(generato
         await events_until(blocker, lambda e: e.HasField("accepted"))
         started = time.monotonic()
         result = await run(stub, template_request("solid_image", width=8, height=8))
+        assert result.error is not None
         assert result.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert not result.events
         assert time.monotonic() - started < 0.5
@@ -122,4 +127,5 @@ async def test_late_history_write_is_waited_for_not_reported_empty(generator_stu
     simulator.faults.history_delay_s = 0.3
     result = await run(generator_stub, template_request("solid_image", width=8, height=8))
     assert result.error is None, result.error
+    assert result.completed is not None
     assert result.completed.media_count == 1

@@ -20,6 +20,7 @@ async def test_hanging_node_hits_the_deadline_and_the_prompt_is_interrupted(gene
     started = time.monotonic()
     result = await run(generator_stub, template_request("inverted_image", timeout=1.0, width=8, height=8))
     elapsed = time.monotonic() - started
+    assert result.error is not None
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED, result.error
     assert result.error.metadata["prompt_id"] == result.accepted.prompt_id
     assert 1.0 <= elapsed < 3.0
@@ -30,6 +31,7 @@ async def test_hanging_node_hits_the_deadline_and_the_prompt_is_interrupted(gene
 async def test_grpc_deadline_also_cancels_the_prompt(generator_stub, simulator):
     simulator.faults.hang_nodes = ["ImageInvert"]
     result = await run(generator_stub, template_request("inverted_image", width=8, height=8), timeout=1.0)
+    assert result.error is not None
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     await wait_until(lambda: idle(simulator), within=2.0)
 
@@ -39,6 +41,7 @@ async def test_deadline_while_pending_deletes_it_from_the_queue(generator_stub, 
     blocker = generator_stub.Generate(template_request("inverted_image", width=8, height=8), timeout=30)
     await events_until(blocker, running_node("ImageInvert"))
     result = await run(generator_stub, template_request("solid_image", timeout=0.5, width=8, height=8))
+    assert result.error is not None
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     state = simulator.state()
     assert result.accepted.prompt_id not in state["pending"]
@@ -82,6 +85,7 @@ async def test_one_caller_cancelling_leaves_the_other_callers_job_alone(generato
     running.cancel()
     result = await survivor
     assert result.error is None
+    assert result.completed is not None
     assert result.completed.media_count == 1
 
 
@@ -103,6 +107,7 @@ async def test_timeout_is_capped_by_configuration(generator_factory, simulator):
     try:
         stub = generator_pb2_grpc.GeneratorServiceStub(channel)
         result = await run(stub, template_request("inverted_image", timeout=100, width=8, height=8))
+        assert result.error is not None
         assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         await channel.close()

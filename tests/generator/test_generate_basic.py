@@ -21,10 +21,14 @@ async def test_solid_image_streams_one_png_with_matching_sha(generator_stub, sim
     assert media.start.media_type == common_pb2.MEDIA_TYPE_IMAGE
     assert media.start.mime_type == "image/png"
     assert media.start.format == "png"
+    assert media.end is not None
     assert media.start.expected_size == len(media.data) == media.end.size_bytes
     assert media.end.sha256 == sha256(media.data)
     with Image.open(io.BytesIO(media.data)) as image:
         assert image.size == (32, 24)
-        assert image.getpixel((0, 0))[:3] == (255, 0, 0)
+        pixel = image.getpixel((0, 0))
+        assert isinstance(pixel, tuple)
+        assert pixel[:3] == (255, 0, 0)
+    assert result.completed is not None
     assert result.completed.media_count == 1
     assert result.completed.prompt_id == result.accepted.prompt_id

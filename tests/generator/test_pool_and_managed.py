@@ -52,6 +52,7 @@ async def test_jobs_go_to_the_backend_with_the_shortest_queue(generator_factory,
         status = await stub.GetBackendStatus(generator_pb2.GetBackendStatusRequest())
         assert [(b.up, b.active_jobs, b.queue_running) for b in status.backends] == [(True, 1, 1)] * 2
         full = await run(stub, template_request("solid_image", width=8, height=8))
+        assert full.error is not None
         assert full.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         for call in calls:
             call.cancel()
@@ -69,6 +70,7 @@ async def test_no_backend_up_means_not_serving_and_unavailable(generator_factory
         answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
         assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
         result = await run(generator_pb2_grpc.GeneratorServiceStub(channel), template_request("solid_image"))
+        assert result.error is not None
         assert result.error.code == grpc.StatusCode.UNAVAILABLE
         assert result.error.reason == "NO_BACKEND"
     finally:
@@ -98,6 +100,7 @@ async def test_managed_comfyui_crash_fails_the_job_fast_and_is_restarted(generat
             await http.post("/sim/faults", json={"crash_on_node": ["ImageInvert"], "step_delay_s": 0.2})
         started = time.monotonic()
         crashed = await run(stub, template_request("inverted_image", width=8, height=8))
+        assert crashed.error is not None
         assert crashed.error.code == grpc.StatusCode.UNAVAILABLE, crashed.error
         assert time.monotonic() - started < 3.0
         deadline = time.monotonic() + 15
@@ -108,6 +111,7 @@ async def test_managed_comfyui_crash_fails_the_job_fast_and_is_restarted(generat
         await wait_until(lambda: not any(state_dir.iterdir()))  # the crashed job's entry went with it
         again = await run(stub, template_request("inverted_image", width=8, height=8))
         assert again.error is None
+        assert again.completed is not None
         assert again.completed.media_count == 1
         pid = _comfy_pid(status.url)
     finally:

@@ -80,6 +80,7 @@ async def test_a_restarted_generator_stops_what_its_killed_predecessor_left(
 
         result = await bystander
         assert result.error is None, result.error
+        assert result.completed is not None
         assert result.completed.media_count == 1
         assert simulator.state()["interrupts"] == 1
     finally:

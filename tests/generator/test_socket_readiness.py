@@ -78,6 +78,7 @@ async def test_a_job_placed_while_the_socket_reconnects_waits_for_it(generator_f
         backend.events.start()
         result = await call
         assert result.error is None, result.error
+        assert result.completed is not None
         assert result.completed.media_count == 1
         assert 0.5 <= time.monotonic() - started < 3.0
         status = await stub.GetBackendStatus(generator_pb2.GetBackendStatusRequest())

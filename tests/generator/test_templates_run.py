@@ -8,6 +8,7 @@ Pillow or PyAV, so "streamed with its real media type" means a decodable file of
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import av
 import httpx
@@ -19,7 +20,7 @@ from mediagen.v1 import common_pb2, generator_pb2
 from tests.generator.support import param, run, sha256, template_request
 
 TEMPLATES = load_templates(PACKAGED_DIR)
-QUICK = {
+QUICK: dict[str, dict[str, Any]] = {
     "sd15_txt2img": {"prompt": "a cat", "steps": 2, "width": 64, "height": 64},
     "sdxl_txt2img": {"prompt": "a cat", "steps": 2, "width": 64, "height": 64},
     "sd35_large": {"prompt": "a cat", "steps": 2, "width": 64, "height": 64},
@@ -47,7 +48,7 @@ def decode(media) -> tuple[int, str]:
     """(media type seen by a decoder, container/format name)."""
     data = bytes(media.data)
     if media.start.media_type in (common_pb2.MEDIA_TYPE_AUDIO, common_pb2.MEDIA_TYPE_VIDEO):
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             kind = common_pb2.MEDIA_TYPE_VIDEO if container.streams.video else common_pb2.MEDIA_TYPE_AUDIO
             assert sum(1 for _ in container.decode(container.streams[0])) > 0
             return kind, container.format.name
@@ -76,6 +77,7 @@ async def test_template_runs_and_streams_decodable_media_of_its_declared_type(ge
     declared = {MEDIA_TYPES[kind] for kind in template.media_types}
     for media in result.media:
         assert media.start.media_type in declared
+        assert media.end is not None
         assert media.end.sha256 == sha256(media.data)
         assert media.end.size_bytes == len(media.data)
         kind, fmt = decode(media)
@@ -90,6 +92,7 @@ async def test_batch_of_four_images_gives_four_media(generator_stub):
     assert result.error is None
     assert [m.start.index for m in result.media] == [0, 1, 2, 3]
     assert len({m.start.filename for m in result.media}) == 4
+    assert result.completed is not None
     assert result.completed.media_count == 4
     for media in result.media:
         assert decode(media)[0] == common_pb2.MEDIA_TYPE_IMAGE
@@ -102,6 +105,7 @@ async def test_outputs_are_named_per_job_so_a_rerun_is_never_a_stale_cache_hit(g
     assert second.error is None
     assert first.accepted.prompt_id in first.media[0].start.filename
     assert second.accepted.prompt_id in second.media[0].start.filename
+    assert second.completed is not None
     assert not second.completed.cached
 
 
@@ -121,6 +125,7 @@ async def test_fully_cached_raw_graph_still_returns_the_cached_output(generator_
     assert first.error is None, first.error
     assert second.error is None, second.error
     assert len(second.media) == 1
+    assert second.completed is not None
     assert second.completed.cached
     assert second.media[0].data == first.media[0].data
 

@@ -63,7 +63,7 @@ async def test_crash_on_node_kills_the_process(tmp_path: Path) -> None:
 
 async def test_large_image_is_a_valid_png_written_with_bounded_memory(tmp_path: Path) -> None:
     """SimLargeImage streams ~size_bytes of random pixels; RSS must not grow with the file."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     proc, url = await _start(tmp_path)
     size = 192 * 1024 * 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 from minio import Minio
@@ -44,23 +45,23 @@ async def as_async(
 
 
 async def put(
-    stub: storage_pb2_grpc.StorageServiceStub,
+    stub: storage_pb2_grpc.StorageServiceAsyncStub,
     run_id: str,
     data: bytes,
     output: int = 0,
     item: int = 0,
-    **fields: object,
+    **fields: Any,
 ) -> storage_pb2.MediaRecord:
     return await stub.PutMedia(as_async(media_stream(run_id, data, output, item, **fields)))
 
 
-async def new_run(stub: storage_pb2_grpc.StorageServiceStub, run_id: str = "") -> str:
+async def new_run(stub: storage_pb2_grpc.StorageServiceAsyncStub, run_id: str = "") -> str:
     run = await stub.CreateRun(storage_pb2.CreateRunRequest(run_id=run_id))
     return run.run_id
 
 
 async def fetch(
-    stub: storage_pb2_grpc.StorageServiceStub, media_id: str
+    stub: storage_pb2_grpc.StorageServiceAsyncStub, media_id: str
 ) -> tuple[storage_pb2.MediaRecord, bytes]:
     record, body = None, bytearray()
     async for response in stub.GetMedia(storage_pb2.GetMediaRequest(media_id=media_id)):

@@ -42,7 +42,7 @@ def storage_settings(endpoint: MinioEndpoint, bucket: str, **overrides: object) 
 class StorageServer:
     running: RunningServer
     channel: aio.Channel
-    stub: storage_pb2_grpc.StorageServiceStub
+    stub: storage_pb2_grpc.StorageServiceAsyncStub
     bucket: str
     settings: StorageSettings
     minio: Minio

@@ -57,6 +57,7 @@ def audio(container: str, codec: str, seconds: float = 1.0, rate: int = 48000) -
     out = io.BytesIO()
     with av.open(out, "w", format=container) as muxer:
         stream = muxer.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.AudioStream)
         frame_samples = 960
         for index in range(int(seconds * rate / frame_samples)):
             frame = av.AudioFrame(format="s16", layout="mono", samples=frame_samples)
@@ -74,6 +75,7 @@ def video(container: str = "mp4", codec: str = "mpeg4", frames: int = 10, fps: i
     out = io.BytesIO()
     with av.open(out, "w", format=container) as muxer:
         stream = muxer.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for index in range(frames):
             frame = av.VideoFrame(64, 48, "yuv420p")

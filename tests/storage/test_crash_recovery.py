@@ -15,6 +15,7 @@ from grpc import aio
 from bench.bench_storage_throughput import start_storage_process
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import storage_pb2_grpc
+from storage_service.servicer import StorageServicer
 from storage_service.settings import MiB
 from storage_service.store.sweeper import UploadSweeper
 from tests.storage.client import chunks_of, header, leftovers, new_run, trailer_for, wait_until_clean
@@ -59,7 +60,9 @@ async def test_upload_of_a_killed_process_is_aborted_by_the_next(
 async def test_sweep_spares_young_uploads_and_this_process_own(storage_server: StorageServer):
     store_client, bucket = storage_server.minio, storage_server.bucket
     foreign = store_client._create_multipart_upload(bucket, "runs/x/media/o000-i000.bin", {})
-    store = storage_server.running.spec.servicers[0][2]._store  # the service's own store
+    servicer = storage_server.running.spec.servicers[0][2]
+    assert isinstance(servicer, StorageServicer)
+    store = servicer._store  # the service's own store
     own = await store.start_upload("runs/x/media/o001-i000.bin", {})
     try:
         assert await UploadSweeper(store, timedelta(hours=1)).sweep() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -61,7 +62,7 @@ async def test_run_ids_that_could_be_paths_are_refused(storage_server: StorageSe
 
 async def test_unknown_run_is_not_found_everywhere(storage_server: StorageServer):
     stub = storage_server.stub
-    calls = [
+    calls: list[Awaitable[object]] = [
         stub.GetRun(storage_pb2.GetRunRequest(run_id="nope")),
         stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id="nope")),
         stub.DeleteRun(storage_pb2.DeleteRunRequest(run_id="nope")),
