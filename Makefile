@@ -19,8 +19,8 @@ demo: bootstrap
 stack: bootstrap
 	$(PY) -m mediagen.demo --keep-running
 
-## test: the whole test suite (what CI runs)
-test: bootstrap
+## test: lint, type checks and the whole test suite (what CI runs)
+test: bootstrap check
 	$(PY) -m pytest
 
 test-fast: bootstrap
@@ -34,11 +34,11 @@ fmt:
 	$(PY) -m ruff format $(CODE) tests bench
 	$(PY) -m ruff check --fix $(CODE) tests bench
 
-lint:
+lint: bootstrap
 	$(PY) -m ruff check $(CODE) tests bench
 	$(PY) -m ruff format --check $(CODE) tests bench
 
-typecheck:
+typecheck: bootstrap
 	$(PY) -m mypy $(CODE) tests bench
 
 check: lint typecheck
