@@ -53,7 +53,12 @@ class GeneratorSettings(ServerSettings):
     cancel_wait_seconds: float = Field(default=5.0, gt=0)
     history_retry_seconds: float = Field(default=2.0, gt=0)
     http_timeout: float = Field(default=30.0, gt=0)
-    chunk_size: int = Field(default=512 * KiB, ge=4 * KiB, le=4 * 1024 * KiB)
+    chunk_size: int = Field(
+        default=1024 * KiB,
+        ge=4 * KiB,
+        le=4 * 1024 * KiB,
+        description="media bytes per message (at least; a chunk may exceed it by less than one read)",
+    )
     client_id_prefix: str = Field(default="mediagen", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     output_prefix: str = Field(
         default="mediagen", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="output subfolder for job files"

@@ -7,14 +7,11 @@ import asyncio
 from mediagen.scaffold import load_settings
 from mediagen.scaffold.server import serve
 from storage_service.app import build_spec
-from storage_service.memory import tune_allocator
-from storage_service.settings import MiB, StorageSettings
+from storage_service.settings import StorageSettings
 
 
 def main() -> None:
-    settings = load_settings(StorageSettings)
-    tune_allocator(mmap_threshold=min(4 * MiB, settings.part_size // 2))
-    asyncio.run(serve(build_spec, settings))
+    asyncio.run(serve(build_spec, load_settings(StorageSettings)))
 
 
 if __name__ == "__main__":

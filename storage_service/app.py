@@ -25,10 +25,6 @@ from storage_service.store.reaper import OrphanReaper
 from storage_service.store.sweeper import UploadSweeper
 
 log = logging.getLogger("mediagen.storage")
-# gRPC grows a connection's receive window by probing bandwidth, and a fast producer then
-# fills it faster than MinIO drains it: that buffering is memory per stream. A fixed window
-# keeps backpressure at the producer, where it belongs.
-FLOW_CONTROL = [("grpc.http2.bdp_probe", 0)]
 SERVICE_NAME = storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name
 
 
@@ -70,5 +66,4 @@ async def build_spec(settings: StorageSettings) -> ServiceSpec:
         dependency_checks={"minio": check_minio},
         on_shutdown=[reaping.stop, renewing.stop, store.close],
         on_health=watch,
-        server_options=FLOW_CONTROL,
     )

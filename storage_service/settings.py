@@ -70,3 +70,8 @@ class StorageSettings(ServerSettings):
         if not timedelta(seconds=1) <= self.presign_default_ttl <= self.presign_max_ttl:
             raise ValueError("presign_default_ttl must be between 1 second and presign_max_ttl")
         return self
+
+    @property
+    def mmap_threshold(self) -> int:
+        """Below the part size, so every part buffer is its own mapping, unmapped once sent."""
+        return min(4 * MiB, self.part_size // 2)

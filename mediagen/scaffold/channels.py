@@ -17,6 +17,7 @@ from grpc import aio
 
 from mediagen.scaffold import tls
 from mediagen.scaffold.auth import bearer_metadata
+from mediagen.scaffold.flow import flow_control_options
 from mediagen.scaffold.interceptor import REQUEST_ID_KEY
 from mediagen.scaffold.logging import current_log_ids
 
@@ -78,6 +79,7 @@ def open_channel(
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 1),
+        *flow_control_options(),
     ]
     if service_config:
         options.append(("grpc.service_config", json.dumps(service_config)))

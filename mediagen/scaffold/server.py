@@ -25,9 +25,11 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from mediagen.scaffold import tls
+from mediagen.scaffold.flow import flow_control_options
 from mediagen.scaffold.health import DependencyCheck, HealthMonitor
 from mediagen.scaffold.interceptor import ScaffoldInterceptor
 from mediagen.scaffold.logging import configure_logging
+from mediagen.scaffold.memory import tune_allocator
 from mediagen.scaffold.metrics import MetricsEndpoint
 from mediagen.scaffold.settings import ServerSettings
 
@@ -48,8 +50,6 @@ class ServiceSpec:
     health_interval: float = 2.0
     # Called with the monitor once it exists, so the service can mark_down at once.
     on_health: Callable[[HealthMonitor], None] | None = None
-    # Extra gRPC channel arguments for this service's server (e.g. flow-control tuning).
-    server_options: Sequence[tuple[str, Any]] = ()
 
 
 @dataclass
@@ -95,6 +95,7 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        *flow_control_options(),
     ]
 
 
@@ -102,7 +103,7 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = aio.server(
         interceptors=[ScaffoldInterceptor(spec.name, token)],
-        options=[*server_options(settings), *spec.server_options],
+        options=server_options(settings),
     )
     names = [name for name, _, _ in spec.servicers]
     for _, add, servicer in spec.servicers:
@@ -147,8 +148,9 @@ SettingsT = TypeVar("SettingsT", bound=ServerSettings)
 
 
 async def serve(build: Callable[[SettingsT], Awaitable[ServiceSpec]], settings: SettingsT) -> None:
-    """Run one service in this process until SIGTERM/SIGINT."""
+    """Run one service in this process until SIGTERM/SIGINT, its allocator tuned for streaming."""
     configure_logging(settings.log_level, settings.log_format)
+    tune_allocator(settings.mmap_threshold)  # before any thread has an arena
     spec = await build(settings)
     running = await start_server(spec, settings)
     mode = "mtls" if settings.tls_client_ca_file else "tls" if settings.tls_enabled else "plaintext"

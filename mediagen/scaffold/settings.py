@@ -16,6 +16,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mediagen.scaffold.memory import DEFAULT_MMAP_THRESHOLD
+
 MiB = 1024 * 1024
 
 
@@ -54,6 +56,11 @@ class ServerSettings(BaseSettings):
     @property
     def tls_enabled(self) -> bool:
         return self.tls_cert_file is not None
+
+    @property
+    def mmap_threshold(self) -> int:
+        """glibc's mmap threshold for the process (see :mod:`mediagen.scaffold.memory`)."""
+        return DEFAULT_MMAP_THRESHOLD
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

@@ -1,11 +1,12 @@
-"""Keep the service's resident memory flat while gigabytes stream through it.
+"""Keep a service's resident memory flat while gigabytes stream through it.
 
-Part buffers are a few MiB each, allocated and freed on several threads.
+Media moves through every service in buffers of a few MiB, allocated and freed
+on several threads (gRPC's, the event loop's, storage's upload workers).
 glibc's defaults raise the mmap threshold after the first such buffer is
-freed and give each thread its own arena, so freed parts stay in the heaps
-and resident memory creeps up with every stream. A fixed threshold below the
-part size makes every part buffer its own mapping, returned to the system
-when freed, and two arenas bound the rest.
+freed and give each thread its own arena, so freed buffers stay in the heaps
+and resident memory creeps up with every stream. A fixed threshold stops the
+creep (buffers above it are their own mappings, returned to the system when
+freed), and two arenas bound the rest.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import ctypes.util
 import logging
 import sys
 
-log = logging.getLogger("mediagen.storage")
+log = logging.getLogger("mediagen.memory")
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
+DEFAULT_MMAP_THRESHOLD = 4 * 1024 * 1024
 
 
 def tune_allocator(mmap_threshold: int, arenas: int = 2) -> bool:
