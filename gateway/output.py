@@ -54,7 +54,7 @@ class OutputRunner:
         """Generate and store one output; failures are reported, not raised."""
         started = time.monotonic()
         transfer = OutputTransfer(
-            self._peers.storage, self._settings, self._run_id, index, self._emit, self._created
+            self._peers.put_media, self._settings, self._run_id, index, self._emit, self._created
         )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
         with log_context(run_id=self._run_id, output_index=str(index)):
@@ -110,7 +110,7 @@ class OutputRunner:
     async def _attempt(
         self, request: generator_pb2.GenerateRequest, deadline: float, transfer: OutputTransfer
     ) -> None:
-        call = self._peers.generator.Generate(request, timeout=self._call_timeout(deadline))
+        call = self._peers.generate(request, timeout=self._call_timeout(deadline))
         try:
             async for event in call:
                 await transfer.handle(event, self._call_timeout(deadline))

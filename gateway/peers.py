@@ -5,6 +5,10 @@ target resolves to, and a retryPolicy on the calls where a retry is safe.
 gRPC only retries until the first response message arrives (and, for client
 streams, while the messages sent still fit its retry buffer), which is
 exactly the window in which the peer has done no work that could be repeated.
+
+The two calls that carry media, ``Generate`` and ``PutMedia``, are built on the
+same channels with the serializers of :mod:`gateway.wire`, so chunks are
+relayed as bytes rather than as messages.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ from typing import Any
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway import wire
 from gateway.settings import GatewaySettings
 from mediagen.scaffold.channels import open_channel
-from mediagen.v1 import generator_pb2_grpc, storage_pb2_grpc
+from mediagen.v1 import generator_pb2, generator_pb2_grpc, storage_pb2, storage_pb2_grpc
 
 GENERATOR_SERVICE = "mediagen.v1.GeneratorService"
 STORAGE_SERVICE = "mediagen.v1.StorageService"
+
+Generate = aio.UnaryStreamMultiCallable[
+    generator_pb2.GenerateRequest, wire.Chunk | generator_pb2.GenerateEvent
+]
+PutMedia = aio.StreamUnaryMultiCallable[bytes | storage_pb2.PutMediaRequest, storage_pb2.MediaRecord]
 
 
 def _retry_policy(*codes: str) -> dict[str, Any]:
@@ -69,6 +79,8 @@ class Peers:
     storage_channel: aio.Channel
     generator: generator_pb2_grpc.GeneratorServiceAsyncStub
     storage: storage_pb2_grpc.StorageServiceAsyncStub
+    generate: Generate
+    put_media: PutMedia
 
     async def check_generator(self) -> None:
         await _check_health(self.generator_channel, GENERATOR_SERVICE)
@@ -99,6 +111,16 @@ def open_peers(settings: GatewaySettings) -> Peers:
         sto,
         generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
         storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
+        gen.unary_stream(
+            f"/{GENERATOR_SERVICE}/Generate",
+            request_serializer=generator_pb2.GenerateRequest.SerializeToString,
+            response_deserializer=wire.decode_event,
+        ),
+        sto.stream_unary(
+            f"/{STORAGE_SERVICE}/PutMedia",
+            request_serializer=wire.encode_request,
+            response_deserializer=storage_pb2.MediaRecord.FromString,
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 """Turns one generator stream's events into caller events and stored media.
 
 ``accepted`` and ``progress`` are relayed; ``media_start`` (once the run exists in
-storage) opens a PutMedia call whose header says where the file belongs, ``media_chunk`` feeds it,
+storage) opens a PutMedia call whose header says where the file belongs, ``media_chunk`` (a
+:class:`~gateway.wire.Chunk` on the fast path) feeds it,
 ``media_end`` closes it with the trailer and checks the record storage
 returns against what the generator sent. Transfer time is measured here, from
 the first byte of the first file to the last record.
@@ -16,11 +17,13 @@ from collections.abc import Awaitable, Callable
 import grpc
 from google.protobuf import duration_pb2
 
+from gateway.peers import PutMedia
 from gateway.settings import GatewaySettings
 from gateway.upload import MediaUpload
+from gateway.wire import Chunk
 from mediagen.scaffold.errors import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
-from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2, storage_pb2_grpc
+from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
 
@@ -28,14 +31,14 @@ Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
 class OutputTransfer:
     def __init__(
         self,
-        storage: storage_pb2_grpc.StorageServiceAsyncStub,
+        put_media: PutMedia,
         settings: GatewaySettings,
         run_id: str,
         index: int,
         emit: Emit,
         created: asyncio.Future[storage_pb2.Run],
     ) -> None:
-        self._storage = storage
+        self._put_media = put_media
         self._created = created
         self._depth = settings.queue_depth
         self._run_id = run_id
@@ -49,7 +52,10 @@ class OutputTransfer:
         self._transfer_started: float | None = None
         self._transfer_seconds = 0.0
 
-    async def handle(self, event: generator_pb2.GenerateEvent, time_left: float) -> None:
+    async def handle(self, event: Chunk | generator_pb2.GenerateEvent, time_left: float) -> None:
+        if isinstance(event, Chunk):
+            await self._current(event.index).send(event.data)
+            return
         kind = event.WhichOneof("event")
         if kind == "accepted":
             self.accepted = event.accepted
@@ -116,7 +122,7 @@ class OutputTransfer:
             original_filename=start.filename,
             metadata=self._metadata(start),
         )
-        self._upload = MediaUpload(self._storage, header, self._depth, time_left)
+        self._upload = MediaUpload(self._put_media, header, self._depth, time_left)
 
     async def _end(self, end: generator_pb2.MediaEnd) -> None:
         upload = self._current(end.index)

@@ -6,6 +6,9 @@ queue fills, the gateway stops reading the generator's stream, and gRPC flow
 control slows the generator's download from ComfyUI: memory stays flat
 however large the file. If anything goes wrong before the trailer is sent,
 the call is cancelled and storage leaves no object behind.
+
+Chunks are queued already serialized (see :mod:`gateway.wire`): each one is
+copied once, from the generator's message into storage's.
 """
 
 from __future__ import annotations
@@ -17,30 +20,33 @@ from collections.abc import AsyncIterator
 import grpc
 from grpc import aio
 
+from gateway import wire
 from gateway.errors import peer_error
+from gateway.peers import PutMedia
 from mediagen.scaffold.errors import ServiceError
-from mediagen.v1 import storage_pb2, storage_pb2_grpc
+from mediagen.v1 import storage_pb2
 
 _END = None
+Part = bytes | storage_pb2.PutMediaRequest
 
 
 class MediaUpload:
     def __init__(
         self,
-        storage: storage_pb2_grpc.StorageServiceAsyncStub,
+        put_media: PutMedia,
         header: storage_pb2.MediaHeader,
         depth: int,
         timeout: float | None,
     ) -> None:
-        self._queue: asyncio.Queue[storage_pb2.PutMediaRequest | None] = asyncio.Queue(depth)
+        self._queue: asyncio.Queue[Part | None] = asyncio.Queue(depth)
         self._queue.put_nowait(storage_pb2.PutMediaRequest(header=header))
-        self._call: aio.StreamUnaryCall[storage_pb2.PutMediaRequest, storage_pb2.MediaRecord] = (
-            storage.PutMedia(self._requests(), timeout=timeout)  # type: ignore[assignment]
+        self._call: aio.StreamUnaryCall[Part, storage_pb2.MediaRecord] = put_media(  # type: ignore[assignment]
+            self._requests(), timeout=timeout
         )
         self._result = asyncio.ensure_future(self._await_record())
 
-    async def send(self, data: bytes) -> None:
-        await self._put(storage_pb2.PutMediaRequest(chunk=data))
+    async def send(self, data: bytes | memoryview) -> None:
+        await self._put(wire.encode_chunk(data))
 
     async def finish(self, size: int, sha256: str) -> storage_pb2.MediaRecord:
         await self._put(
@@ -56,7 +62,7 @@ class MediaUpload:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._result
 
-    async def _requests(self) -> AsyncIterator[storage_pb2.PutMediaRequest]:
+    async def _requests(self) -> AsyncIterator[Part]:
         while (item := await self._queue.get()) is not _END:
             yield item
 
@@ -66,7 +72,7 @@ class MediaUpload:
         except grpc.RpcError as err:
             raise peer_error(err, "storage") from None
 
-    async def _put(self, item: storage_pb2.PutMediaRequest | None) -> None:
+    async def _put(self, item: Part | None) -> None:
         """Queue ``item``, waiting for room, unless storage ended the call first."""
         if self._result.done():
             await self._result  # raises storage's error; an early success is a protocol error
