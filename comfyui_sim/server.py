@@ -31,6 +31,8 @@ from .hub import Hub
 from .prompt_queue import PromptQueue
 from .routes import Api
 
+SOCKET_CLOSE_WAIT = 1.0
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -86,8 +88,9 @@ class SimulatorHandle:
 
     async def stop(self) -> None:
         for ws in list(self.executor.hub.all_sockets):
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close()
+            # A client that died never answers the close frame: do not wait for it.
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(ws.close(), SOCKET_CLOSE_WAIT)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -4,16 +4,14 @@ The generator starts ComfyUI from a command template, waits until it answers, an
 When the process dies, the backend is reported down at once (its in-flight jobs fail with
 UNAVAILABLE instead of waiting for their deadline) and the process is restarted with exponential
 backoff. Shutdown sends SIGTERM to the whole process group, then SIGKILL if it does not exit.
-A generator that is killed outright cannot do that, so on Linux the child asks the kernel to
-send it SIGTERM when its parent dies: a managed ComfyUI never outlives its generator.
+A generator that is killed outright cannot do that, so ComfyUI is started through
+``generator_service.launcher``, which has the kernel end it when the generator dies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import shlex
@@ -24,7 +22,6 @@ from pathlib import Path
 
 log = logging.getLogger("generator.process")
 
-PR_SET_PDEATHSIG = 1
 Probe = Callable[[], Awaitable[object]]
 Notify = Callable[[bool, str], None]
 
@@ -63,10 +60,7 @@ class ManagedProcess:
         while True:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+                *_launcher(), *self.argv, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
             )
             log.info("started ComfyUI pid %s: %s", self._proc.pid, " ".join(self.argv))
             if await self._wait_ready(probe):
@@ -117,8 +111,6 @@ class ManagedProcess:
                 log.warning("ComfyUI pid %s ignored %s", proc.pid, sig.name)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM when the generator goes away, however it goes."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _launcher() -> tuple[str, ...]:
+    """The prefix that makes a command die with this process (see ``generator_service.launcher``)."""
+    return (sys.executable, "-m", "generator_service.launcher", str(os.getpid()), "--")

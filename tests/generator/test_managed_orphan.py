@@ -8,6 +8,8 @@ ComfyUI nobody supervises.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import time
 
@@ -44,3 +46,21 @@ async def test_killing_the_generator_ends_its_managed_comfyui(tmp_path) -> None:
             await asyncio.sleep(0.05)
     finally:
         generator.stop()
+
+
+def test_the_launcher_becomes_the_command_when_its_parent_is_alive() -> None:
+    launched = subprocess.run(
+        [sys.executable, "-m", "generator_service.launcher", str(os.getpid()), "--", "sh", "-c", "exit 7"],
+        check=False,
+    )
+    assert launched.returncode == 7
+
+
+def test_the_launcher_refuses_to_start_when_its_parent_is_already_gone() -> None:
+    """A parent that died before the kernel was asked would leave an orphan: exit instead."""
+    not_the_parent = "1"
+    launched = subprocess.run(
+        [sys.executable, "-m", "generator_service.launcher", not_the_parent, "--", "sh", "-c", "exit 7"],
+        check=False,
+    )
+    assert launched.returncode == 1
