@@ -19,6 +19,7 @@ from generator_service.comfy.client import ComfyClient
 from generator_service.comfy.outputs import parse_history
 from generator_service.download import stream_output
 from generator_service.outbox import Outbox
+from mediagen.params import to_value
 from mediagen.scaffold.metrics import JOB_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
@@ -85,7 +86,7 @@ async def deliver(
 def accepted_event(
     workflow: workflows.ResolvedWorkflow, ids: dict[str, str], position: int
 ) -> generator_pb2.GenerateEvent:
-    params = {name: workflows.value_of(value) for name, value in workflow.values.items()}
+    params = {name: to_value(value) for name, value in workflow.values.items()}
     return generator_pb2.GenerateEvent(
         accepted=generator_pb2.Accepted(
             prompt_id=ids["prompt_id"],

@@ -21,6 +21,7 @@ from generator_service.backends import BackendPool
 from generator_service.jobs import Job, JobLimits
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
+from mediagen.params import to_value
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
@@ -120,7 +121,7 @@ def _parameter(param: Parameter) -> generator_pb2.ParameterSpec:
         choices=list(param.choices),
     )
     if param.default is not None:
-        spec.default_value.CopyFrom(workflows.value_of(param.default))
+        spec.default_value.CopyFrom(to_value(param.default))
     if param.minimum is not None:
         spec.minimum = float(param.minimum)
     if param.maximum is not None:

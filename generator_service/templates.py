@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediagen.params import Scalar
 from mediagen.v1 import common_pb2
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "templates"
@@ -24,7 +25,6 @@ MEDIA_TYPES = {
     "video": common_pb2.MEDIA_TYPE_VIDEO,
     "other": common_pb2.MEDIA_TYPE_OTHER,
 }
-Scalar = str | int | float | bool
 
 
 class TemplateError(ValueError):

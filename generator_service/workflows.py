@@ -16,7 +16,8 @@ from typing import Any
 
 import grpc
 
-from generator_service.templates import Parameter, Scalar, Template, TemplateError, check_graph, check_value
+from generator_service.templates import Parameter, Template, TemplateError, check_graph, check_value
+from mediagen.params import Scalar, from_value
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import generator_pb2
@@ -102,7 +103,7 @@ def _values(
                 FieldViolation(where, f"unknown parameter (known: {', '.join(template.parameters)})")
             )
             continue
-        value = scalar_of(given)
+        value = from_value(given)
         why = "has no value" if value is None else check_value(param, value)
         if why or value is None:
             problems.append(FieldViolation(where, why))
@@ -149,21 +150,6 @@ def _images(
 def safe_upload_name(filename: str) -> str:
     base = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return base if base and base not in (".", "..") else "input.png"
-
-
-def scalar_of(value: generator_pb2.ParameterValue) -> Scalar | None:
-    kind = value.WhichOneof("kind")
-    return None if kind is None else getattr(value, kind)  # type: ignore[no-any-return]
-
-
-def value_of(value: Scalar) -> generator_pb2.ParameterValue:
-    if isinstance(value, bool):
-        return generator_pb2.ParameterValue(bool_value=value)
-    if isinstance(value, int):
-        return generator_pb2.ParameterValue(int_value=value)
-    if isinstance(value, float):
-        return generator_pb2.ParameterValue(float_value=value)
-    return generator_pb2.ParameterValue(string_value=value)
 
 
 def bind_upload(workflow: ResolvedWorkflow, image: ImageInput, comfy_name: str) -> None:

@@ -8,10 +8,10 @@ answers with a precise INVALID_ARGUMENT, so messages come from one place.
 
 from __future__ import annotations
 
+from mediagen.params import Scalar, from_value
 from mediagen.v1 import generator_pb2
 
 PType = generator_pb2.ParameterType
-Scalar = str | int | float | bool
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -82,5 +82,5 @@ def describe_type(spec: generator_pb2.ParameterSpec) -> str:
 
 
 def describe_value(value: generator_pb2.ParameterValue) -> str:
-    kind = value.WhichOneof("kind")
-    return "" if kind is None else str(getattr(value, kind))
+    scalar = from_value(value)
+    return "" if scalar is None else str(scalar)

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from google.protobuf import duration_pb2
 
-from mediagen.cli.params import BadParameter, Scalar, split_assignment, typed_value
+from mediagen.cli.params import BadParameter, split_assignment, typed_value
+from mediagen.params import Scalar
 from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
 
 Templates = dict[str, generator_pb2.WorkflowTemplate]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import duration_pb2
 
+from mediagen.params import to_value as param
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2, storage_pb2
 
 Value = str | int | float | bool
@@ -20,16 +21,6 @@ def output(template: str, timeout: float = 0, **params: Value) -> gateway_pb2.Ou
     if timeout:
         spec.timeout.CopyFrom(duration_pb2.Duration(seconds=int(timeout), nanos=int(timeout % 1 * 1e9)))
     return spec
-
-
-def param(value: Value) -> generator_pb2.ParameterValue:
-    if isinstance(value, bool):
-        return generator_pb2.ParameterValue(bool_value=value)
-    if isinstance(value, int):
-        return generator_pb2.ParameterValue(int_value=value)
-    if isinstance(value, float):
-        return generator_pb2.ParameterValue(float_value=value)
-    return generator_pb2.ParameterValue(string_value=value)
 
 
 def request(

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from google.protobuf import duration_pb2
 
+from mediagen.params import to_value as param
 from mediagen.scaffold.errors import StatusDetails, status_details, status_of_rpc_error
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
@@ -58,16 +59,6 @@ def raw_request(graph: dict[str, Any], timeout: float = 0) -> generator_pb2.Gene
     if timeout:
         request.timeout.CopyFrom(duration_pb2.Duration(seconds=int(timeout), nanos=int(timeout % 1 * 1e9)))
     return request
-
-
-def param(value: Any) -> generator_pb2.ParameterValue:
-    if isinstance(value, bool):
-        return generator_pb2.ParameterValue(bool_value=value)
-    if isinstance(value, int):
-        return generator_pb2.ParameterValue(int_value=value)
-    if isinstance(value, float):
-        return generator_pb2.ParameterValue(float_value=value)
-    return generator_pb2.ParameterValue(string_value=value)
 
 
 async def run(

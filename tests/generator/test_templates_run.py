@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from generator_service.templates import MEDIA_TYPES, PACKAGED_DIR, load_templates
+from mediagen.params import to_value as param
 from mediagen.v1 import common_pb2, generator_pb2
-from tests.generator.support import param, run, sha256, template_request
+from tests.generator.support import run, sha256, template_request
 
 TEMPLATES = load_templates(PACKAGED_DIR)
 QUICK: dict[str, dict[str, Any]] = {

@@ -10,9 +10,9 @@ import pytest
 
 from generator_service import workflows
 from generator_service.templates import PACKAGED_DIR, TemplateError, load_templates
+from mediagen.params import to_value as param
 from mediagen.scaffold import ServiceError
 from mediagen.v1 import generator_pb2
-from tests.generator.support import param
 
 TEMPLATES = load_templates(PACKAGED_DIR)
 
