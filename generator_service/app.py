@@ -15,6 +15,9 @@ from generator_service.backends import Backend, BackendPool
 from generator_service.jobs import JobLimits
 from generator_service.journal import Journal, JournalUnavailable
 from generator_service.process import ManagedProcess
+from generator_service.providers.config import build_remote
+from generator_service.providers.templates import PACKAGED_DIR as PROVIDER_TEMPLATES
+from generator_service.providers.templates import load_provider_templates
 from generator_service.servicer import GeneratorServicer
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import PACKAGED_DIR, load_templates
@@ -31,8 +34,12 @@ SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["GeneratorService"].ful
 async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
     dirs = [PACKAGED_DIR] + ([settings.templates_dir] if settings.templates_dir else [])
     templates = load_templates(*dirs)
-    pool = BackendPool(_backends(settings), settings.max_queue_per_backend)
-    servicer = GeneratorServicer(settings, pool, templates, job_limits(settings))
+    comfy = _backends(settings)
+    remote = build_remote(settings.backends, settings.http_timeout)
+    kinds = {backend.kind for backend in remote}
+    providers = {n: t for n, t in load_provider_templates(PROVIDER_TEMPLATES).items() if t.kind in kinds}
+    pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend)
+    servicer = GeneratorServicer(settings, pool, templates if comfy else {}, job_limits(settings), providers)
     await pool.start()
 
     def on_health(monitor: HealthMonitor) -> None:

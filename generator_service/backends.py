@@ -11,6 +11,10 @@ whose socket is still reconnecting waits ``connect_wait`` for it): ComfyUI's own
 caller's jobs) plus this generator's active jobs there (so jobs still uploading or downloading
 count too). When every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so
 it can go elsewhere instead of waiting here.
+
+The pool holds backends of every kind (:class:`generator_service.providers.base.BackendKind`):
+a job is placed among the backends of its template's kind, a remote one by its own concurrency
+limit instead of a queue.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import BACKEND_DOWN, EventStream
 from generator_service.journal import Journal
 from generator_service.process import ManagedProcess
+from generator_service.providers.base import BackendKind, RemoteBackend
 from generator_service.recovery import recover
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.health import HealthMonitor
@@ -36,6 +41,8 @@ log = logging.getLogger("generator.backends")
 
 
 class Backend:
+    kind = BackendKind.COMFYUI
+
     def __init__(
         self,
         name: str,
@@ -114,6 +121,7 @@ class Backend:
             active_jobs=self.active,
             restarts=self.process.restarts if self.process else 0,
             last_error=self.last_error,
+            kind=self.kind.value,
         )
         if self.up and not self.events.connected:
             status.last_error = f"event socket not connected: {self.events.last_error or 'connecting'}"
@@ -135,14 +143,18 @@ class Backend:
         await self.client.close()
 
 
+PoolMember = Backend | RemoteBackend
+
+
 class BackendPool:
-    def __init__(self, backends: list[Backend], max_queue: int) -> None:
+    def __init__(self, backends: list[PoolMember], max_queue: int) -> None:
         self.backends = backends
         self._max_queue = max_queue
         self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
-        for backend in self.backends:
+        comfy = [b for b in self.backends if isinstance(b, Backend)]
+        for backend in comfy:
             backend.events.start()
             if backend.process:
                 backend.process.start(backend.client.system_stats, self._notifier(backend))
@@ -157,23 +169,35 @@ class BackendPool:
         return notify
 
     def acquire(self) -> Backend:
-        """The least loaded up backend, ready ones first, with one more active job counted on it."""
-        up = [b for b in self.backends if b.up]
+        """The least loaded up ComfyUI backend, ready ones first, with one more active job on it."""
+        backend = self.acquire_kind(BackendKind.COMFYUI)
+        assert isinstance(backend, Backend)
+        return backend
+
+    def acquire_kind(self, kind: BackendKind) -> PoolMember:
+        """The least loaded up backend of ``kind``, with one more active job counted on it."""
+        candidates = [b for b in self.backends if b.kind is kind]
+        up = [b for b in candidates if b.up]
         if not up:
-            why = "; ".join(f"{b.name}: {b.last_error}" for b in self.backends)
-            raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no ComfyUI backend is up ({why})", "NO_BACKEND")
-        best = min(up, key=lambda b: (b.load >= self._max_queue, not b.ready, b.load, b.active))
-        if best.load >= self._max_queue:
+            why = "; ".join(f"{b.name}: {b.last_error}" for b in candidates) or "none configured"
+            name = "ComfyUI" if kind is BackendKind.COMFYUI else kind.value
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no {name} backend is up ({why})", "NO_BACKEND")
+        best = min(up, key=lambda b: (b.load >= self._limit(b), not b.ready, b.load, b.active))
+        if best.load >= self._limit(best):
+            limit = self._limit(best)
             raise ServiceError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"every backend's queue is full ({self._max_queue} jobs each)",
+                f"every {kind.value} backend's queue is full ({limit} jobs each)",
                 "QUEUE_FULL",
-                {"max_queue_per_backend": str(self._max_queue)},
+                {"max_queue_per_backend": str(limit), "backend_kind": kind.value},
             )
         best.active += 1
         return best
 
-    def release(self, backend: Backend) -> None:
+    def _limit(self, backend: PoolMember) -> int:
+        return backend.capacity if isinstance(backend, RemoteBackend) else self._max_queue
+
+    def release(self, backend: PoolMember) -> None:
         backend.active -= 1
 
     async def health_check(self) -> None:

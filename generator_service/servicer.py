@@ -6,6 +6,8 @@ time limit is the smallest of the caller's timeout, the gRPC deadline (minus a s
 the caller receives our DEADLINE_EXCEEDED with the prompt id rather than a bare one) and the
 configured cap. When the caller goes away, the job is stopped and its prompt cancelled. A job is
 forgotten only when its task has ended, clean-up included, so shutdown waits for that too.
+A provider template (``gpt_image``, ``flux_schnell``...) runs the same way on a backend of its
+kind, as a :class:`ProviderJob`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from grpc import aio
 from generator_service import workflows
 from generator_service.backends import BackendPool
 from generator_service.jobs import Job, JobLimits
+from generator_service.providers import templates as provider_templates
+from generator_service.providers.base import BackendKind, RemoteBackend
+from generator_service.providers.job import ProviderJob
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
 from mediagen.params import to_value
@@ -42,18 +47,29 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         pool: BackendPool,
         templates: dict[str, Template],
         limits: JobLimits,
+        providers: dict[str, provider_templates.ProviderTemplate] | None = None,
     ) -> None:
         self._settings, self._pool, self._templates, self._limits = settings, pool, templates, limits
-        self._jobs: set[Job] = set()
+        self._providers = providers or {}
+        self._jobs: set[Job | ProviderJob] = set()
 
     async def Generate(
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[generator_pb2.GenerateEvent]:
         bind_log_ids(request_id=request.request_id)
-        workflow = workflows.resolve(request.workflow, self._templates)
-        deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
-        backend = self._pool.acquire()
-        job = Job(backend, workflow, deadline, self._limits)
+        provider = self._providers.get(request.workflow.template)
+        if provider is not None and request.workflow.WhichOneof("source") == "template":
+            provider_workflow = provider_templates.resolve(provider, request.workflow)
+            deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
+            remote = self._pool.acquire_kind(provider.kind)
+            assert isinstance(remote, RemoteBackend)
+            backend: Any = remote
+            job: Job | ProviderJob = ProviderJob(remote, provider_workflow, deadline, self._limits)
+        else:
+            workflow = workflows.resolve(request.workflow, self._templates)
+            deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
+            backend = self._pool.acquire()
+            job = Job(backend, workflow, deadline, self._limits)
         self._jobs.add(job)
         # Released once the call is over (the status is out), so clean-up never delays it.
         context.add_done_callback(lambda _ctx: job.release())  # type: ignore[arg-type]
@@ -84,9 +100,9 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
     async def ListWorkflows(
         self, request: generator_pb2.ListWorkflowsRequest, context: aio.ServicerContext[Any, Any]
     ) -> generator_pb2.ListWorkflowsResponse:
-        return generator_pb2.ListWorkflowsResponse(
-            templates=[_describe(t) for _, t in sorted(self._templates.items())]
-        )
+        described = {name: _describe(t) for name, t in self._templates.items()}
+        described.update({name: _describe(t, t.kind) for name, t in self._providers.items()})
+        return generator_pb2.ListWorkflowsResponse(templates=[described[name] for name in sorted(described)])
 
     async def GetBackendStatus(
         self, request: generator_pb2.GetBackendStatusRequest, context: aio.ServicerContext[Any, Any]
@@ -103,12 +119,15 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             await asyncio.wait(tasks, timeout=self._settings.cancel_wait_seconds + 1)
 
 
-def _describe(template: Template) -> generator_pb2.WorkflowTemplate:
+def _describe(
+    template: Template | provider_templates.ProviderTemplate, kind: BackendKind = BackendKind.COMFYUI
+) -> generator_pb2.WorkflowTemplate:
     return generator_pb2.WorkflowTemplate(
         name=template.name,
         description=template.description,
         media_types=[MEDIA_TYPES[kind] for kind in template.media_types],
         parameters=[_parameter(p) for p in template.parameters.values()],
+        backend_kind=kind.value,
     )
 
 

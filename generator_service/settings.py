@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from generator_service.providers.config import BackendConfig
 from mediagen.scaffold import ServerSettings
 
 KiB = 1024
@@ -23,6 +24,11 @@ class GeneratorSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GENERATOR_", extra="ignore")
 
     comfyui_urls: str = Field(default="", description="comma-separated ComfyUI base URLs (attached mode)")
+    backends: list[BackendConfig] = Field(
+        default_factory=list,
+        description="JSON list of backends of any kind: "
+        '[{"kind": "images_api", "url": ..., "key_env": "OPENAI_API_KEY", "max_concurrency": 4}]',
+    )
     comfyui_command: str = Field(
         default="",
         description="command starting one ComfyUI, {host} {port} {data_dir} filled in (managed mode)",
@@ -73,8 +79,8 @@ class GeneratorSettings(ServerSettings):
 
     @model_validator(mode="after")
     def _needs_backend(self) -> GeneratorSettings:
-        if not self.urls and not self.comfyui_command:
-            raise ValueError("set comfyui_urls (attached) or comfyui_command (managed), or both")
+        if not self.urls and not self.comfyui_command and not self.backends:
+            raise ValueError("set comfyui_urls (attached), comfyui_command (managed) or backends")
         if self.default_timeout > self.max_timeout:
             raise ValueError("default_timeout must not exceed max_timeout")
         return self
@@ -90,4 +96,5 @@ class GeneratorSettings(ServerSettings):
 
     @property
     def urls(self) -> list[str]:
-        return [url.strip().rstrip("/") for url in self.comfyui_urls.split(",") if url.strip()]
+        listed = [url.strip().rstrip("/") for url in self.comfyui_urls.split(",") if url.strip()]
+        return listed + [b.url.rstrip("/") for b in self.backends if b.kind == "comfyui"]

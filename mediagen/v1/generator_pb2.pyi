@@ -490,8 +490,11 @@ class WorkflowTemplate(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     MEDIA_TYPES_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    BACKEND_KIND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
+    backend_kind: _builtins.str
+    """The kind of backend that runs it: "comfyui", "images_api" or "predictions"."""
     @_builtins.property
     def media_types(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.MediaType.ValueType]:
         """The kinds of media it produces."""
@@ -505,10 +508,11 @@ class WorkflowTemplate(_message.Message):
         description: _builtins.str = ...,
         media_types: _abc.Iterable[_common_pb2.MediaType.ValueType] | None = ...,
         parameters: _abc.Iterable[Global___ParameterSpec] | None = ...,
+        backend_kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "media_types", b"media_types", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_kind", b"backend_kind", "description", b"description", "media_types", b"media_types", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -617,6 +621,7 @@ class BackendStatus(_message.Message):
     ACTIVE_JOBS_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     url: _builtins.str
     up: _builtins.bool
@@ -634,6 +639,8 @@ class BackendStatus(_message.Message):
     """Process restarts since the generator started (managed backends)."""
     last_error: _builtins.str
     """Why the backend is down, when it is."""
+    kind: _builtins.str
+    """What kind of backend it is: "comfyui", "images_api" or "predictions"."""
     def __init__(
         self,
         *,
@@ -647,10 +654,11 @@ class BackendStatus(_message.Message):
         active_jobs: _builtins.int = ...,
         restarts: _builtins.int = ...,
         last_error: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_jobs", b"active_jobs", "last_error", b"last_error", "managed", b"managed", "name", b"name", "queue_pending", b"queue_pending", "queue_running", b"queue_running", "restarts", b"restarts", "running_prompt_id", b"running_prompt_id", "up", b"up", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_jobs", b"active_jobs", "kind", b"kind", "last_error", b"last_error", "managed", b"managed", "name", b"name", "queue_pending", b"queue_pending", "queue_running", b"queue_running", "restarts", b"restarts", "running_prompt_id", b"running_prompt_id", "up", b"up", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

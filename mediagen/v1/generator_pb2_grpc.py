@@ -75,7 +75,7 @@ class GeneratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBackendStatus(self, request, context):
-        """The state of every ComfyUI backend.
+        """The state of every backend, of every kind.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,7 +46,7 @@ class GeneratorServiceStub:
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]
     """The workflow templates this generator can run, with their parameters."""
     GetBackendStatus: _grpc.UnaryUnaryMultiCallable[_generator_pb2.GetBackendStatusRequest, _generator_pb2.GetBackendStatusResponse]
-    """The state of every ComfyUI backend."""
+    """The state of every backend, of every kind."""
 
 @_typing.type_check_only
 class GeneratorServiceAsyncStub(GeneratorServiceStub):
@@ -63,7 +63,7 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """The workflow templates this generator can run, with their parameters."""
     GetBackendStatus: _aio.UnaryUnaryMultiCallable[_generator_pb2.GetBackendStatusRequest, _generator_pb2.GetBackendStatusResponse]  # type: ignore[assignment]
-    """The state of every ComfyUI backend."""
+    """The state of every backend, of every kind."""
 
 class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs ComfyUI workflows and streams their media back; see the file comment."""
@@ -95,6 +95,6 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _generator_pb2.GetBackendStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_generator_pb2.GetBackendStatusResponse, _abc.Awaitable[_generator_pb2.GetBackendStatusResponse]]:
-        """The state of every ComfyUI backend."""
+        """The state of every backend, of every kind."""
 
 def add_GeneratorServiceServicer_to_server(servicer: GeneratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
