@@ -81,6 +81,8 @@ class Simulator:
     url: str = ""
     log: list[Logged] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the simulator stops: hung requests end then."""
     _count: int = 0
 
     @property
@@ -142,7 +144,8 @@ class Simulator:
             )
             self._admit()
             if self.faults.hang:
-                await asyncio.Event().wait()
+                await self.stopping.wait()
+                return web.Response(status=503)
             self._moderate(parsed)
             entry.status = 200
             if parsed.stream:
@@ -537,6 +540,7 @@ class ImagesSimHandle:
         return self.simulator.log
 
     async def stop(self) -> None:
+        self.simulator.stopping.set()
         await self._runner.cleanup()
 
 
