@@ -4,13 +4,17 @@ MinIO (the local binary, unless an endpoint is handed in), a ComfyUI (the
 simulator, unless ``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND``
 names a real one), then storage, generator and gateway, each waited for until
 its gRPC health says SERVING. Used as a context manager, sync or async; the
-parts stop in reverse order, SIGTERM first.
+parts stop in reverse order, SIGTERM first. With ``remote_simulators`` the
+Images API and predictions simulators start too, each with a fresh key, and the
+generator declares them as backends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +40,8 @@ class StackConfig:
     host: str = "127.0.0.1"
     start_timeout: float = 60.0
     log_format: str = "text"
+    remote_simulators: bool = False
+    """Also run the Images API and predictions simulators as backends of those kinds."""
 
 
 class LocalStack:
@@ -45,6 +51,9 @@ class LocalStack:
         self.addresses: dict[str, str] = {}
         self.minio: MinioEndpoint | None = config.minio
         self.comfyui_url = config.comfyui_url
+        self.remote_urls: dict[str, str] = {}
+        """Each remote simulator's URL by backend kind."""
+        self._remote_keys: dict[str, str] = {}
         self._local_minio: LocalMinio | None = None
 
     @property
@@ -106,6 +115,8 @@ class LocalStack:
         """Simulator and storage start together; the generator once its ComfyUI answers."""
         if self.simulated:
             self._start_simulator()
+        if self.config.remote_simulators:
+            self._start_remote_simulators()
         assert self.minio is not None
         self._start(
             "storage",
@@ -118,15 +129,23 @@ class LocalStack:
                 self.config.start_timeout,
                 "answering",
             )
+        for kind, url in self.remote_urls.items():
+            probe = functools.partial(http_answers, f"{url}/sim/requests")
+            self.processes[f"{kind}-sim"].wait_until(probe, self.config.start_timeout, "answering")
+        remote = {kind: (url, _key_env(kind)) for kind, url in self.remote_urls.items()}
         self._start(
             "generator",
             "generator_service",
-            parts.generator_env(
-                self._port("generator"),
-                self.comfyui_url,
-                self.config.comfyui_command,
-                self.config.generator_env,
-            ),
+            {
+                **parts.remote_backends_env(remote),
+                **self._remote_keys,
+                **parts.generator_env(
+                    self._port("generator"),
+                    self.comfyui_url,
+                    self.config.comfyui_command,
+                    self.config.generator_env,
+                ),
+            },
         )
         self._wait_serving("storage")
         self._wait_serving("generator")
@@ -140,6 +159,18 @@ class LocalStack:
         self.processes["comfyui-sim"] = ManagedProcess(
             "comfyui-sim", argv, parts.base_env(), self.log_dir / "comfyui-sim.log"
         )
+
+    def _start_remote_simulators(self) -> None:
+        for kind in parts.REMOTE_SIMULATORS:
+            port = free_port(self.config.host)
+            self.remote_urls[kind] = f"http://{self.config.host}:{port}"
+            key_env = _key_env(kind)
+            self._remote_keys[key_env] = secrets.token_hex(16)
+            argv = parts.remote_simulator_argv(kind, self.config.host, port, key_env)
+            env = {**parts.base_env(), key_env: self._remote_keys[key_env]}
+            self.processes[f"{kind}-sim"] = ManagedProcess(
+                f"{kind}-sim", argv, env, self.log_dir / f"{kind}-sim.log"
+            )
 
     def _port(self, name: str) -> int:
         port = free_port(self.config.host)
@@ -171,3 +202,8 @@ class LocalStack:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await asyncio.to_thread(self.stop)
+
+
+def _key_env(kind: str) -> str:
+    """The variable that carries a remote simulator's key to it and to the generator."""
+    return f"MEDIAGEN_STACK_{kind.upper()}_KEY"
