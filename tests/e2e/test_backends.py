@@ -104,10 +104,10 @@ async def test_rate_limited_outputs_are_retried_within_the_run(
     kinds_stack: LocalStack, kinds_gateway: gateway_pb2_grpc.GatewayServiceAsyncStub
 ) -> None:
     images, predictions = kinds_stack.remote_urls["images_api"], kinds_stack.remote_urls["predictions"]
-    for url in (images, predictions):
-        httpx.post(
-            f"{url}/sim/faults", json={"rate_limit_burst": 1, "retry_after_s": 0.3}, timeout=5
-        ).raise_for_status()
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url in (images, predictions):
+            faults = {"rate_limit_burst": 1, "retry_after_s": 0.3}
+            (await http.post(f"{url}/sim/faults", json=faults)).raise_for_status()
     result = await run(
         kinds_gateway,
         request(
@@ -116,6 +116,7 @@ async def test_rate_limited_outputs_are_retried_within_the_run(
         deadline=120,
     )
     assert (result.completed.media_stored, result.completed.outputs_failed) == (2, 0)
-    for url in (images, predictions):
-        statuses = [entry["status"] for entry in httpx.get(f"{url}/sim/requests", timeout=5).json()]
-        assert 429 in statuses
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url in (images, predictions):
+            statuses = [entry["status"] for entry in (await http.get(f"{url}/sim/requests")).json()]
+            assert 429 in statuses
