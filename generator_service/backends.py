@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import grpc
@@ -147,8 +147,8 @@ PoolMember = Backend | RemoteBackend
 
 
 class BackendPool:
-    def __init__(self, backends: list[PoolMember], max_queue: int) -> None:
-        self.backends = backends
+    def __init__(self, backends: Sequence[PoolMember], max_queue: int) -> None:
+        self.backends = list(backends)
         self._max_queue = max_queue
         self.monitor: HealthMonitor | None = None
 

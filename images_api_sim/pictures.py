@@ -7,6 +7,7 @@ coarser resolution, as a real progressive render would look.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 
@@ -30,6 +31,7 @@ def _tint(seed: str) -> tuple[int, int, int]:
     return digest[0], digest[1], digest[2]
 
 
+@functools.lru_cache(maxsize=32)  # deterministic, so a repeated request costs no CPU
 def render(prompt: str, index: int, size: str, output_format: str, background: str, coarse: int = 1) -> bytes:
     width, height = dimensions(size)
     small = (max(width // (RENDER_SCALE * coarse), 1), max(height // (RENDER_SCALE * coarse), 1))

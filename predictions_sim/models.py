@@ -7,6 +7,7 @@ its output is a list of image URLs. A failed check is the provider's 422 with on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -125,6 +126,12 @@ def validate(model: Model, given: Any) -> tuple[dict[str, Any], list[dict[str, s
 
 def render(values: dict[str, Any], index: int) -> tuple[bytes, str, str]:
     """One output image: its bytes, file extension and content type."""
+    return _render(tuple(sorted(values.items())), index)
+
+
+@functools.lru_cache(maxsize=32)  # deterministic, so a repeated request costs no CPU
+def _render(items: tuple[tuple[str, Any], ...], index: int) -> tuple[bytes, str, str]:
+    values = dict(items)
     width, height = ASPECTS[values["aspect_ratio"]]
     if values.get("megapixels") == "0.25":
         width, height = width // 2, height // 2

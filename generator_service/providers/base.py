@@ -68,12 +68,16 @@ class MediaDone:
 RunEvent = Queued | Progressed | MediaBegin | MediaBytes | MediaDone
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunContext:
-    """What a run needs besides its workflow: its id, and the loop time it must end by."""
+    """What a run needs besides its workflow: its id, the loop time it must end by, and the
+    time a successful attempt usually takes here (a 429 is retried only when that still fits)."""
 
     job_id: str
     deadline: float
+    reserve: float = 0.0
+    attempt_started: float = 0.0
+    """Loop time the latest attempt was sent (its success measures ``reserve`` for later jobs)."""
 
 
 class RemoteBackend(abc.ABC):
@@ -86,6 +90,8 @@ class RemoteBackend(abc.ABC):
     def __init__(self, name: str, url: str, capacity: int) -> None:
         self.name, self.url, self.capacity = name, url, capacity
         self.active = 0
+        self.typical_seconds = 0.0
+        """Moving average of how long a successful attempt took, from its request to its last byte."""
         self.up = False
         self.last_error = "not checked yet"
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,6 +110,11 @@ class RemoteBackend(abc.ABC):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def observe(self, seconds: float) -> None:
+        self.typical_seconds = (
+            seconds if not self.typical_seconds else 0.8 * self.typical_seconds + 0.2 * seconds
+        )
 
     async def start(self) -> None:
         await self.check()

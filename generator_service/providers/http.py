@@ -1,11 +1,13 @@
 """HTTP to a provider: the bearer key, 429 retries inside the deadline, statuses for failures.
 
 A 429 is retried after the provider's ``retry-after`` (``retry-after-ms`` when given) as long as
-the retry would still start before the job's deadline; otherwise the job ends at once with
-RESOURCE_EXHAUSTED carrying the provider's advice, so no request is ever sent after the
-deadline. 5xx and transport failures are UNAVAILABLE. Other refusals are described by the kind
-(its error bodies differ). The key is sent only to the provider's own base URL (output URLs on
-delivery hosts get no ``Authorization``) and never appears in logs, errors or records.
+the retry would still start before the job's deadline with the time a successful attempt
+usually takes on this backend left over; otherwise the job ends at once with RESOURCE_EXHAUSTED
+carrying the provider's advice, so no request is ever sent after the deadline and a retry is
+not sent just to end DEADLINE_EXCEEDED. 5xx and transport failures are UNAVAILABLE. Other
+refusals are described by the kind (its error bodies differ). The key is sent only to the
+provider's own base URL (output URLs on delivery hosts get no ``Authorization``) and never
+appears in logs, errors or records.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class ProviderHttp:
         attempts = 0
         while True:
             attempts += 1
+            context.attempt_started = asyncio.get_running_loop().time()
             response = await self._open(method, self.base_url + path, ids, self._auth, **dict(kwargs))
             try:
                 if response.status_code < 400:
@@ -115,7 +118,7 @@ class ProviderHttp:
         if status != 429:
             raise refusal(status, body, describe, ids, what)
         wait = retry_after(headers)
-        if asyncio.get_running_loop().time() + wait >= context.deadline:
+        if asyncio.get_running_loop().time() + wait + context.reserve >= context.deadline:
             raise rate_limited(wait, body, attempts, ids)
         await asyncio.sleep(wait)
 

@@ -133,7 +133,8 @@ class ProviderJob:
     async def _run(self) -> None:
         writer = MediaWriter(self.limits.chunk_size)
         accepted_at = started = finished = transfer_start = None
-        run = self.backend.run(self.workflow, RunContext(self.job_id, self.deadline))
+        context = RunContext(self.job_id, self.deadline, reserve=self.backend.typical_seconds)
+        run = self.backend.run(self.workflow, context)
         async with contextlib.aclosing(run):
             async for event in run:
                 if isinstance(event, Queued):
@@ -155,6 +156,7 @@ class ProviderJob:
                     for item in writer.end(event):
                         await self.outbox.put(item)
         now = time.monotonic()
+        self.backend.observe(asyncio.get_running_loop().time() - context.attempt_started)
         accepted_at = accepted_at or self.created
         started = started or accepted_at
         finished = finished or now

@@ -127,6 +127,7 @@ class PredictionsBackend(RemoteBackend):
             remaining = context.deadline - asyncio.get_running_loop().time()
             wait = int(min(self.prefer_wait, remaining - 1.0))
             headers = {"Prefer": f"wait={wait}"} if wait >= 1 else {}
+            context.attempt_started = asyncio.get_running_loop().time()
             exchange = self.spawn(self.http.exchange("POST", path, ids, json=body, headers=headers))
             try:
                 status, answer_headers, answer = await asyncio.shield(exchange)
