@@ -4,7 +4,9 @@ Starts MinIO, a ComfyUI (the simulator, or a real one named by
 ``MEDIAGEN_COMFYUI_URL`` / ``MEDIAGEN_COMFYUI_COMMAND``), storage, generator
 and gateway as separate processes; generates a run with an image, an animated
 image and an audio clip through the gateway using model-free templates (so a
-real ComfyUI needs no weights); shows where each object landed in MinIO;
+real ComfyUI needs no weights), plus an image from the Images API simulator and
+one from the predictions simulator (the other backend kinds); shows where each
+object landed in MinIO;
 writes the files to ``./out/<run_id>/``; and stops everything. With
 ``--keep-running`` the stack stays up, with commands to try against it.
 """
@@ -37,12 +39,20 @@ def demo_request() -> gateway_pb2.GatewayGenerateRequest:
             workflow.parameters[name].int_value = value
         return gateway_pb2.OutputSpec(workflow=workflow)
 
+    def remote_output(template: str, **texts: str) -> gateway_pb2.OutputSpec:
+        spec = output(template)
+        for name, text in texts.items():
+            spec.workflow.parameters[name].string_value = text
+        return spec
+
     return gateway_pb2.GatewayGenerateRequest(
         context=storage_pb2.RunContext(schema="demo", execution_mode="batch", input_text="mediagen demo"),
         outputs=[
             output("solid_image", width=512, height=512, color=0x2E86AB),
             output("animated_webp", frames=12, color=0xF18F01),
             output("empty_audio"),
+            remote_output("gpt_image", prompt="a lighthouse at dusk", size="1024x1024"),
+            remote_output("flux_schnell", prompt="a fox in the snow", megapixels="0.25"),
         ],
     )
 
@@ -75,6 +85,8 @@ def print_commands(stack: LocalStack, console: Console) -> None:
     console.print("\n[bold]the stack is running[/] (Ctrl-C to stop)", highlight=False)
     for name, address in stack.addresses.items():
         console.print(f"  {name:<10} {address}  (pid {stack.processes[name].pid})", highlight=False)
+    for kind, url in stack.remote_urls.items():
+        console.print(f"  {kind:<10} {url}  (simulator)", highlight=False)
     console.print(
         f"  comfyui    {stack.comfyui_url}\n  minio      {stack.minio.endpoint if stack.minio else ''}"
         f"  bucket {stack.bucket}\n  logs       {stack.log_dir}",
@@ -116,9 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mediagen-demo-") as work:
-        config = StackConfig(work_dir=Path(work))
+        config = StackConfig(work_dir=Path(work), remote_simulators=True)
         comfy = config.comfyui_url or config.comfyui_command or "the ComfyUI simulator"
-        console.print(f"starting MinIO, {comfy}, storage, generator and gateway ...", highlight=False)
+        console.print(
+            f"starting MinIO, {comfy}, the Images API and predictions simulators, storage, generator "
+            "and gateway ...",
+            highlight=False,
+        )
         with LocalStack(config) as stack:
             console.print(
                 f"stack up in {time.monotonic() - started:.1f}s, gateway at {stack.gateway_address}",
