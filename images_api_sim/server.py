@@ -81,6 +81,8 @@ class Simulator:
     url: str = ""
     log: list[Logged] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    deliveries: list[tuple[str, bool]] = field(default_factory=list)
+    """URL-output downloads: the path, and whether an ``Authorization`` header came with it."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the simulator stops: hung requests end then."""
     _count: int = 0
@@ -111,6 +113,7 @@ class Simulator:
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         """A URL output (as the provider's blob storage would serve it: no bearer needed)."""
+        self.deliveries.append((request.path, "Authorization" in request.headers))
         data = self.files.get(request.match_info["token"])
         if data is None:
             return web.Response(status=404, text="The specified blob does not exist.")

@@ -59,7 +59,8 @@ def workflows_table(response: generator_pb2.ListWorkflowsResponse) -> Table:
         table.add_column(column, overflow="fold")
     for template in response.templates:
         produces = ", ".join(media_kind(kind) for kind in template.media_types)
-        table.add_row(f"[bold]{template.name}", produces, "", "", "", "", template.description)
+        kind = f"\n({template.backend_kind})" if template.backend_kind else ""
+        table.add_row(f"[bold]{template.name}[/]{kind}", produces, "", "", "", "", template.description)
         for spec in template.parameters:
             default = "(required)" if spec.required else describe_value(spec.default_value)
             table.add_row("", "", spec.name, describe_type(spec), default, _range(spec), spec.description)

@@ -10,9 +10,20 @@ import grpc
 import pytest
 from PIL import Image
 
-from mediagen.v1 import common_pb2, generator_pb2
+from images_api_sim import ImagesSimHandle
+from mediagen.scaffold.channels import open_channel
+from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
+from predictions_sim import PredictionsSimHandle
+from tests.generator.conftest import start_generator
 from tests.generator.support import run, sha256, template_request, wait_until
-from tests.providers.conftest import IMAGES_KEY, Remote
+from tests.providers.conftest import (
+    IMAGES_KEY,
+    IMAGES_KEY_ENV,
+    PREDICTIONS_KEY,
+    PREDICTIONS_KEY_ENV,
+    Remote,
+    backends,
+)
 
 
 def _decoded(data: bytes | bytearray) -> Image.Image:
@@ -195,3 +206,25 @@ async def test_status_and_listing_name_each_kind(remote: Remote) -> None:
     listing = await remote.stub.ListWorkflows(generator_pb2.ListWorkflowsRequest())
     kinds = {t.name: t.backend_kind for t in listing.templates}
     assert kinds == {"gpt_image": "images_api", "gpt_image_edit": "images_api", "flux_schnell": "predictions"}
+
+
+async def test_url_items_are_downloaded_without_the_key(
+    images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
+    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
+    server = await start_generator(backends=backends(images_sim.url, predictions_sim.url, model="dall-e-2"))
+    channel = open_channel(server.address)
+    try:
+        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+        result = await run(stub, template_request("gpt_image", prompt="by url", n=2))
+        assert result.error is None, result.error
+        assert len(result.media) == 2
+        for media in result.media:
+            assert media.end is not None
+            assert media.start.expected_size == media.end.size_bytes == len(media.data)
+            assert _decoded(media.data).size == (1024, 1024)
+        assert [with_key for _, with_key in images_sim.simulator.deliveries] == [False, False]
+    finally:
+        await channel.close()
+        await server.stop(1.0)
