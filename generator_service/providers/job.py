@@ -139,6 +139,8 @@ class ProviderJob:
             async for event in run:
                 if isinstance(event, Queued):
                     self.provider_id = event.provider_id
+                    if event.provider_id:
+                        log.info("job %s is %s on %s", self.job_id, event.provider_id, self.backend.name)
                     accepted_at = time.monotonic()
                     await self.outbox.put(self._accepted())
                 elif isinstance(event, Progressed):

@@ -113,3 +113,14 @@ async def test_event_stream_is_split_into_events(images_sim: ImagesSimHandle, se
         "image_generation.completed",
     ]
     assert [json.loads(d)["type"] for _, d in events] == [n for n, _ in events]
+
+
+def test_scanner_hands_bytes_on_before_the_document_ends() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    raw = b'{"created": 1, "data": [{"b64_json": "' + base64.b64encode(payload) + b'"}], "usage": {}}'
+    scanner = B64JsonScanner()
+    half = len(raw) // 2
+    early = sum(len(p.data) for p in scanner.feed(raw[:half]) if isinstance(p, ImageBytes))
+    assert len(payload) * 0.45 < early < len(payload)
+    late = sum(len(p.data) for p in scanner.feed(raw[half:]) if isinstance(p, ImageBytes))
+    assert early + late == len(payload)
