@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from mediagen.scaffold import tls
@@ -108,7 +108,7 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     names = [name for name, _, _ in spec.servicers]
     for _, add, servicer in spec.servicers:
         add(servicer, server)
-    health_servicer = HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
