@@ -97,6 +97,10 @@ def test_every_variable_the_dockerfile_sets_is_read_by_a_service():
 def test_dockerfiles_pass_hadolint(dockerfile: Path):
     hadolint = Path(sys.executable).with_name("hadolint")
     result = subprocess.run(
-        [str(hadolint), "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=60, check=False
+        [str(hadolint), "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

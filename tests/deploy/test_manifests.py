@@ -8,7 +8,7 @@ sidecars, the preStop sleep action) and against the newest the schemas cover.
 from __future__ import annotations
 
 import pytest
-from kubernetes_validate import utils as kubernetes_schemas
+from kubernetes_validate import utils as kubernetes_schemas  # type: ignore[import-untyped]
 
 from tests.deploy.manifests import (
     KUBERNETES,
