@@ -59,7 +59,7 @@ def test_each_service_is_probed_over_grpc_health_and_sized_from_its_measured_mem
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_termination_waits_for_the_preStop_pause_and_the_grace_period(rendered, overlay):
+def test_termination_waits_for_the_prestop_pause_and_the_grace_period(rendered, overlay):
     for name in SERVICES:
         deployment = named(rendered[overlay], "Deployment", name)
         spec = pod_spec(deployment)
@@ -67,6 +67,9 @@ def test_termination_waits_for_the_preStop_pause_and_the_grace_period(rendered, 
         grace = float(container_env(rendered[overlay], container)[f"MEDIAGEN_{name.upper()}_GRACE_SECONDS"])
         pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert spec["terminationGracePeriodSeconds"] > pause + grace, name
+        # Health answers NOT_SERVING while draining: liveness must not kill a pod that drains.
+        liveness = container["livenessProbe"]
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] > spec["terminationGracePeriodSeconds"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
