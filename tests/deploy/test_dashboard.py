@@ -70,7 +70,8 @@ def test_every_query_names_exported_metrics_and_their_labels(dashboard):
     queries = list(expressions(dashboard))
     assert len(queries) >= 10
     for query in queries:
-        assert query.count("(") == query.count(")") and query.count("{") == query.count("}"), query
+        assert query.count("(") == query.count(")"), query
+        assert query.count("{") == query.count("}"), query
         used = set(re.findall(r"\bmediagen_[a-z_]+\b", query))
         assert used, query
         assert used <= set(samples), f"{query}: {used - set(samples)} not exported"

@@ -69,7 +69,9 @@ def test_termination_waits_for_the_prestop_pause_and_the_grace_period(rendered, 
         assert spec["terminationGracePeriodSeconds"] > pause + grace, name
         # Health answers NOT_SERVING while draining: liveness must not kill a pod that drains.
         liveness = container["livenessProbe"]
-        assert liveness["periodSeconds"] * liveness["failureThreshold"] > spec["terminationGracePeriodSeconds"]
+        assert (
+            liveness["periodSeconds"] * liveness["failureThreshold"] > spec["terminationGracePeriodSeconds"]
+        )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
