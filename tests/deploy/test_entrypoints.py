@@ -8,6 +8,8 @@ container port to a free loopback port, the in-cluster Service names to
 session's real MinIO. Then each container is waited for with its own probes
 (gRPC health for the services, HTTP for the simulator): the gateway only turns
 SERVING once both peers it found through the Services' addresses are SERVING.
+Then one run goes through the gateway with the client token from the rendered
+Secret, so the tokens the manifests hand each service are shown to match.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from __future__ import annotations
 import os
 import re
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc import aio
 
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
+from mediagen.v1 import gateway_pb2_grpc
+from tests.conftest import empty_and_remove_bucket
 from tests.deploy.manifests import (
     ROOT,
     Obj,
@@ -36,6 +43,7 @@ from tests.deploy.manifests import (
     sidecars,
     target_of,
 )
+from tests.gateway.runs import output, request, run
 
 pytestmark = pytest.mark.e2e
 
@@ -181,11 +189,23 @@ def start(objects: list[Obj], local: Local, name: str, work_dir: Path) -> Iterat
             process.wait_until(probe_check(local, container["startupProbe"]), START_TIMEOUT, "started")
 
 
-@pytest.fixture
-def started(rendered, tmp_path: Path, minio_endpoint: MinioEndpoint, bucket: str) -> Iterator[list[str]]:
-    """Starts every container of the dev overlay; yields the names of those found ready, in order."""
+@dataclass
+class Deployed:
+    ready: list[str]  # containers found ready, in order
+    gateway: str  # the gateway's local address
+    client_token: str  # what the gateway's callers present, from the rendered Secret
+    bucket: str
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    rendered, tmp_path_factory: pytest.TempPathFactory, minio_endpoint: MinioEndpoint
+) -> Iterator[Deployed]:
+    """Every container of the dev overlay, started and ready, writing to a bucket of its own."""
     objects = rendered["dev"]
     service_ports_reach_containers(objects)
+    work_dir = tmp_path_factory.mktemp("deployed")
+    bucket = f"deploy-{uuid.uuid4().hex[:16]}"
     local = Local(
         ports={port: free_port(LOOPBACK) for port in container_ports(objects)},
         hosts=cluster_names(objects),
@@ -193,21 +213,58 @@ def started(rendered, tmp_path: Path, minio_endpoint: MinioEndpoint, bucket: str
         minio=minio_endpoint,
         bucket=bucket,
     )
+    (gateway,) = pod_spec(named(objects, "Deployment", "gateway"))["containers"]
     running: list[Running] = []
     try:
         for name in ORDER:
-            running.extend(start(objects, local, name, tmp_path))
+            running.extend(start(objects, local, name, work_dir))
         ready = [part.name for part in running if part.sidecar]
         for part in running:
             if not part.sidecar:
                 check = probe_check(local, part.container["readinessProbe"])
                 part.process.wait_until(check, START_TIMEOUT, "ready")
                 ready.append(part.name)
-        yield ready
+        yield Deployed(
+            ready,
+            f"{LOOPBACK}:{local.ports[gateway['ports'][0]['containerPort']]}",
+            container_env(objects, gateway)["MEDIAGEN_GATEWAY_AUTH_TOKEN"],
+            bucket,
+        )
     finally:
         for part in reversed(running):
             part.process.stop()
+        client = minio_endpoint.client()
+        if client.bucket_exists(bucket):
+            empty_and_remove_bucket(client, bucket)
 
 
-def test_every_container_of_the_dev_overlay_starts_and_becomes_ready(started):
-    assert started == ["generator/comfyui", "storage/storage", "generator/generator", "gateway/gateway"]
+def test_every_container_of_the_dev_overlay_starts_and_becomes_ready(deployed):
+    assert deployed.ready == [
+        "generator/comfyui",
+        "storage/storage",
+        "generator/generator",
+        "gateway/gateway",
+    ]
+
+
+async def test_a_run_through_the_deployed_gateway_is_stored(deployed, minio_endpoint: MinioEndpoint):
+    """The tokens, peers and bucket the manifests wire together carry a whole run."""
+    async with aio.insecure_channel(deployed.gateway) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await run(stub, request(output("solid_image", width=8, height=8)))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        authorized = (("authorization", f"Bearer {deployed.client_token}"),)
+        events = [
+            event
+            async for event in stub.Generate(
+                request(output("solid_image", width=32, height=16)), metadata=authorized, timeout=60
+            )
+        ]
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[-1] == "run_completed", kinds
+    assert events[-1].run_completed.media_stored == 1
+    (stored,) = [event.media_stored.record for event in events if event.WhichOneof("event") == "media_stored"]
+    assert stored.bucket == deployed.bucket
+    stat = minio_endpoint.client().stat_object(deployed.bucket, stored.key)
+    assert stat.size == stored.descriptor.size_bytes > 0
