@@ -76,11 +76,19 @@ def sidecars(deployment: Obj) -> list[Obj]:
     return [c for c in pod_spec(deployment).get("initContainers", []) if c.get("restartPolicy") == "Always"]
 
 
+def image_name(container: Obj) -> str:
+    """The image's name without registry, tag or digest."""
+    return str(container["image"]).rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+
+
+def is_mediagen(container: Obj) -> bool:
+    return image_name(container).startswith(IMAGE_PREFIX)
+
+
 def target_of(container: Obj) -> str:
     """The Dockerfile target a container's image is built from (``mediagen-<target>``)."""
-    image = str(container["image"]).rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    assert image.startswith(IMAGE_PREFIX), f"{container['name']}: {image} is not a mediagen image"
-    return image.removeprefix(IMAGE_PREFIX)
+    assert is_mediagen(container), f"{container['name']}: {container['image']} is not a mediagen image"
+    return image_name(container).removeprefix(IMAGE_PREFIX)
 
 
 def selects(selector: Obj, labels: dict[str, str]) -> bool:

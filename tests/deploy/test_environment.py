@@ -24,6 +24,7 @@ from tests.deploy.manifests import (
     ROOT,
     compose_services,
     dockerfile_stages,
+    is_mediagen,
     of_kind,
     pod_spec,
     sidecars,
@@ -59,7 +60,7 @@ def test_every_variable_the_manifests_set_is_read_by_its_service(rendered, overl
     checked = 0
     for deployment in of_kind(rendered[overlay], "Deployment"):
         for container in pod_spec(deployment)["containers"] + sidecars(deployment):
-            if not container["image"].startswith("mediagen-"):
+            if not is_mediagen(container):
                 continue  # a ComfyUI image of the operator's own
             names = {item["name"] for item in container.get("env", [])}
             assert not unknown(target_of(container), names), container["name"]
