@@ -42,6 +42,16 @@ class ServerSettings(BaseSettings):
     )
     max_message_bytes: int = Field(default=8 * MiB, ge=64 * 1024)
     grace_seconds: float = Field(default=10.0, ge=0)
+    max_connection_age_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="clients are asked to reconnect after this long, so `dns:///` targets see new replicas",
+    )
+    max_connection_age_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="how long calls already running on an aged connection may go on before it closes",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 
