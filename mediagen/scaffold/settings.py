@@ -9,7 +9,9 @@ variable, rather than failing on the first request.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -76,16 +78,34 @@ class ServerSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
+def unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str]) -> list[str]:
+    """Variables under ``cls``'s prefix that name no setting: a typo, or a setting that moved.
+
+    Ignoring them would leave a service running without, say, the client certificate its
+    operator meant it to present, so they are refused like a bad value.
+    """
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    known = {name.upper() for name in cls.model_fields}
+    return sorted(
+        key
+        for key in environ
+        if key.upper().startswith(prefix) and key.upper().removeprefix(prefix) not in known
+    )
+
+
 def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Read settings from the environment or exit with one line per bad variable."""
+    """Read settings from the environment or exit with one line per bad or unknown variable."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    lines = [f"  {name}: not a setting of this service" for name in unknown_variables(cls, os.environ)]
+    settings = None
     try:
-        return cls()
+        settings = cls()
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        lines = [f"invalid configuration for {cls.__name__}:"]
         for err in exc.errors():
             name = "".join(str(part) for part in err["loc"][:1]).upper()
             where = f"{prefix}{name}" if name else "(settings)"
             lines.append(f"  {where}: {err['msg']}")
-        print("\n".join(lines), file=sys.stderr)
-        raise SystemExit(2) from None
+    if settings is None or lines:
+        print("\n".join([f"invalid configuration for {cls.__name__}:", *lines]), file=sys.stderr)
+        raise SystemExit(2)
+    return settings
