@@ -15,7 +15,7 @@ COPY predictions_sim ./predictions_sim
 RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 mediagen \
     && mkdir -p /var/lib/mediagen/generator && chown -R mediagen /var/lib/mediagen
-USER mediagen
+USER 10001
 ENV MEDIAGEN_GATEWAY_HOST=0.0.0.0 MEDIAGEN_GENERATOR_HOST=0.0.0.0 MEDIAGEN_STORAGE_HOST=0.0.0.0
 
 FROM base AS storage

@@ -13,6 +13,8 @@ MINIO_MODULE=github.com/minio/minio
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 GRPCURL_MODULE=github.com/fullstorydev/grpcurl/cmd/grpcurl
 GRPCURL_VERSION=v1.9.4
+KUSTOMIZE_MODULE=sigs.k8s.io/kustomize/kustomize/v5
+KUSTOMIZE_VERSION=v5.8.2
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -49,4 +51,5 @@ go_tool() {
 install_venv
 go_tool minio "$MINIO_MODULE" "$MINIO_VERSION"
 go_tool grpcurl "$GRPCURL_MODULE" "$GRPCURL_VERSION"
+go_tool kustomize "$KUSTOMIZE_MODULE" "$KUSTOMIZE_VERSION"
 echo "$CACHE_DIR/bin"
