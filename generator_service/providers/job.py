@@ -4,7 +4,8 @@ The job runs as its own task and hands events to the gRPC handler through the sa
 slow caller slows the provider's download). It reports ``accepted`` once the provider took the
 job, the provider's progress, every output as ``media_start``/``media_chunk``*/``media_end`` and
 ``completed`` last. Its time limit is ``asyncio.timeout_at`` on the whole run, 429 waits included;
-whatever ends it early (deadline, caller gone, shutdown) cancels the job on the provider.
+whatever ends it early (deadline, caller gone, shutdown, a failure while following it) cancels
+the job on the provider.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class ProviderJob:
             return failures.deadline_exceeded(self.job_id, self.backend.name)
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
+            if self.provider_id:  # e.g. the provider became unreachable mid-job: do not leave it running
+                self.backend.spawn(self._cancel())
             return exc
         except asyncio.CancelledError:
             outcome = "cancelled"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import grpc
+import pytest
 from PIL import Image
 
 from mediagen.v1 import common_pb2
@@ -144,3 +146,21 @@ async def test_downloads_carry_no_key(remote: Remote) -> None:
     deliveries = remote.predictions.simulator.deliveries
     assert len(deliveries) == 2
     assert [with_key for _, with_key in deliveries] == [False, False]
+
+
+async def test_losing_the_provider_mid_job_still_cancels_the_prediction(remote: Remote) -> None:
+    remote.predictions.faults.hang = True
+    call = remote.stub.Generate(template_request("flux_schnell", prompt="lost", timeout=30))
+    while not (await call.read()).HasField("accepted"):
+        pass
+    remote.predictions.faults.server_errors = 1  # the next poll fails
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await _drain(call)
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    predictions = remote.predictions.simulator.predictions
+    await wait_until(lambda: all(p.status == "canceled" for p in predictions.values()), within=10)
+
+
+async def _drain(call: Any) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
