@@ -150,7 +150,7 @@ async def test_downloads_carry_no_key(remote: Remote) -> None:
 
 async def test_losing_the_provider_mid_job_still_cancels_the_prediction(remote: Remote) -> None:
     remote.predictions.faults.hang = True
-    call = remote.stub.Generate(template_request("flux_schnell", prompt="lost", timeout=30))
+    call: Any = remote.stub.Generate(template_request("flux_schnell", prompt="lost", timeout=30))
     while not (await call.read()).HasField("accepted"):
         pass
     remote.predictions.faults.server_errors = 1  # the next poll fails
