@@ -30,7 +30,7 @@ from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import BACKEND_DOWN, EventStream
 from generator_service.journal import Journal
 from generator_service.process import ManagedProcess
-from generator_service.providers.base import BackendKind, RemoteBackend
+from generator_service.providers.base import BackendKind, PlacedBackend, RemoteBackend
 from generator_service.recovery import recover
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.health import HealthMonitor
@@ -197,7 +197,7 @@ class BackendPool:
     def _limit(self, backend: PoolMember) -> int:
         return backend.capacity if isinstance(backend, RemoteBackend) else self._max_queue
 
-    def release(self, backend: PoolMember) -> None:
+    def release(self, backend: PlacedBackend) -> None:
         backend.active -= 1
 
     async def health_check(self) -> None:

@@ -22,7 +22,7 @@ from generator_service import workflows
 from generator_service.backends import BackendPool
 from generator_service.jobs import Job, JobLimits
 from generator_service.providers import templates as provider_templates
-from generator_service.providers.base import BackendKind, RemoteBackend
+from generator_service.providers.base import BackendKind, JobHandle, PlacedBackend, RemoteBackend
 from generator_service.providers.job import ProviderJob
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
@@ -51,7 +51,7 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
     ) -> None:
         self._settings, self._pool, self._templates, self._limits = settings, pool, templates, limits
         self._providers = providers or {}
-        self._jobs: set[Job | ProviderJob] = set()
+        self._jobs: set[JobHandle] = set()
 
     async def Generate(
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
@@ -63,8 +63,8 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
             remote = self._pool.acquire_kind(provider.kind)
             assert isinstance(remote, RemoteBackend)
-            backend: Any = remote
-            job: Job | ProviderJob = ProviderJob(remote, provider_workflow, deadline, self._limits)
+            backend: PlacedBackend = remote
+            job: JobHandle = ProviderJob(remote, provider_workflow, deadline, self._limits)
         else:
             workflow = workflows.resolve(request.workflow, self._templates)
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)

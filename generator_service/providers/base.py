@@ -15,9 +15,9 @@ import abc
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mediagen.scaffold.metrics import BACKEND_UP
 from mediagen.v1 import common_pb2, generator_pb2
@@ -32,6 +32,47 @@ class BackendKind(enum.StrEnum):
     COMFYUI = "comfyui"
     IMAGES_API = "images_api"
     PREDICTIONS = "predictions"
+
+
+class PlacedBackend(Protocol):
+    """What placement, status and shutdown need from a backend of any kind.
+
+    ComfyUI's ``generator_service.backends.Backend`` and every :class:`RemoteBackend` are one.
+    """
+
+    name: str
+    url: str
+    active: int
+    up: bool
+    last_error: str
+
+    @property
+    def kind(self) -> BackendKind: ...
+
+    @property
+    def load(self) -> int: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def check(self) -> None: ...
+
+    async def status(self) -> generator_pb2.BackendStatus: ...
+
+    async def close(self) -> None: ...
+
+
+class JobHandle(Protocol):
+    """One job as the gRPC handler drives it, whatever its kind (ComfyUI's ``Job``, ``ProviderJob``):
+    started as a task, read as ``GenerateEvent``s, released when the call is over."""
+
+    task: asyncio.Task[None] | None
+
+    def start(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]: ...
 
 
 @dataclass(frozen=True)
