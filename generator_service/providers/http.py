@@ -34,11 +34,16 @@ Describe = Callable[[int, Any, dict[str, str]], ServiceError]
 
 
 class ProviderHttp:
-    def __init__(self, base_url: str, key: str, timeout: float, backend: str) -> None:
+    def __init__(
+        self, base_url: str, key: str, timeout: float, backend: str, read_timeout: float | None = None
+    ) -> None:
+        """``read_timeout`` None: a read may wait as long as the job's deadline allows (an image
+        API answers only once the image is made, which can take minutes)."""
         self.base_url = base_url.rstrip("/")
         self.backend = backend
         self._auth = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        limits = httpx.Timeout(timeout, connect=min(timeout, 10.0), read=read_timeout)
+        self._client = httpx.AsyncClient(timeout=limits)
 
     def __repr__(self) -> str:  # never the key
         return f"ProviderHttp({self.base_url!r})"
@@ -122,11 +127,12 @@ class ProviderHttp:
             raise rate_limited(wait, body, attempts, ids)
         await asyncio.sleep(wait)
 
-    async def probe(self, path: str) -> int:
-        """The HTTP status of an authenticated GET (the body is not read)."""
+    async def probe(self, path: str) -> None:
+        """An authenticated GET that must answer (a 429 counts: the provider is there, just busy)."""
         response = await self._open("GET", self.base_url + path, {"backend": self.backend}, self._auth)
         await response.aclose()
-        return response.status_code
+        if response.status_code >= 400 and response.status_code != 429:
+            raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
 
     @asynccontextmanager
     async def get_unauthenticated(self, url: str, ids: dict[str, str]) -> AsyncIterator[httpx.Response]:

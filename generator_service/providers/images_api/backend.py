@@ -69,9 +69,7 @@ class ImagesApiBackend(RemoteBackend):
         """Replaces the template's model (e.g. the name a compatible server gives its model)."""
 
     async def probe(self) -> None:
-        status = await self.http.probe("/v1/models")
-        if status >= 400:
-            raise RuntimeError(f"GET /v1/models: HTTP {status}")
+        await self.http.probe("/v1/models")
 
     async def close(self) -> None:
         await super().close()

@@ -63,13 +63,13 @@ class PredictionsBackend(RemoteBackend):
         poll_max: float = 2.0,
     ) -> None:
         super().__init__(name, url, capacity)
-        self.http = ProviderHttp(url, key, max(http_timeout, prefer_wait + 10.0), name)
+        self.http = ProviderHttp(
+            url, key, http_timeout, name, read_timeout=max(http_timeout, prefer_wait + 10.0)
+        )
         self.prefer_wait, self.poll_initial, self.poll_max = prefer_wait, poll_initial, poll_max
 
     async def probe(self) -> None:
-        status = await self.http.probe("/v1/account")
-        if status >= 400:
-            raise RuntimeError(f"GET /v1/account: HTTP {status}")
+        await self.http.probe("/v1/account")
 
     async def close(self) -> None:
         await super().close()
