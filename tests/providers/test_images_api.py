@@ -10,7 +10,7 @@ import grpc
 import pytest
 from PIL import Image
 
-from images_api_sim import ImagesSimHandle
+from images_api_sim import ImagesSimConfig, ImagesSimHandle, start_images_sim
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
 from predictions_sim import PredictionsSimHandle
@@ -228,3 +228,41 @@ async def test_url_items_are_downloaded_without_the_key(
     finally:
         await channel.close()
         await server.stop(1.0)
+
+
+async def test_deadline_during_a_slow_event_stream(remote: Remote) -> None:
+    remote.images.faults.partial_delay_s = 0.6
+    result = await run(
+        remote.stub, template_request("gpt_image", prompt="slowly", partial_images=3, timeout=1.5)
+    )
+    assert result.error is not None
+    assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert any(e.HasField("progress") and e.progress.node_type == "partial_image" for e in result.events)
+    assert result.media == []
+
+
+async def test_jobs_spread_over_backends_of_one_kind(
+    images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
+    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
+    second = await start_images_sim(ImagesSimConfig(api_key=IMAGES_KEY))
+    declared = backends(images_sim.url, predictions_sim.url)
+    declared.append({"kind": "images_api", "url": second.url, "key_env": IMAGES_KEY_ENV, "name": "images-b"})
+    server = await start_generator(backends=declared)
+    channel = open_channel(server.address)
+    try:
+        for sim in (images_sim, second):
+            sim.faults.hang = True
+        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+        calls = [
+            stub.Generate(template_request("gpt_image", prompt=f"spread {i}", timeout=30)) for i in range(2)
+        ]
+        await wait_until(lambda: len(images_sim.log) + len(second.log) == 2)
+        assert (len(images_sim.log), len(second.log)) == (1, 1)
+        for call in calls:
+            call.cancel()
+    finally:
+        await channel.close()
+        await server.stop(1.0)
+        await second.stop()
