@@ -278,6 +278,8 @@ class Simulator:
             await asyncio.sleep(self.faults.render_delay_s)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response.enable_compression(web.ContentCoding.gzip)  # as the provider compresses JSON
         await response.prepare(request)
         sent = [0]
         head = {"created": int(time.time())}

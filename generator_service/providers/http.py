@@ -136,8 +136,9 @@ class ProviderHttp:
 
     @asynccontextmanager
     async def get_unauthenticated(self, url: str, ids: dict[str, str]) -> AsyncIterator[httpx.Response]:
-        """A GET of an output URL: another host, so no key goes with it."""
-        response = await self._open("GET", url, ids, {})
+        """A GET of an output URL: another host, so no key goes with it. Asked for unencoded
+        bytes, so ``Content-Length`` counts the bytes that are passed on."""
+        response = await self._open("GET", url, ids, {}, headers={"Accept-Encoding": "identity"})
         try:
             yield response
         finally:
@@ -160,7 +161,7 @@ async def read_error_body(response: httpx.Response) -> Any:
     """The error body (bounded), parsed when it is JSON, else its text."""
     data = b""
     try:
-        async for piece in response.aiter_raw():
+        async for piece in response.aiter_bytes():
             data += piece
             if len(data) >= MAX_ERROR_BODY:
                 break

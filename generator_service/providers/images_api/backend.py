@@ -124,7 +124,7 @@ class ImagesApiBackend(RemoteBackend):
         self, response: httpx.Response, context: RunContext, output_format: str, ids: dict[str, str]
     ) -> AsyncIterator[RunEvent]:
         scanner = B64JsonScanner()
-        async for read in response.aiter_raw():
+        async for read in response.aiter_bytes():  # decoded: providers compress JSON answers
             for piece in scanner.feed(read):
                 if isinstance(piece, ImageStart):
                     yield _begin(context, piece.index, output_format)
@@ -150,7 +150,7 @@ class ImagesApiBackend(RemoteBackend):
     ) -> AsyncIterator[RunEvent]:
         name, scanner, done, previews = "", B64JsonScanner(), 0, 0
         streaming = False
-        async for piece in sse_events(response.aiter_raw()):
+        async for piece in sse_events(response.aiter_bytes()):
             if isinstance(piece, EventName):
                 name = piece.name
             elif isinstance(piece, EventData):
