@@ -24,8 +24,30 @@ async def test_hanging_node_hits_the_deadline_and_the_prompt_is_interrupted(gene
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED, result.error
     assert result.error.metadata["prompt_id"] == result.accepted.prompt_id
     assert 1.0 <= elapsed < 3.0
-    assert idle(simulator)
+    await wait_until(lambda: idle(simulator), within=2.0)  # the cancel goes on after the answer
     assert simulator.state()["interrupts"] >= 1
+
+
+async def test_the_deadline_is_answered_on_time_while_a_node_ignores_the_interrupt(generator_stub, simulator):
+    """A node deaf to interrupts for seconds delays ComfyUI's freedom, not the caller's answer.
+
+    The interrupt is repeated with backoff (not every few milliseconds) until the node gives up,
+    then the prompt's history and journal entry are cleaned up in the background.
+    """
+    deaf_for = 2.5
+    simulator.faults.uninterruptible_s = {"ImageInvert": deaf_for}
+    simulator.faults.hang_nodes = ["ImageInvert"]
+    started = time.monotonic()
+    result = await run(generator_stub, template_request("inverted_image", timeout=1.0, width=8, height=8))
+    answered = time.monotonic() - started
+    assert result.error is not None
+    assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED, result.error
+    assert answered < 1.0 + deaf_for / 2, "the caller waited for the node"
+    prompt_id = result.accepted.prompt_id
+    assert simulator.state()["running"] == [prompt_id], "the node is still deaf"
+    await wait_until(lambda: idle(simulator), within=deaf_for + 2)
+    await wait_until(lambda: simulator.state()["history_size"] == 0, within=3.0)
+    assert 1 <= simulator.state()["interrupts"] <= 5, simulator.state()["interrupts"]
 
 
 async def test_grpc_deadline_also_cancels_the_prompt(generator_stub, simulator):
@@ -43,9 +65,8 @@ async def test_deadline_while_pending_deletes_it_from_the_queue(generator_stub, 
     result = await run(generator_stub, template_request("solid_image", timeout=0.5, width=8, height=8))
     assert result.error is not None
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    state = simulator.state()
-    assert result.accepted.prompt_id not in state["pending"]
-    assert len(state["running"]) == 1
+    await wait_until(lambda: result.accepted.prompt_id not in simulator.state()["pending"], within=2.0)
+    assert len(simulator.state()["running"]) == 1
     blocker.cancel()
     await wait_until(lambda: idle(simulator), within=2.0)
 
