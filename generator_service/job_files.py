@@ -6,10 +6,11 @@ uploads to ``input/<prefix>/<prompt_id>-<name>``, ``<prefix>`` being the output 
 
 In managed mode the generator owns its ComfyUI's data directory (``{data_dir}``, which the command
 points ComfyUI's ``output``, ``input`` and ``temp`` folders at), so once a job is over (its files
-streamed, or it failed) they are deleted here, with the previews in ``temp/`` its history listed.
-Before each start of the process, whatever a crash left in the two ``<prefix>`` folders goes too:
-no job can need the files of a process that is gone. In attached mode ComfyUI may be on another
-host: the operator removes old files under those folders (README).
+streamed, or it failed) they are deleted here. Before each start of the process, whatever a crash
+left in the two ``<prefix>`` folders goes too: no job can need the files of a process that is
+gone. Previews in ``temp/`` are left alone: a cached preview node hands the same file to later
+jobs, and ComfyUI empties ``temp/`` itself at every start. In attached mode ComfyUI may be on
+another host: the operator removes old files under those folders (README).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger("generator.files")
@@ -44,38 +44,29 @@ class JobFiles:
     def __init__(self, data_dir: Path, prefix: str) -> None:
         self.data_dir = data_dir
         self._folders = (data_dir / "output" / prefix, data_dir / "input" / prefix)
-        self._temp = data_dir / "temp"
         self._warned = False
 
-    async def remove(
-        self, prompt_id: str, temp_files: Iterable[tuple[str, str]] = (), expected: int = 0
-    ) -> int:
-        """Delete the job's outputs, uploads and listed previews (``(subfolder, filename)``).
+    async def remove(self, prompt_id: str, expected: int = 0) -> None:
+        """Delete the job's outputs and uploads.
 
         ``expected``: outputs the history listed. None of them found means ComfyUI writes its
         outputs elsewhere (the command lacks ``--output-directory {data_dir}/output``): said once.
         """
-        removed = await asyncio.to_thread(self._remove, prompt_id, list(temp_files))
+        removed = await asyncio.to_thread(self._remove, prompt_id)
         if expected and not removed and not self._warned:
             self._warned = True
             log.warning(
                 "no output of prompt %s found under %s: ComfyUI writes elsewhere, so nothing it "
                 "writes is ever removed (start it with --output-directory {data_dir}/output "
-                "--input-directory {data_dir}/input --temp-directory {data_dir})",
+                "--input-directory {data_dir}/input)",
                 prompt_id,
                 self._folders[0],
             )
-        return removed
 
-    def _remove(self, prompt_id: str, temp_files: list[tuple[str, str]]) -> int:
+    def _remove(self, prompt_id: str) -> int:
         """Returns how many outputs were removed."""
         outputs, inputs = (list(folder.glob(f"{prompt_id}-*")) for folder in self._folders)
-        previews = []
-        for subfolder, filename in temp_files:
-            path = (self._temp / subfolder / filename).resolve()
-            if path.is_relative_to(self._temp.resolve()):
-                previews.append(path)
-        for path in (*outputs, *inputs, *previews):
+        for path in (*outputs, *inputs):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -15,7 +15,7 @@ The prompt is journalled before it is posted. Its history entry is deleted only 
 has been released (it has the last event, or it left), so the clean-up never delays
 ``completed``; the job's task ends after it, and the journal entry goes with a clean-up that
 worked (otherwise it stays for recovery). On a managed backend the job's files (outputs, uploads,
-listed previews) are deleted once the prompt is over (see ``job_files``).
+not previews) are deleted once the prompt is over (see ``job_files``).
 """
 
 from __future__ import annotations
@@ -74,8 +74,6 @@ class Job:
     accepted_at: float | None = None
     """``time.monotonic()`` when ComfyUI took the prompt."""
     follower: Follower | None = None
-    previews: list[tuple[str, str]] = field(default_factory=list)
-    """``(subfolder, filename)`` of the temp files the history listed, removed with the job."""
     outputs_listed: int = 0
     delivered: bool = field(default=False, init=False)
     """The last item for the caller is in the outbox; from here the job is only cleaning up."""
@@ -173,7 +171,7 @@ class Job:
 
     async def _remove_files(self) -> None:
         if self.backend.files is not None and (self.uploaded or self.submitted):
-            await self.backend.files.remove(self.prompt_id, self.previews, self.outputs_listed)
+            await self.backend.files.remove(self.prompt_id, self.outputs_listed)
 
     async def _stop_prompt(self) -> bool:
         if not self.submitted:
@@ -211,9 +209,7 @@ class Job:
             self.limits.follow,
         )
         entry = await follower.follow(self._progress)
-        listed = parse_history(entry, include_previews=True).files
-        self.previews = [(f.subfolder, f.filename) for f in listed if f.folder_type == "temp"]
-        self.outputs_listed = sum(1 for f in listed if f.folder_type == "output")
+        self.outputs_listed = len(parse_history(entry, include_previews=False).files)
         moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
         await deliver(
             self.backend.client, self.outbox, self.workflow, entry, moments, self.limits.chunk_size, self.ids
