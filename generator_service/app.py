@@ -121,6 +121,7 @@ def _backends(settings: GeneratorSettings, temporary: Path | None) -> list[Backe
                 (settings.restart_backoff_initial, settings.restart_backoff_max),
                 settings.comfyui_workdir,
                 settings.comfyui_stop_seconds,
+                instance=i,
             )
             backends.append(Backend(name, process.url, *common, process))
     journal.keep_only({backend.identity for backend in backends})

@@ -2,7 +2,8 @@
 
 The command is split like a shell would split it (``shlex``) but run without a shell: ``&&``,
 pipes, redirections and ``cd`` mean nothing, so the working directory is a setting of its own.
-``{host}``, ``{port}`` and ``{data_dir}`` are replaced wherever they appear; nothing else is.
+``{host}``, ``{port}``, ``{data_dir}`` and ``{instance}`` are replaced wherever they appear;
+nothing else is.
 The process's output (stdout and stderr) is relayed line by line to the generator's log
 (``generator.comfyui``), and its last lines are kept to explain a failed start.
 
@@ -46,9 +47,9 @@ class ComfyUIStartFailed(RuntimeError):
     """The managed ComfyUI's first start failed; the message has its exit code and last lines."""
 
 
-def command_argv(command: str, host: str, port: int, data_dir: Path) -> list[str]:
+def command_argv(command: str, host: str, port: int, data_dir: Path, instance: int = 0) -> list[str]:
     """The argument vector run for ``command`` (``ValueError`` if it cannot be split)."""
-    values = {"{host}": host, "{port}": str(port), "{data_dir}": str(data_dir)}
+    values = {"{host}": host, "{port}": str(port), "{data_dir}": str(data_dir), "{instance}": str(instance)}
     argv = []
     for part in shlex.split(command):
         for placeholder, value in values.items():
@@ -87,9 +88,10 @@ class ManagedProcess:
         backoff: tuple[float, float],
         workdir: Path | None = None,
         stop_wait: float = 3.0,
+        instance: int = 0,
     ) -> None:
         self.name = name
-        self.argv = command_argv(command, host, port, data_dir)
+        self.argv = command_argv(command, host, port, data_dir, instance)
         self.url = f"http://{host}:{port}"
         self.data_dir = data_dir
         self.files = files

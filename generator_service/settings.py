@@ -27,7 +27,7 @@ class GeneratorSettings(ServerSettings):
     comfyui_command: str = Field(
         default="",
         description="command starting one ComfyUI (managed mode): split like a shell would (shlex) but "
-        "run without one, {host} {port} {data_dir} replaced wherever they appear",
+        "run without one, {host} {port} {data_dir} {instance} replaced wherever they appear",
     )
     comfyui_workdir: Path | None = Field(
         default=None, description="working directory of the command (default: the generator's)"

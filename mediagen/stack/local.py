@@ -2,11 +2,12 @@
 
 MinIO (the local binary, unless an endpoint is handed in), a ComfyUI (the
 simulator, unless ``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND``
-names a real one), then storage, generator and gateway, each waited for until
-its gRPC health says SERVING; a part that exits first fails the start with the
-end of its log (a ComfyUI command that cannot start is reported by the
-generator there). Used as a context manager, sync or async; the parts stop in
-reverse order, SIGTERM first. Everything they write stays in ``work_dir``.
+names a real one, the command run in ``MEDIAGEN_COMFYUI_WORKDIR``), then
+storage, generator and gateway, each waited for until its gRPC health says
+SERVING; a part that exits first fails the start with the end of its log (a
+ComfyUI command that cannot start is reported by the generator there). Used as
+a context manager, sync or async; the parts stop in reverse order, SIGTERM
+first. Everything they write stays in ``work_dir``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StackConfig:
     bucket: str = "mediagen"
     comfyui_url: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_URL", ""))
     comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
+    comfyui_workdir: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_WORKDIR", ""))
     simulator_args: tuple[str, ...] = ()
     storage_env: dict[str, str] = field(default_factory=dict)
     generator_env: dict[str, str] = field(default_factory=dict)
@@ -137,7 +139,10 @@ class LocalStack:
         """A managed ComfyUI's data (outputs, inputs) lives in the work dir, and goes with it."""
         if not self.config.comfyui_command:
             return {}
-        return {"MEDIAGEN_GENERATOR_COMFYUI_DATA_DIR": str(self.config.work_dir / "comfyui-managed")}
+        env = {"MEDIAGEN_GENERATOR_COMFYUI_DATA_DIR": str(self.config.work_dir / "comfyui-managed")}
+        if self.config.comfyui_workdir:
+            env["MEDIAGEN_GENERATOR_COMFYUI_WORKDIR"] = self.config.comfyui_workdir
+        return env
 
     def _start_simulator(self) -> None:
         port = free_port(self.config.host)

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from generator_service.job_files import upload_name
-from generator_service.process import ComfyUIStartFailed
+from generator_service.process import ComfyUIStartFailed, command_argv
 from generator_service.settings import GeneratorSettings
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import parts
@@ -91,8 +91,28 @@ def test_shell_syntax_is_refused_with_what_to_do_instead():
     assert "MEDIAGEN_GENERATOR_COMFYUI_WORKDIR" in str(refused.value)
     with pytest.raises(pydantic.ValidationError, match="not a directory"):
         GeneratorSettings(comfyui_command=SIM, comfyui_workdir="/nonexistent/ComfyUI")
-    braces = GeneratorSettings(comfyui_command=SIM + ' --faults-json {"step_delay_s":0}')
-    assert braces.comfyui_command.endswith('{"step_delay_s":0}'), "only the three placeholders are replaced"
+    argv = command_argv(
+        "'my python' main.py --listen {host}:{port} --cuda-device {instance} "
+        "--output-directory {data_dir}/output --faults '{\"x\": 1}' $HOME ~",
+        "127.0.0.1",
+        8190,
+        Path("/data/2"),
+        2,
+    )
+    assert argv == [
+        "my python",
+        "main.py",
+        "--listen",
+        "127.0.0.1:8190",
+        "--cuda-device",
+        "2",
+        "--output-directory",
+        "/data/2/output",
+        "--faults",
+        '{"x": 1}',
+        "$HOME",
+        "~",
+    ], "split like a shell would, nothing expanded, only the placeholders replaced"
 
 
 async def test_the_generator_process_exits_with_the_comfyui_failure_and_the_stack_shows_it(tmp_path):
