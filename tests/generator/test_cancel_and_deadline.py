@@ -7,6 +7,10 @@ import time
 
 import grpc
 
+from generator_service.journal import Journal
+from mediagen.scaffold.channels import open_channel
+from mediagen.v1 import generator_pb2_grpc
+from tests.generator.conftest import start_generator
 from tests.generator.support import events_until, run, running_node, template_request, wait_until
 
 
@@ -119,9 +123,6 @@ async def test_caller_cancel_while_streaming_media_stops_cleanly(generator_stub,
 
 
 async def test_timeout_is_capped_by_configuration(generator_factory, simulator):
-    from mediagen.scaffold.channels import open_channel
-    from mediagen.v1 import generator_pb2_grpc
-
     server = await generator_factory(comfyui_urls=simulator.url, max_timeout=0.5, default_timeout=0.5)
     channel = open_channel(server.address)
     simulator.faults.hang_nodes = ["ImageInvert"]
@@ -132,3 +133,36 @@ async def test_timeout_is_capped_by_configuration(generator_factory, simulator):
         assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         await channel.close()
+
+
+async def test_shutdown_abandons_an_unconfirmed_cancel_to_the_journal(simulator, tmp_path):
+    """Stopping gives the cancels ``cancel_wait_seconds``; what they could not confirm is recovered later."""
+    deaf_for, cancel_wait = 4.0, 1.0
+    simulator.faults.uninterruptible_s = {"ImageInvert": deaf_for}
+    simulator.faults.hang_nodes = ["ImageInvert"]
+    state = tmp_path / "state"
+    server = await start_generator(
+        comfyui_urls=simulator.url, state_dir=state, cancel_wait_seconds=cancel_wait
+    )
+    channel = open_channel(server.address)
+    try:
+        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+        call = stub.Generate(template_request("inverted_image", width=8, height=8), timeout=60)
+        seen = await events_until(call, running_node("ImageInvert"))
+        prompt_id = seen[0].accepted.prompt_id
+        stopping = time.monotonic()
+        await server.stop(0.2)
+        took = time.monotonic() - stopping
+    finally:
+        await channel.close()
+    assert took < 0.2 + cancel_wait + 3, f"shutdown took {took:.1f}s"
+    assert simulator.state()["running"] == [prompt_id], "still deaf: the cancel was not confirmed"
+    assert [e.prompt_id for e in Journal(state).orphans(simulator.url)] == [prompt_id]
+
+    successor = await start_generator(comfyui_urls=simulator.url, state_dir=state)
+    try:
+        await wait_until(lambda: not any(state.iterdir()), within=deaf_for + 5)
+        assert idle(simulator)
+        assert simulator.state()["history_size"] == 0
+    finally:
+        await successor.stop(1.0)

@@ -178,6 +178,7 @@ async def test_shutdown_is_bounded_whatever_comfyui_does(tmp_path):
         stopping = time.monotonic()
         code = await asyncio.to_thread(generator.stop, 60.0)
         took = time.monotonic() - stopping
+        print(f"\nSIGTERM to exit: {took:.2f}s (grace {grace:g}s, stop wait {stop_wait:g}s)")
         assert code == 0, generator.log_tail()
         assert took < grace + stop_wait + 8, f"shutdown took {took:.1f}s\n{generator.log_tail()}"
         assert not _alive(comfyui), "the managed ComfyUI outlived its generator"
