@@ -69,7 +69,6 @@ class Job:
     outbox: Outbox = field(default_factory=Outbox)
     created: float = field(default_factory=time.monotonic)
     submitted: bool = False
-    uploaded: bool = False
     task: asyncio.Task[None] | None = None
     accepted_at: float | None = None
     """``time.monotonic()`` when ComfyUI took the prompt."""
@@ -170,7 +169,7 @@ class Job:
             self.backend.journal.settle(self.prompt_id)
 
     async def _remove_files(self) -> None:
-        if self.backend.files is not None and (self.uploaded or self.submitted):
+        if self.backend.files is not None:
             await self.backend.files.remove(self.prompt_id, self.outputs_listed)
 
     async def _stop_prompt(self) -> bool:
@@ -181,7 +180,6 @@ class Job:
     async def _run(self, inbox: asyncio.Queue[Any]) -> None:
         client_id = await self._connected_client_id()
         for image in self.workflow.images:
-            self.uploaded = True
             name = upload_name(self.prompt_id, image.filename)
             comfy_name = await self.backend.client.upload_image(name, image.data, self.limits.output_prefix)
             workflows.bind_upload(self.workflow, image, comfy_name)

@@ -3,9 +3,8 @@
 The command is split like a shell would split it (``shlex``) but run without a shell: ``&&``,
 pipes, redirections and ``cd`` mean nothing, so the working directory is a setting of its own.
 ``{host}``, ``{port}``, ``{data_dir}`` and ``{instance}`` are replaced wherever they appear;
-nothing else is.
-The process's output (stdout and stderr) is relayed line by line to the generator's log
-(``generator.comfyui``), and its last lines are kept to explain a failed start.
+nothing else is. The process's output (stdout and stderr) is relayed line by line to the
+generator's log (``generator.comfyui``), and its last lines are kept to explain a failed start.
 
 The first start is part of the generator's start-up: a process that exits, or does not answer
 within the start timeout, fails it at once with its exit code and last lines (a wrong command is
@@ -66,6 +65,8 @@ def check_command(command: str) -> None:
         words = shlex.split(command)
     except ValueError as exc:
         raise ValueError(f"cannot split the command: {exc}") from None
+    if not words:
+        raise ValueError("the command is empty")
     shell = sorted(SHELL_WORDS.intersection(words))
     if shell:
         raise ValueError(
