@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from generator_service import launcher
 from generator_service.job_files import JobFiles
 
 log = logging.getLogger("generator.process")
@@ -257,5 +258,11 @@ def _describe(code: int) -> str:
 
 
 def _launcher() -> tuple[str, ...]:
-    """The prefix that makes a command die with this process (see ``generator_service.launcher``)."""
-    return (sys.executable, "-m", "generator_service.launcher", str(os.getpid()), "--")
+    """The prefix that makes a command die with this process (see ``generator_service.launcher``).
+
+    Run by file path, not as a module, in isolated mode (``-I``: nothing of the working directory
+    or of ``PYTHON*`` variables on its path): it needs only the standard library, and the
+    command's working directory must not decide whether it can be found. The command still gets
+    the whole environment.
+    """
+    return (sys.executable, "-I", launcher.__file__, str(os.getpid()), "--")
