@@ -7,6 +7,9 @@ A failed output reports the time it ran before ComfyUI died.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,3 +75,38 @@ async def test_a_managed_stack_leaves_no_files_and_times_its_failures(
         assert data.is_dir(), "the managed ComfyUI's data lives in the stack's work dir"
         await wait_until(lambda: not [p for p in (data / "output").rglob("*") if p.is_file()], within=5)
     assert not list(temp.glob("mediagen-comfyui-*"))
+
+
+def _demo(tmp_path: Path, command: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``python -m mediagen.demo`` (what ``make demo`` runs) on a managed ComfyUI, its own temp dir."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEDIAGEN_COMFYUI_")}
+    env.update(MEDIAGEN_COMFYUI_COMMAND=command, TMPDIR=str(temp))
+    result = subprocess.run(
+        [sys.executable, "-m", "mediagen.demo", "--out", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result, temp
+
+
+def test_make_demo_on_a_managed_comfyui_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    result, temp = _demo(tmp_path, SIM)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(re.findall(r"s3://mediagen/runs/\w+/media/\S+", result.stdout)) == 3, result.stdout
+    assert not list(temp.iterdir()), "the demo left these in the temp dir"
+
+
+def test_make_demo_prints_why_the_comfyui_command_did_not_start(tmp_path: Path) -> None:
+    result, temp = _demo(tmp_path, f"{sys.executable} main.py --port {{port}}")
+    assert result.returncode == 1
+    assert "the stack did not start" in result.stdout
+    assert "ComfyUI process exited with exit code 2 before answering" in result.stdout
+    assert "can't open file" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not list(temp.iterdir())
