@@ -26,7 +26,7 @@ MAX_NAME_BYTES = 200
 
 
 def upload_name(prompt_id: str, filename: str) -> str:
-    """``<prompt_id>-<filename>``, shortened from the middle of the stem when too long."""
+    """``<prompt_id>-<filename>``, the stem cut short (the extension kept) when too long."""
     name = f"{prompt_id}-{filename}"
     if len(name.encode()) <= MAX_NAME_BYTES:
         return name

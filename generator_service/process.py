@@ -161,7 +161,7 @@ class ManagedProcess:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.files.sweep()
+        await asyncio.to_thread(self.files.sweep)
         self._tail.clear()
         self._proc = await asyncio.create_subprocess_exec(
             *_launcher(),

@@ -241,6 +241,15 @@ async def test_a_jobs_outputs_and_uploads_are_removed_once_streamed(generator_fa
         await channel.close()
 
 
+def test_uploads_are_named_for_their_job_within_file_name_limits():
+    prompt_id = "0b6c4d8e-2f7a-4a51-9a36-1c2d3e4f5a6b"
+    assert upload_name(prompt_id, "start.png") == f"{prompt_id}-start.png"
+    long = upload_name(prompt_id, "é" * 300 + ".webp")
+    assert long.startswith(f"{prompt_id}-é")
+    assert long.endswith("é.webp")
+    assert len(long.encode()) <= 200
+
+
 async def test_a_temporary_data_dir_goes_with_the_generator(generator_factory, tmp_path, monkeypatch):
     import tempfile
 
