@@ -7,6 +7,8 @@ RESOURCE_EXHAUSTED) before ``accepted`` has queued nothing, so asking again
 cannot run the job twice. Once accepted, a failure ends this output only; the
 other outputs of the run go on. Idempotency keys derived from run, output and
 item mean a repeated write is recognised by storage and never stored twice.
+A failed output's queue and execution times are those the generator measured
+before the failure, read from its error's details.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf import duration_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
+from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
-from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
+from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
@@ -66,6 +70,8 @@ class OutputRunner:
                 await transfer.abort()
         outcome.media_ids.extend(transfer.media_ids)
         outcome.timings.CopyFrom(transfer.timings(time.monotonic() - started))
+        if outcome.HasField("error"):
+            _measured_before_failure(outcome.error, outcome.timings)
         state = State.Name(outcome.state).removeprefix("OUTPUT_STATE_").lower()
         JOB_OUTCOMES.labels("gateway", state).inc()
         JOB_DURATION.labels("gateway", "output").observe(time.monotonic() - started)
@@ -122,3 +128,14 @@ class OutputRunner:
         own = max(deadline - time.monotonic(), 0.001)
         caller = self._remaining()
         return own if caller is None else min(own, caller)
+
+
+def _measured_before_failure(error: status_pb2.Status, timings: common_pb2.Timings) -> None:
+    """A failed job sends no ``completed``: the generator puts what it measured in its error."""
+    metadata = status_details(error).metadata
+    for key, target in (("queue_wait_seconds", timings.queue_wait), ("execution_seconds", timings.execution)):
+        try:
+            seconds = float(metadata.get(key, ""))
+        except ValueError:
+            continue
+        target.FromNanoseconds(int(max(seconds, 0.0) * 1e9))

@@ -100,7 +100,11 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         for job in list(self._jobs):
             job.release()
         if tasks:
-            await asyncio.wait(tasks, timeout=self._settings.cancel_wait_seconds + 1)
+            _, unfinished = await asyncio.wait(tasks, timeout=self._settings.cancel_wait_seconds + 1)
+            for task in unfinished:  # abandoned: what they did not clean up stays journalled
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
 
 
 def _describe(template: Template) -> generator_pb2.WorkflowTemplate:

@@ -122,10 +122,11 @@ class ComfyClient:
         """Targeted interrupt: ComfyUI ignores it unless ``prompt_id`` is the one running."""
         await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    async def upload_image(self, filename: str, data: bytes) -> str:
-        """Upload into ``input/``; returns the name to put in LoadImage (``subfolder/name``)."""
+    async def upload_image(self, filename: str, data: bytes, subfolder: str = "") -> str:
+        """Upload into ``input/<subfolder>``; returns the name to put in LoadImage (``subfolder/name``)."""
         files = {"image": (filename, data, "application/octet-stream")}
-        response = await self._call("POST", "/upload/image", files=files, data={"type": "input"})
+        form = {"type": "input", "subfolder": subfolder} if subfolder else {"type": "input"}
+        response = await self._call("POST", "/upload/image", files=files, data=form)
         if response.status_code != 200:
             raise PromptRejected({"error": {"message": f"upload refused: HTTP {response.status_code}"}})
         answer = response.json()
