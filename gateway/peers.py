@@ -1,10 +1,11 @@
 """The gateway's two long-lived channels: one to the generator, one to storage.
 
 Each channel carries a gRPC service config: ``round_robin`` across whatever the
-target resolves to, and a retryPolicy on the calls where a retry is safe.
-gRPC only retries until the first response message arrives (and, for client
-streams, while the messages sent still fit its retry buffer), which is
-exactly the window in which the peer has done no work that could be repeated.
+target resolves to, and a retryPolicy (on UNAVAILABLE) on the calls that start
+no work: reads and checks, and storage calls whose writes are idempotent.
+``Generate`` has no channel policy: a status code alone cannot tell a refusal
+from a job already queued, so its one retry policy lives in
+:mod:`gateway.output`, which reads the reason the generator gives.
 
 The two calls that carry media, ``Generate`` and ``PutMedia``, are built on the
 same channels with the serializers of :mod:`gateway.wire`, so chunks are
@@ -57,7 +58,7 @@ def service_config(service: str, methods: dict[str, tuple[str, ...]]) -> dict[st
 GENERATOR_CONFIG = service_config(
     GENERATOR_SERVICE,
     {
-        "Generate": ("UNAVAILABLE", "RESOURCE_EXHAUSTED"),
+        "ValidateWorkflows": ("UNAVAILABLE",),
         "ListWorkflows": ("UNAVAILABLE",),
         "GetBackendStatus": ("UNAVAILABLE",),
     },

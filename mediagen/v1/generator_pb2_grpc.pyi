@@ -43,6 +43,12 @@ class GeneratorServiceStub:
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
     DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
     """
+    ValidateWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]
+    """Checks jobs exactly as Generate would before it runs them (templates,
+    parameters, input media, time limits, a raw graph against the backend's
+    node catalogue) without running anything. The gateway asks it before a run
+    exists, so a bad request creates nothing and every rule has one owner.
+    """
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]
     """The workflow templates this generator can run, with their parameters."""
     GetBackendStatus: _grpc.UnaryUnaryMultiCallable[_generator_pb2.GetBackendStatusRequest, _generator_pb2.GetBackendStatusResponse]
@@ -59,6 +65,12 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
     DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+    """
+    ValidateWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]  # type: ignore[assignment]
+    """Checks jobs exactly as Generate would before it runs them (templates,
+    parameters, input media, time limits, a raw graph against the backend's
+    node catalogue) without running anything. The gateway asks it before a run
+    exists, so a bad request creates nothing and every rule has one owner.
     """
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """The workflow templates this generator can run, with their parameters."""
@@ -79,6 +91,18 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
         DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+        """
+
+    @_abc_1.abstractmethod
+    def ValidateWorkflows(
+        self,
+        request: _generator_pb2.ValidateWorkflowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generator_pb2.ValidateWorkflowsResponse, _abc.Awaitable[_generator_pb2.ValidateWorkflowsResponse]]:
+        """Checks jobs exactly as Generate would before it runs them (templates,
+        parameters, input media, time limits, a raw graph against the backend's
+        node catalogue) without running anything. The gateway asks it before a run
+        exists, so a bad request creates nothing and every rule has one owner.
         """
 
     @_abc_1.abstractmethod

@@ -15,6 +15,7 @@ from mediagen.scaffold import ServiceError
 from mediagen.v1 import generator_pb2
 
 TEMPLATES = load_templates(PACKAGED_DIR)
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def spec(template: str, inputs=(), **params) -> generator_pb2.WorkflowSpec:
@@ -116,7 +117,7 @@ def test_float_parameters_accept_integers():
 
 
 def test_image_inputs_must_target_an_image_parameter_and_required_ones_must_be_given():
-    png = generator_pb2.InputMedia(parameter="prompt", filename="x.png", data=b"\x89PNG")
+    png = generator_pb2.InputMedia(parameter="prompt", filename="x.png", data=PNG_HEAD)
     violations = refused(spec("sd15_img2img", inputs=[png], prompt="a"))
     assert "workflow.inputs[0].parameter" in violations
     assert "workflow.inputs[image]" in violations
@@ -127,7 +128,7 @@ def test_image_inputs_must_target_an_image_parameter_and_required_ones_must_be_g
 
 
 def test_image_input_keeps_only_the_base_name():
-    item = generator_pb2.InputMedia(parameter="image", filename="../../etc/passwd", data=b"x")
+    item = generator_pb2.InputMedia(parameter="image", filename="../../etc/passwd", data=PNG_HEAD)
     resolved = workflows.resolve(spec("sd15_img2img", inputs=[item], prompt="a"), TEMPLATES)
     assert resolved.images[0].filename == "passwd"
 
