@@ -186,7 +186,9 @@ def _link_problem(value: list[Any], kind: Any, graph: dict[str, Any], nodes: dic
     if source is None:
         return f"links to node {str(value[0])[:40]!r}, which is not in the graph"
     info = nodes.get(source["class_type"])
-    outputs = info.get("output", []) if isinstance(info, dict) else []
+    if not isinstance(info, dict):
+        return ""  # the unknown class is reported on its own node
+    outputs = info.get("output", [])
     if not 0 <= value[1] < len(outputs):
         return f"links to output {value[1]} of node {value[0]}, which has {len(outputs)} outputs"
     received = outputs[value[1]]
