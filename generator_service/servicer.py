@@ -27,7 +27,7 @@ from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
-from mediagen.scaffold.errors import MAX_DESCRIPTION_CHARS, MAX_FIELD_CHARS, MAX_VIOLATIONS, bounded
+from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_VIOLATIONS, bounded
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
@@ -103,8 +103,8 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
                 for violation in exc.violations[:MAX_VIOLATIONS]:
                     reply.violations.add(
                         job_index=index,
-                        field=bounded(violation.field, MAX_FIELD_CHARS),
-                        description=bounded(violation.description, MAX_DESCRIPTION_CHARS),
+                        field=bounded(violation.field, MAX_FIELD_BYTES),
+                        description=bounded(violation.description, MAX_DESCRIPTION_BYTES),
                     )
         return reply
 

@@ -23,7 +23,7 @@ from generator_service.templates import Parameter, Target, Template, check_value
 from mediagen.params import Scalar, from_value
 from mediagen.rules import timeout_problem
 from mediagen.scaffold import FieldViolation, ServiceError
-from mediagen.scaffold.errors import MAX_DESCRIPTION_CHARS, bounded, invalid_argument
+from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, bounded, invalid_argument
 from mediagen.v1 import generator_pb2
 
 SEED_LIMIT = 2**53
@@ -239,6 +239,6 @@ def apply_job_prefix(graph: dict[str, Any], folder: str, prompt_id: str) -> None
 
 def _raise_if(problems: list[FieldViolation]) -> None:
     if problems:
-        problems = [FieldViolation(p.field, bounded(p.description, MAX_DESCRIPTION_CHARS)) for p in problems]
+        problems = [FieldViolation(p.field, bounded(p.description, MAX_DESCRIPTION_BYTES)) for p in problems]
         summary = "; ".join(f"{p.field}: {p.description}" for p in problems[:5])
         raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)
