@@ -9,12 +9,11 @@ GetMedia go straight to a media's record without listing anything.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
+from mediagen.rules import RUN_ID
 from mediagen.scaffold.errors import invalid_argument
 
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UINT32_MAX = 2**32 - 1
 
 
