@@ -7,9 +7,11 @@ no work: reads and checks, and storage calls whose writes are idempotent.
 from a job already queued, so its one retry policy lives in
 :mod:`gateway.output`, which reads the reason the generator gives.
 
-The two calls that carry media, ``Generate`` and ``PutMedia``, are built on the
-same channels with the serializers of :mod:`gateway.wire`, so chunks are
-relayed as bytes rather than as messages.
+The two calls that carry media, ``Generate`` and ``PutMedia``, are built with the
+serializers of :mod:`gateway.wire`, so chunks are relayed as bytes rather than
+as messages. ``Generate`` has a channel of its own: round robin then spreads the
+jobs themselves over the generator replicas, whatever other calls (one
+``ValidateWorkflows`` per run) go to the generator in between.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Peers:
     storage: storage_pb2_grpc.StorageServiceAsyncStub
     generate: Generate
     put_media: PutMedia
+    jobs_channel: aio.Channel | None = None
 
     async def check_generator(self) -> None:
         await _check_health(self.generator_channel, GENERATOR_SERVICE)
@@ -92,6 +95,8 @@ class Peers:
     async def close(self) -> None:
         await self.generator_channel.close()
         await self.storage_channel.close()
+        if self.jobs_channel is not None:
+            await self.jobs_channel.close()
 
 
 def open_peers(settings: GatewaySettings) -> Peers:
@@ -106,13 +111,14 @@ def open_peers(settings: GatewaySettings) -> Peers:
         )
 
     gen = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
+    jobs = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
     sto = channel(settings.storage_target, settings.storage_token, STORAGE_CONFIG)
     return Peers(
         gen,
         sto,
         generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
         storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
-        gen.unary_stream(
+        jobs.unary_stream(
             f"/{GENERATOR_SERVICE}/Generate",
             request_serializer=generator_pb2.GenerateRequest.SerializeToString,
             response_deserializer=wire.decode_event,
@@ -122,6 +128,7 @@ def open_peers(settings: GatewaySettings) -> Peers:
             request_serializer=wire.encode_request,
             response_deserializer=storage_pb2.MediaRecord.FromString,
         ),
+        jobs,
     )
 
 
