@@ -29,7 +29,8 @@ from mediagen.rules import INPUT_HEADER_BYTES, run_id_problem
 from mediagen.scaffold.errors import FieldViolation, ServiceError
 from mediagen.v1 import gateway_pb2, generator_pb2, generator_pb2_grpc
 
-VALIDATE_TIMEOUT = 10.0
+VALIDATE_TIMEOUT = 30.0
+"""Enough for a first fetch of a large /object_info on the generator (cached after that)."""
 
 
 @dataclass(frozen=True)
