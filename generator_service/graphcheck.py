@@ -64,7 +64,7 @@ class FileInput:
 def parse(text: str) -> dict[str, Any]:
     """The graph of ``text``; :class:`GraphError` saying why when it is not one."""
     try:
-        graph = json.loads(text, parse_constant=_no_constant)
+        graph = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise GraphError(f"nested more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError as exc:
@@ -82,6 +82,13 @@ def parse(text: str) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value
 
 
 def _depth(value: Any) -> int:
@@ -180,9 +187,9 @@ def schema_violations(
 
 
 def _link_problem(value: list[Any], kind: Any, graph: dict[str, Any], nodes: dict[str, Any]) -> str:
-    if len(value) != 2 or not isinstance(value[1], int) or isinstance(value[1], bool):
-        return "a link must be [node_id, output_index]"
-    source = graph.get(str(value[0]))
+    if len(value) != 2 or not isinstance(value[0], str) or type(value[1]) is not int:
+        return 'a link must be ["<node id>", <output index>]'
+    source = graph.get(value[0])
     if source is None:
         return f"links to node {str(value[0])[:40]!r}, which is not in the graph"
     info = nodes.get(source["class_type"])

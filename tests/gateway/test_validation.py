@@ -202,6 +202,22 @@ CASES = [
         [("workflow.raw_graph_json", "NaN is not a JSON number")],
     ),
     Case(
+        "overflowing number in a graph",
+        lambda: graph_output('{"1": {"class_type": "EmptyImage", "inputs": {"width": 1e999}}}'),
+        [("workflow.raw_graph_json", "1e999 is not a finite number")],
+    ),
+    Case(
+        "link to a node id that is not a string",
+        lambda: graph_output(
+            {
+                "1": empty_image(),
+                "2": {"class_type": "ImageInvert", "inputs": {"image": [1, 0]}},
+                "3": saved("2"),
+            }
+        ),
+        [("graph.2.inputs.image", 'a link must be ["<node id>", <output index>]')],
+    ),
+    Case(
         "unknown class",
         lambda: graph_output({"1": {"class_type": "NoSuchNode", "inputs": {}}, "2": saved()}),
         [("graph.1.class_type", "unknown node class 'NoSuchNode'")],
