@@ -66,7 +66,9 @@ def check_job(
     except ServiceError as exc:
         if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
             raise
-        problems += exc.violations
+        problems += exc.violations or [FieldViolation("workflow", exc.message)]
+        _raise_if(problems)
+        raise
     _raise_if(problems)
     return workflow
 
@@ -137,6 +139,7 @@ def _raw_inputs(
         elif item.parameter in seen:
             problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
         elif why := kind_problem(item.data, loaders[0].kind):
+            seen.add(item.parameter)
             problems.append(FieldViolation(f"{where}.data", why))
         else:
             seen.add(item.parameter)
