@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2
 from minio import Minio
 
 from comfyui_sim import SimulatorHandle
+from generator_service.templates import PACKAGED_DIR, load_templates
 from mediagen.scaffold import RunningServer
 from mediagen.scaffold.channels import open_channel
 from mediagen.scaffold.errors import StatusDetails, status_details, status_of_rpc_error
@@ -24,6 +25,7 @@ from mediagen.v1 import gateway_pb2, generator_pb2, generator_pb2_grpc
 from tests.gateway.conftest import Gateway
 from tests.gateway.runs import output, request, run
 
+TEMPLATES = load_templates(PACKAGED_DIR)
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 LOADER_RULE = (
     "must be the name of one of this job's inputs (workflow.inputs[].parameter); "
@@ -53,6 +55,11 @@ def graph_output(graph: object, *inputs: generator_pb2.InputMedia) -> gateway_pb
 
 def with_inputs(spec: gateway_pb2.OutputSpec, *inputs: generator_pb2.InputMedia) -> gateway_pb2.OutputSpec:
     spec.workflow.inputs.extend(inputs)
+    return spec
+
+
+def with_parameter(spec: gateway_pb2.OutputSpec, name: str, value: int) -> gateway_pb2.OutputSpec:
+    spec.workflow.parameters[name].int_value = value
     return spec
 
 
@@ -175,6 +182,44 @@ CASES = [
         "timeout too short",
         lambda: with_timeout(output("solid_image"), 0, 1),
         [("timeout", "must be 0 (the default) or at least 1s")],
+    ),
+    Case(
+        "unknown template",
+        lambda: output("nope"),
+        [("workflow.template", f"unknown template 'nope' (known: {', '.join(sorted(TEMPLATES))})")],
+    ),
+    Case(
+        "image bound twice",
+        lambda: with_inputs(output("sd15_img2img", prompt="a"), image("image"), image("image")),
+        [("workflow.inputs[1].parameter", "'image' is bound twice")],
+    ),
+    Case(
+        "parameters on a raw graph",
+        lambda: with_parameter(graph_output({"1": empty_image(), "2": saved()}), "steps", 3),
+        [("workflow.parameters[steps]", "a raw graph takes no parameters")],
+    ),
+    Case(
+        "link to a missing node",
+        lambda: graph_output({"1": empty_image(), "2": saved("9")}),
+        [("graph.2.inputs.images", "links to node '9', which is not in the graph")],
+    ),
+    Case(
+        "link of a mismatched type",
+        lambda: graph_output(
+            {
+                "1": {
+                    "class_type": "EmptyLatentImage",
+                    "inputs": {"width": 64, "height": 64, "batch_size": 1},
+                },
+                "2": saved(),
+            }
+        ),
+        [("graph.2.inputs.images", "expects IMAGE, but output 0 of node 1 is LATENT")],
+    ),
+    Case(
+        "graph literal above its maximum",
+        lambda: graph_output({"1": empty_image(color=2**24), "2": saved()}),
+        [("graph.1.inputs.color", "must be <= 16777215")],
     ),
     Case(
         "no workflow",
