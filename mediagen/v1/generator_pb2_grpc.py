@@ -66,7 +66,9 @@ class GeneratorServiceServicer:
         then every output as media_start, media_chunk*, media_end, and completed
         last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-        DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+        DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+        status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+        was queued; only those are safe to retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

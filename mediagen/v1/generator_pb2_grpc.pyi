@@ -41,7 +41,9 @@ class GeneratorServiceStub:
     then every output as media_start, media_chunk*, media_end, and completed
     last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-    DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+    DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+    status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+    was queued; only those are safe to retry.
     """
     ValidateWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]
     """Checks jobs exactly as Generate would before it runs them (templates,
@@ -64,7 +66,9 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     then every output as media_start, media_chunk*, media_end, and completed
     last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-    DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+    DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+    status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+    was queued; only those are safe to retry.
     """
     ValidateWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]  # type: ignore[assignment]
     """Checks jobs exactly as Generate would before it runs them (templates,
@@ -90,7 +94,9 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         then every output as media_start, media_chunk*, media_end, and completed
         last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-        DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+        DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+        status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+        was queued; only those are safe to retry.
         """
 
     @_abc_1.abstractmethod
