@@ -1,10 +1,13 @@
 """One output of a run: a generator call whose media are piped into storage.
 
 The generator's events are relayed to the caller as they come (accepted,
-progress) and every media file goes into its own PutMedia call. Retrying is
-only done while it is safe: a generator that refuses the job (UNAVAILABLE,
-RESOURCE_EXHAUSTED) before ``accepted`` has queued nothing, so asking again
-cannot run the job twice. Once accepted, a failure ends this output only; the
+progress) and every media file goes into its own PutMedia call. This loop is
+the only place a generator call is retried (the channel never retries it), and
+only on an explicit refusal: a status whose reason says nothing was queued
+(``BACKENDS_FULL``, ``NO_BACKEND``; see ``refused_before_start``). A bare
+RESOURCE_EXHAUSTED or UNAVAILABLE may come after the job was queued (a message
+over a size limit, a connection lost), so it is never retried: a job must not
+run twice. Once accepted, a failure ends this output only; the
 other outputs of the run go on. Idempotency keys derived from run, output and
 item mean a repeated write is recognised by storage and never stored twice.
 A failed output's queue and execution times are those the generator measured
@@ -26,6 +29,7 @@ from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
+from mediagen.scaffold.channels import refused_before_start
 from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
@@ -33,7 +37,6 @@ from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 State = gateway_pb2.OutputState
 
 
@@ -106,9 +109,9 @@ class OutputRunner:
             except grpc.RpcError as err:
                 if (
                     transfer.accepted
-                    or err.code() not in RETRYABLE
+                    or not refused_before_start(err)
                     or attempt == self._settings.start_retries
-                ):  # type: ignore[attr-defined]
+                ):
                     raise
                 log.info("generator refused output %d (%s), retrying", index, err.code())  # type: ignore[attr-defined]
                 await asyncio.sleep(self._settings.retry_backoff * 2**attempt)

@@ -190,8 +190,9 @@ class Job:
         try:
             await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
-            self.submitted = False
-            self.backend.journal.remove(self.prompt_id)
+            if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
+                self.submitted = False
+                self.backend.journal.remove(self.prompt_id)
             raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
         accepted_at = self.accepted_at = time.monotonic()
         position = await self._position() if ahead else 0

@@ -1,7 +1,9 @@
 """The GeneratorService RPCs: validate, pick a backend, run the job, stream its events.
 
-``Generate`` checks the request completely before anything reaches ComfyUI, then answers
-RESOURCE_EXHAUSTED or UNAVAILABLE before any event when no backend can take the job. The job's
+``Generate`` checks the request completely before anything reaches ComfyUI (with
+:func:`workflows.check_job`, the same check ``ValidateWorkflows`` offers the gateway), then
+answers RESOURCE_EXHAUSTED (``BACKENDS_FULL``) or UNAVAILABLE (``NO_BACKEND``) before any event
+when no backend can take the job: those reasons tell the caller nothing was queued. The job's
 time limit is the smallest of the caller's timeout, the gRPC deadline (minus a small margin, so
 the caller receives our DEADLINE_EXCEEDED with the prompt id rather than a bare one) and the
 configured cap. When the caller goes away, the job is stopped and its prompt cancelled. A job is
@@ -14,15 +16,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from grpc import aio
 
-from generator_service import workflows
+from generator_service import failures, workflows
 from generator_service.backends import BackendPool
 from generator_service.jobs import Job, JobLimits
+from generator_service.nodeinfo import NodeCatalogs
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
 from mediagen.params import to_value
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_VIOLATIONS, bounded
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
@@ -45,14 +50,18 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
     ) -> None:
         self._settings, self._pool, self._templates, self._limits = settings, pool, templates, limits
         self._jobs: set[Job] = set()
+        self._nodes = NodeCatalogs()
 
     async def Generate(
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[generator_pb2.GenerateEvent]:
         bind_log_ids(request_id=request.request_id)
-        workflow = workflows.resolve(request.workflow, self._templates)
+        workflow = workflows.check_job(request, self._templates, await self._nodes_for(request))
         deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
-        backend = self._pool.acquire()
+        try:
+            backend = self._pool.acquire()
+        except ServiceError as exc:
+            raise failures.refused_before_start(exc) from None
         job = Job(backend, workflow, deadline, self._limits)
         self._jobs.add(job)
         # Released once the call is over (the status is out), so clean-up never delays it.
@@ -73,13 +82,35 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
     ) -> float:
         asked = request.timeout.ToTimedelta().total_seconds() if request.HasField("timeout") else 0.0
-        if asked < 0:
-            raise invalid_argument("timeout", "must not be negative")
         limit = min(asked or self._settings.default_timeout, self._settings.max_timeout)
         remaining = context.time_remaining()
         if remaining is not None:
             limit = min(limit, remaining - min(0.25, remaining * 0.05))
         return max(limit, 0.0)
+
+    async def ValidateWorkflows(
+        self, request: generator_pb2.ValidateWorkflowsRequest, context: aio.ServicerContext[Any, Any]
+    ) -> generator_pb2.ValidateWorkflowsResponse:
+        raw = next((job for job in request.jobs if _is_raw(job)), None)
+        nodes = await self._nodes_for(raw) if raw is not None else None
+        reply = generator_pb2.ValidateWorkflowsResponse()
+        for index, job in enumerate(request.jobs):
+            try:
+                workflows.check_job(job, self._templates, nodes)
+            except ServiceError as exc:
+                if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                for violation in exc.violations[:MAX_VIOLATIONS]:
+                    reply.violations.add(
+                        job_index=index,
+                        field=bounded(violation.field, MAX_FIELD_BYTES),
+                        description=bounded(violation.description, MAX_DESCRIPTION_BYTES),
+                    )
+        return reply
+
+    async def _nodes_for(self, request: generator_pb2.GenerateRequest) -> dict[str, Any] | None:
+        """A backend's node catalogue when the job is a raw graph to check against it."""
+        return await self._nodes.of_any(self._pool.backends) if _is_raw(request) else None
 
     async def ListWorkflows(
         self, request: generator_pb2.ListWorkflowsRequest, context: aio.ServicerContext[Any, Any]
@@ -105,6 +136,10 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
+
+
+def _is_raw(request: generator_pb2.GenerateRequest) -> bool:
+    return request.workflow.WhichOneof("source") == "raw_graph_json"
 
 
 def _describe(template: Template) -> generator_pb2.WorkflowTemplate:

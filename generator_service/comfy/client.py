@@ -28,9 +28,11 @@ class BackendUnreachable(Exception):
 class PromptRejected(Exception):
     """``POST /prompt`` refused the graph (400, or 200 with node errors)."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], queued: bool = False) -> None:
         super().__init__(str(body.get("error", {}).get("message", "prompt rejected")))
         self.body = body
+        self.queued = queued
+        """A 200 with node errors: ComfyUI queued the valid outputs and runs them anyway."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class ComfyClient:
         except ValueError:
             answer = {"error": {"message": response.text[:200]}}
         if response.status_code != 200 or answer.get("node_errors"):
-            raise PromptRejected(answer if isinstance(answer, dict) else {})
+            body = answer if isinstance(answer, dict) else {}
+            raise PromptRejected(body, queued=response.status_code == 200)
         return int(answer.get("number", 0))
 
     async def queue(self) -> QueueState:

@@ -66,7 +66,7 @@ async def test_deadline_while_pending_deletes_it_from_the_queue(generator_stub, 
     simulator.faults.hang_nodes = ["ImageInvert"]
     blocker = generator_stub.Generate(template_request("inverted_image", width=8, height=8), timeout=30)
     await events_until(blocker, running_node("ImageInvert"))
-    result = await run(generator_stub, template_request("solid_image", timeout=0.5, width=8, height=8))
+    result = await run(generator_stub, template_request("solid_image", timeout=1.0, width=8, height=8))
     assert result.error is not None
     assert result.error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     await wait_until(lambda: result.accepted.prompt_id not in simulator.state()["pending"], within=2.0)
