@@ -1,6 +1,7 @@
 """``GatewayService``: runs, their media and the template catalogue.
 
-``Generate`` validates the whole request first (see :mod:`gateway.validation`),
+``Generate`` validates the whole request first (:func:`gateway.validation.validate_request`,
+which asks the generator about the workflows),
 then records the run in storage and streams the run's events. When the
 gateway chose the run id (it cannot be taken) the run is recorded while the
 generator already works, so the caller does not wait for both in turn; media
@@ -25,7 +26,7 @@ from gateway.errors import peer_error
 from gateway.peers import Peers
 from gateway.run import run_outputs
 from gateway.settings import GatewaySettings
-from gateway.validation import check_request
+from gateway.validation import validate_request
 from gateway.workflows import WorkflowCatalog
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
@@ -43,8 +44,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def Generate(
         self, request: gateway_pb2.GatewayGenerateRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
-        templates = await self._catalog.templates() if _uses_templates(request) else {}
-        check_request(request, templates)
+        await validate_request(request, self._peers.generator, self._settings, context.time_remaining())
         run_id = request.run_id or uuid.uuid4().hex
         bind_log_ids(run_id=run_id)
         created = asyncio.ensure_future(self._create_run(run_id, request, context))
@@ -94,10 +94,6 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: generator_pb2.ListWorkflowsRequest, context: Context
     ) -> generator_pb2.ListWorkflowsResponse:
         return await self._catalog.list()
-
-
-def _uses_templates(request: gateway_pb2.GatewayGenerateRequest) -> bool:
-    return any(output.workflow.WhichOneof("source") == "template" for output in request.outputs)
 
 
 def _remaining(context: Context, cap: float) -> float:

@@ -14,6 +14,9 @@ from pydantic_settings import SettingsConfigDict
 
 from mediagen.scaffold import ServerSettings
 
+KiB = 1024
+MiB = 1024 * KiB
+
 
 class GatewaySettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GATEWAY_", extra="ignore")
@@ -31,7 +34,21 @@ class GatewaySettings(ServerSettings):
     max_concurrency: int = Field(default=4, ge=1, le=64, description="cap on outputs generated at once")
     queue_depth: int = Field(default=8, ge=1, le=1024, description="chunks buffered between the streams")
     start_retries: int = Field(
-        default=3, ge=0, le=20, description="app-level retries of a generator refused before acceptance"
+        default=3,
+        ge=0,
+        le=20,
+        description="retries of a generator call refused before anything started (BACKENDS_FULL, NO_BACKEND)",
     )
     retry_backoff: float = Field(default=0.2, gt=0, description="first retry delay in seconds, doubled")
     workflows_cache_seconds: float = Field(default=30.0, ge=0, description="ListWorkflows cache lifetime")
+    max_request_bytes: int = Field(default=6 * MiB, ge=1024, description="largest Generate request")
+    max_outputs: int = Field(default=64, ge=1, description="outputs per run")
+    max_parameters: int = Field(default=64, ge=1, description="parameters per output")
+    max_string_bytes: int = Field(
+        default=64 * KiB, ge=64, description="longest string value, template or parameter name"
+    )
+    max_graph_bytes: int = Field(default=1 * MiB, ge=1024, description="longest raw graph JSON")
+    max_context_bytes: int = Field(
+        default=64 * KiB, ge=256, description="largest run context (stored with the run, read back by GetRun)"
+    )
+    max_input_bytes: int = Field(default=4 * MiB, ge=1024, description="largest input media file")

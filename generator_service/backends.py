@@ -54,6 +54,11 @@ class Backend:
         process: ManagedProcess | None = None,
     ) -> None:
         self.name, self.url, self.process = name, url, process
+        self.identity = name if process is not None else url
+        """What the journal calls it: the URL of an attached ComfyUI; a managed one's URL changes
+        with its port at every generator start, its name (``managed-<i>``) does not."""
+        self.files = process.files if process is not None else None
+        """The job files it leaves, removable in managed mode only (see ``job_files``)."""
         self.client = ComfyClient(url, http_timeout)
         self.events = EventStream(url, client_id_prefix)
         self.journal = journal
@@ -95,9 +100,11 @@ class Backend:
 
         ``fresh_process``: our managed ComfyUI has just (re)started, so nothing is left to stop.
         """
-        if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.url):
+        if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.identity):
             self._recovery = self.spawn(
-                recover(self.client, self.journal, self.url, fresh_process, self._cancel_wait)
+                recover(
+                    self.client, self.journal, self.identity, fresh_process, self._cancel_wait, self.files
+                )
             )
 
     async def check(self) -> None:
@@ -134,12 +141,23 @@ class Backend:
                 status.last_error = str(exc)
         return status
 
-    async def close(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
-        await self.events.stop()
+    async def stop_process(self) -> None:
+        """End a managed ComfyUI and whatever it runs (shutdown); its jobs fail at once."""
         if self.process:
             await self.process.stop()
+            self.set_up(False, "stopped: the generator is shutting down")
+
+    async def close(self, wait: float = 1.0) -> None:
+        """Background clean-ups get ``wait`` seconds, then are abandoned (the journal keeps them)."""
+        if self._tasks:
+            _, unfinished = await asyncio.wait(set(self._tasks), timeout=wait)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.warning("backend %s: %d clean-up(s) abandoned at shutdown", self.name, len(unfinished))
+                await asyncio.wait(unfinished)
+        await self.events.stop()
+        await self.stop_process()
         await self.client.close()
 
 
@@ -153,12 +171,23 @@ class BackendPool:
         self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
+        """Attached backends are checked once; managed ones must answer (ComfyUIStartFailed if not)."""
         comfy = [b for b in self.backends if isinstance(b, Backend)]
         for backend in comfy:
             backend.events.start()
             if backend.process:
                 backend.process.start(backend.client.system_stats, self._notifier(backend))
         await asyncio.gather(*(b.check() for b in self.backends if b.process is None))
+        starts = [asyncio.ensure_future(b.process.started()) for b in comfy if b.process]
+        if not starts:
+            return
+        await asyncio.wait(starts, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [error for s in starts if s.done() and not s.cancelled() and (error := s.exception())]
+        if failed:
+            for start in starts:
+                start.cancel()
+            await self.close()
+            raise failed[0]
 
     def _notifier(self, backend: Backend) -> Any:
         def notify(up: bool, why: str) -> None:
@@ -204,6 +233,10 @@ class BackendPool:
         await asyncio.gather(*(b.check() for b in self.backends))
         if not any(b.up for b in self.backends):
             raise RuntimeError("; ".join(f"{b.name}: {b.last_error}" for b in self.backends))
+
+    async def stop_processes(self) -> None:
+        """Managed ComfyUIs are ended first at shutdown: their jobs then need no cancelling."""
+        await asyncio.gather(*(b.stop_process() for b in self.backends if isinstance(b, Backend)))
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self.backends))

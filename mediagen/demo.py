@@ -29,6 +29,7 @@ from mediagen.cli.generate import fetch_files, run_with_progress
 from mediagen.cli.render import dimensions, human_size
 from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import cache_dir
+from mediagen.stack.process import ProcessExited
 from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
 
 
@@ -135,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             "and gateway ...",
             highlight=False,
         )
-        with LocalStack(config) as stack:
+        try:
+            stack = LocalStack(config).start()
+        except (ProcessExited, TimeoutError) as exc:  # the part's own words say why
+            console.print("the stack did not start:", style="bold red")
+            console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            return 1
+        try:
             console.print(
                 f"stack up in {time.monotonic() - started:.1f}s, gateway at {stack.gateway_address}",
                 highlight=False,
@@ -145,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 print_commands(stack, console)
                 wait_for_interrupt()
             console.print("stopping the stack ...")
+        finally:
+            stack.stop()
     console.print(f"done in {time.monotonic() - started:.1f}s")
     return code
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import grpc
 
+from generator_service.inputs import kind_problem
 from generator_service.providers.base import BackendKind
 from generator_service.templates import MEDIA_TYPES, PARAM_TYPES, Parameter, TemplateError, check_value
 from generator_service.workflows import SEED_LIMIT, safe_upload_name
 from mediagen.params import Scalar, from_value
+from mediagen.rules import timeout_problem
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import generator_pb2
 
@@ -115,6 +117,20 @@ def parse(name: str, data: dict[str, Any]) -> ProviderTemplate:
     )
 
 
+def check_job(request: generator_pb2.GenerateRequest, template: ProviderTemplate) -> ProviderWorkflow:
+    """The job's provider request; INVALID_ARGUMENT listing every problem (timeout included)."""
+    problems = [FieldViolation("timeout", why)] if (why := timeout_problem(request.timeout)) else []
+    try:
+        workflow = resolve(template, request.workflow)
+    except ServiceError as exc:
+        if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        _raise_if(problems + list(exc.violations or [FieldViolation("workflow", exc.message)]))
+        raise
+    _raise_if(problems)
+    return workflow
+
+
 def resolve(template: ProviderTemplate, spec: generator_pb2.WorkflowSpec) -> ProviderWorkflow:
     """The request to send, or INVALID_ARGUMENT naming every bad field."""
     values: dict[str, Scalar] = {}
@@ -145,9 +161,7 @@ def resolve(template: ProviderTemplate, spec: generator_pb2.WorkflowSpec) -> Pro
         elif param.required and not any(p.field == f"workflow.parameters[{name}]" for p in problems):
             problems.append(FieldViolation(f"workflow.parameters[{name}]", "is required"))
     images = _images(template, spec, problems)
-    if problems:
-        summary = "; ".join(f"{p.field}: {p.description}" for p in problems)
-        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)
+    _raise_if(problems)
     request = dict(template.request)
     for name, value in values.items():
         request[template.fields[name]] = value
@@ -168,8 +182,8 @@ def _images(
             )
         elif any(image.field == template.fields[item.parameter] for image in images):
             problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
-        elif not item.data:
-            problems.append(FieldViolation(f"{where}.data", "is empty"))
+        elif why := kind_problem(item.data, "image"):
+            problems.append(FieldViolation(f"{where}.data", why))
         else:
             images.append(
                 ImageUpload(template.fields[item.parameter], safe_upload_name(item.filename), item.data)
@@ -182,3 +196,9 @@ def _images(
         ):
             problems.append(FieldViolation(f"workflow.inputs[{name}]", "this image input is required"))
     return images
+
+
+def _raise_if(problems: list[FieldViolation]) -> None:
+    if problems:
+        summary = "; ".join(f"{p.field}: {p.description}" for p in problems)
+        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)

@@ -2,11 +2,14 @@
 
 MinIO (the local binary, unless an endpoint is handed in), a ComfyUI (the
 simulator, unless ``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND``
-names a real one), then storage, generator and gateway, each waited for until
-its gRPC health says SERVING. Used as a context manager, sync or async; the
-parts stop in reverse order, SIGTERM first. With ``remote_simulators`` the
-Images API and predictions simulators start too, each with a fresh key, and the
-generator declares them as backends.
+names a real one, the command run in ``MEDIAGEN_COMFYUI_WORKDIR``), then
+storage, generator and gateway, each waited for until its gRPC health says
+SERVING; a part that exits first fails the start with the end of its log (a
+ComfyUI command that cannot start is reported by the generator there). Used as
+a context manager, sync or async; the parts stop in reverse order, SIGTERM
+first. Everything they write stays in ``work_dir``. With ``remote_simulators``
+the Images API and predictions simulators start too, each with a fresh key, and
+the generator declares them as backends.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class StackConfig:
     bucket: str = "mediagen"
     comfyui_url: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_URL", ""))
     comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
+    comfyui_workdir: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_WORKDIR", ""))
     simulator_args: tuple[str, ...] = ()
     storage_env: dict[str, str] = field(default_factory=dict)
     generator_env: dict[str, str] = field(default_factory=dict)
@@ -143,12 +147,21 @@ class LocalStack:
                     self._port("generator"),
                     self.comfyui_url,
                     self.config.comfyui_command,
-                    self.config.generator_env,
+                    {**self._managed_env(), **self.config.generator_env},
                 ),
             },
         )
         self._wait_serving("storage")
         self._wait_serving("generator")
+
+    def _managed_env(self) -> dict[str, str]:
+        """A managed ComfyUI's data (outputs, inputs) lives in the work dir, and goes with it."""
+        if not self.config.comfyui_command:
+            return {}
+        env = {"MEDIAGEN_GENERATOR_COMFYUI_DATA_DIR": str(self.config.work_dir / "comfyui-managed")}
+        if self.config.comfyui_workdir:
+            env["MEDIAGEN_GENERATOR_COMFYUI_WORKDIR"] = self.config.comfyui_workdir
+        return env
 
     def _start_simulator(self) -> None:
         port = free_port(self.config.host)

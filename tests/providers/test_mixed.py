@@ -87,3 +87,33 @@ async def test_a_kind_that_is_down_is_unavailable(
     finally:
         await channel.close()
         await server.stop(1.0)
+
+
+async def test_validation_knows_the_provider_templates(
+    images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
+    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
+    server = await start_generator(backends=backends(images_sim.url, predictions_sim.url))
+    channel = open_channel(server.address)
+    try:
+        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+        good = [template_request("gpt_image", prompt="a"), template_request("flux_schnell", prompt="b")]
+        bad = [
+            template_request("gpt_image", prompt="a", quality="ultra"),
+            template_request("flux_schnell", num_outputs=5),
+            template_request("gpt_image_edit", prompt="c"),
+        ]
+        reply = await stub.ValidateWorkflows(generator_pb2.ValidateWorkflowsRequest(jobs=good + bad))
+        found = {(v.job_index, v.field) for v in reply.violations}
+        assert found == {
+            (2, "workflow.parameters[quality]"),
+            (3, "workflow.parameters[num_outputs]"),
+            (3, "workflow.parameters[prompt]"),
+            (4, "workflow.inputs[image]"),
+        }
+        assert images_sim.log == []
+        assert predictions_sim.log == []
+    finally:
+        await channel.close()
+        await server.stop(1.0)
