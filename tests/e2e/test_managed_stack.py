@@ -98,7 +98,8 @@ def _demo(tmp_path: Path, command: str) -> tuple[subprocess.CompletedProcess[str
 def test_make_demo_on_a_managed_comfyui_leaves_no_temporary_folder(tmp_path: Path) -> None:
     result, temp = _demo(tmp_path, SIM)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(re.findall(r"s3://mediagen/runs/\w+/media/\S+", result.stdout)) == 3, result.stdout
+    media = re.findall(r"s3://mediagen/runs/\w+/media/\S+", result.stdout)
+    assert len(media) == 5, result.stdout  # three from ComfyUI, one per remote kind
     assert not list(temp.iterdir()), "the demo left these in the temp dir"
 
 
