@@ -7,9 +7,9 @@ downloaded). The simulators cache their renders, so both arms measure the exchan
 Target: p50(generator) - p50(direct) <= 5 ms per kind.
 
 Storm: the simulators refuse 50% of requests with 429 (``retry-after`` 0.7 s); J concurrent jobs
-per kind with a 2.5 s limit (so some jobs run out of retries). Every job must succeed or end
-RESOURCE_EXHAUSTED, and no request may reach a simulator after the job's deadline (launch +
-limit; the report shows the latest one).
+per kind with a 2.5 s gRPC deadline (so some jobs run out of retries). Every job must succeed or
+end RESOURCE_EXHAUSTED, and no request may reach a simulator after the call's deadline (launch +
+2.5 s, which the generator's own deadline is inside of; the report shows the latest request).
 
     python -m bench.bench_remote_backends [--jobs 60] [--storm 20]
 """
@@ -144,8 +144,8 @@ async def storm(
     ):
         sim = sims[kind]
         sim.log.clear()
+        requests = [_request(template, prompt=f"storm {i}", **params) for i in range(jobs)]
         launched = time.time()
-        requests = [_request(template, timeout=limit, prompt=f"storm {i}", **params) for i in range(jobs)]
         outcomes = await asyncio.gather(*(_outcome(stub, r, limit) for r in requests))
         counts = Counter(outcomes)
         latest = max(
@@ -153,7 +153,7 @@ async def storm(
             default=launched,
         )
         late = latest - (launched + limit)
-        good = set(counts) <= {"OK", "RESOURCE_EXHAUSTED"} and late <= 0.25
+        good = set(counts) <= {"OK", "RESOURCE_EXHAUSTED"} and late <= 0
         ok &= good
         verdict = "ok" if good else "MISSED"
         print(
@@ -167,7 +167,7 @@ async def _outcome(
     stub: generator_pb2_grpc.GeneratorServiceAsyncStub, request: generator_pb2.GenerateRequest, limit: float
 ) -> str:
     try:
-        async for _ in stub.Generate(request, timeout=limit + 10):
+        async for _ in stub.Generate(request, timeout=limit):
             pass
     except grpc.aio.AioRpcError as err:
         return err.code().name
