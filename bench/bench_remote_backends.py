@@ -144,7 +144,7 @@ async def storm(
     ):
         sim = sims[kind]
         sim.log.clear()
-        requests = [_request(template, prompt=f"storm {i}", **params) for i in range(jobs)]
+        requests = [_request(template, 0, prompt=f"storm {i}", **params) for i in range(jobs)]
         launched = time.time()
         outcomes = await asyncio.gather(*(_outcome(stub, r, limit) for r in requests))
         counts = Counter(outcomes)
