@@ -7,10 +7,10 @@ comes up, its socket is told to reconnect now (its backoff may have grown to sec
 prompts the journal says were orphaned there are cleaned up.
 
 A job goes to the up backend with the shortest queue, ready ones first (one placed on a backend
-whose socket is still reconnecting waits ``connect_wait`` for it): ComfyUI's own queue (every
-caller's jobs) plus this generator's active jobs there (so jobs still uploading or downloading
-count too). When every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so
-it can go elsewhere instead of waiting here.
+whose socket is still reconnecting waits ``connect_wait`` for it): the other callers' prompts in
+ComfyUI's queue plus every job of this generator there (so jobs still uploading or downloading
+count too, and our queued prompts count once, not twice). When every backend is at the limit
+the caller is told RESOURCE_EXHAUSTED at once, so it can go elsewhere instead of waiting here.
 
 The pool holds backends of every kind (:class:`generator_service.providers.base.BackendKind`):
 a job is placed among the backends of its template's kind, a remote one by its own concurrency
@@ -20,8 +20,9 @@ limit instead of a queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -63,6 +64,7 @@ class Backend:
         self.events = EventStream(url, client_id_prefix)
         self.journal = journal
         self.active = 0
+        self._queued_by_us = 0
         self.up = False
         self.last_error = "not checked yet"
         self._cancel_wait = cancel_wait
@@ -78,7 +80,22 @@ class Backend:
 
     @property
     def load(self) -> int:
-        return self.events.queue_remaining + self.active
+        """Jobs on this backend: other callers' prompts in its queue plus all of ours.
+
+        ComfyUI's ``queue_remaining`` counts our submitted prompts too, and ``active`` counts
+        every job of ours placed here (also while uploading or downloading), so ours are taken
+        out of the first term rather than counted twice.
+        """
+        return max(self.events.queue_remaining - self._queued_by_us, 0) + self.active
+
+    @contextlib.contextmanager
+    def queued_by_us(self) -> Iterator[None]:
+        """Count one prompt of ours in this backend's queue while the block runs (submit to finish)."""
+        self._queued_by_us += 1
+        try:
+            yield
+        finally:
+            self._queued_by_us -= 1
 
     @property
     def ready(self) -> bool:

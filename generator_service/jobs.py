@@ -194,20 +194,21 @@ class Job:
                 self.submitted = False
                 self.backend.journal.remove(self.prompt_id)
             raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
-        accepted_at = self.accepted_at = time.monotonic()
-        position = await self._position() if ahead else 0
-        await self.outbox.put(accepted_event(self.workflow, self.ids, position))
-        follower = self.follower = Follower(
-            self.backend.client,
-            self.backend.events,
-            inbox,
-            self.prompt_id,
-            client_id,
-            self.workflow.graph,
-            self.backend.name,
-            self.limits.follow,
-        )
-        entry = await follower.follow(self._progress)
+        with self.backend.queued_by_us():
+            accepted_at = self.accepted_at = time.monotonic()
+            position = await self._position() if ahead else 0
+            await self.outbox.put(accepted_event(self.workflow, self.ids, position))
+            follower = self.follower = Follower(
+                self.backend.client,
+                self.backend.events,
+                inbox,
+                self.prompt_id,
+                client_id,
+                self.workflow.graph,
+                self.backend.name,
+                self.limits.follow,
+            )
+            entry = await follower.follow(self._progress)
         self.outputs_listed = len(parse_history(entry, include_previews=False).files)
         moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
         await deliver(
