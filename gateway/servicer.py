@@ -68,13 +68,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def GetRun(
         self, request: storage_pb2.GetRunRequest, context: Context
-    ) -> storage_pb2.GetRunResponse:
+    ) -> gateway_pb2.GatewayGetRunResponse:
         if not request.run_id:
             raise invalid_argument("run_id", "is required")
         try:
-            return await self._peers.storage.GetRun(request, timeout=_remaining(context, 30.0))
+            stored = await self._peers.storage.GetRun(request, timeout=_remaining(context, 30.0))
         except grpc.RpcError as err:
             raise peer_error(err, "storage") from None
+        return gateway_pb2.GatewayGetRunResponse(run=stored.run, media=stored.media)
 
     async def GetMedia(
         self, request: storage_pb2.GetMediaRequest, context: Context
