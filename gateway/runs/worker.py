@@ -253,7 +253,8 @@ class Worker:
                 raise  # this worker is shutting down: the claim lapses and another resumes
         finally:
             heartbeat.cancel()
-            self._running.pop(run_id, None)
+            if self._running.get(run_id) is running:
+                del self._running[run_id]
         if running.claim_lost:
             raise LostClaim("claim lapsed while running")
         if running.cancel_requested:
