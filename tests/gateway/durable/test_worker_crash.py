@@ -49,7 +49,8 @@ def worker_process(
         "MEDIAGEN_GATEWAY_CLAIM_SECONDS": str(CLAIM_SECONDS),
     }
     with log_file.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=log, cwd=ROOT)
+        command = [sys.executable, "-m", "gateway"]
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
         yield process
     finally:
