@@ -63,5 +63,5 @@ async def test_submit_is_unavailable_while_nats_is_down_and_a_running_run_report
         await stop_gateway(gateway)
     assert sorted((r.output_index, r.item_index) for r in reply.media) == [(0, 0), (1, 0), (2, 0)]
     assert events[-1].run_completed.state == gateway_pb2.RUN_STATE_SUCCEEDED
-    stored = [e.media_stored.output_index for e in events if e.WhichOneof("event") == "media_stored"]
-    assert stored == [0, 1, 2]
+    logged = [e.media_stored.output_index for e in events if e.WhichOneof("event") == "media_stored"]
+    assert logged == [0, 1, 2]
