@@ -1,0 +1,113 @@
+"""A worker SIGKILLed mid-run: another worker process resumes the run, nothing is stored twice.
+
+Two gateway workers run as real processes (``python -m gateway``, role worker); the test's
+own gateway (role api) submits and watches. The first worker is killed with SIGKILL while
+it generates the run's second output: its claim lapses, the second worker takes the run
+over, skips the output already stored, generates the interrupted one again and the rest.
+The generator sees the dead worker's stream drop and cancels its ComfyUI prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from comfyui_sim import SimulatorHandle
+from mediagen.scaffold import RunningServer
+from mediagen.stack.ports import free_port
+from mediagen.v1 import gateway_pb2
+from tests.conftest import ROOT
+from tests.gateway.conftest import stop_gateway
+from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.support import eventually, submit_request, wait_state
+from tests.gateway.runs import output
+from tests.gateway.test_faults import sim_idle
+from tests.storage.conftest import StorageServer
+
+CLAIM_SECONDS = 2.0
+
+
+@contextmanager
+def worker_process(
+    log_file: Path, generator: RunningServer, storage: StorageServer, nats: NatsServer, prefix: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MEDIAGEN_PORT": str(free_port()),
+        "MEDIAGEN_LOG_FORMAT": "text",
+        "MEDIAGEN_GATEWAY_GENERATOR_TARGET": generator.address,
+        "MEDIAGEN_GATEWAY_STORAGE_TARGET": storage.address,
+        "MEDIAGEN_GATEWAY_NATS_URL": nats.url,
+        "MEDIAGEN_GATEWAY_NATS_PREFIX": prefix,
+        "MEDIAGEN_GATEWAY_ROLE": "worker",
+        "MEDIAGEN_GATEWAY_CLAIM_SECONDS": str(CLAIM_SECONDS),
+    }
+    with log_file.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+async def test_a_killed_worker_s_run_is_resumed_by_another_and_nothing_is_stored_twice(
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsServer,
+    nats_prefix: str,
+    sim: SimulatorHandle,
+    tmp_path: Path,
+) -> None:
+    sim.faults.node_delay_s = {"EmptyImage": 1.5}
+    api = await start_run_gateway(generator, storage, nats_server, nats_prefix, role="api")
+    try:
+        with worker_process(tmp_path / "first.log", generator, storage, nats_server, nats_prefix) as first:
+            outputs = [output("solid_image", width=8, height=8, color=0x200000 + index) for index in range(3)]
+            status = await api.stub.SubmitRun(submit_request(*outputs, run_id="survivor"))
+            seen: list[gateway_pb2.RunEvent] = []
+            async for event in api.stub.WatchRun(gateway_pb2.WatchRunRequest(run_id=status.run_id)):
+                seen.append(event)
+                if event.WhichOneof("event") == "output_accepted" and event.output_accepted.output_index == 1:
+                    break
+            await eventually(lambda: bool(sim.state()["running"]))
+            interrupts = int(sim.state()["interrupts"])  # type: ignore[call-overload]
+            with worker_process(tmp_path / "second.log", generator, storage, nats_server, nats_prefix):
+                first.send_signal(signal.SIGKILL)
+                first.wait(10)
+                # The orphaned prompt is cancelled by the generator when the dead worker's stream drops.
+                await eventually(lambda: int(sim.state()["interrupts"]) > interrupts)  # type: ignore[call-overload]
+                reply = await wait_state(api.stub, "survivor", gateway_pb2.RUN_STATE_SUCCEEDED, within=60)
+                rest = []
+                after = seen[-1].sequence
+                async for event in api.stub.WatchRun(
+                    gateway_pb2.WatchRunRequest(run_id="survivor", after_sequence=after)
+                ):
+                    rest.append(event)
+        await eventually(lambda: sim_idle(sim))
+    finally:
+        await stop_gateway(api)
+    keys = sorted((record.output_index, record.item_index) for record in reply.media)
+    assert keys == [(0, 0), (1, 0), (2, 0)]
+    assert reply.status.attempts == 2
+    running = [e.state_changed for e in seen + rest if e.WhichOneof("event") == "state_changed"]
+    resumed = [change for change in running if change.attempt == 2]
+    assert resumed
+    assert "resumed" in resumed[0].reason.message
+    # Output 0 was stored before the kill and was not generated again.
+    accepted = [e.output_accepted.output_index for e in rest if e.WhichOneof("event") == "output_accepted"]
+    assert sorted(accepted) == [1, 2]
+    stored = [e.media_stored.output_index for e in seen + rest if e.WhichOneof("event") == "media_stored"]
+    assert stored.count(0) == 1
+    assert rest[-1].run_completed.media_stored == 3
