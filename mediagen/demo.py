@@ -1,6 +1,6 @@
 """``python -m mediagen.demo``: the whole system on this machine, end to end, in one command.
 
-Starts MinIO, a ComfyUI (the simulator, or a real one named by
+Starts MinIO, NATS with JetStream, a ComfyUI (the simulator, or a real one named by
 ``MEDIAGEN_COMFYUI_URL`` / ``MEDIAGEN_COMFYUI_COMMAND``), storage, generator
 and gateway as separate processes; generates a run with an image, an animated
 image and an audio clip through the gateway using model-free templates (so a
@@ -77,7 +77,8 @@ def print_commands(stack: LocalStack, console: Console) -> None:
         console.print(f"  {name:<10} {address}  (pid {stack.processes[name].pid})", highlight=False)
     console.print(
         f"  comfyui    {stack.comfyui_url}\n  minio      {stack.minio.endpoint if stack.minio else ''}"
-        f"  bucket {stack.bucket}\n  logs       {stack.log_dir}",
+        f"  bucket {stack.bucket}\n  nats       {stack.nats.url if stack.nats else ''}"
+        f"\n  logs       {stack.log_dir}",
         highlight=False,
     )
     console.print("\n[bold]try[/]:", highlight=False)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mediagen-demo-") as work:
         config = StackConfig(work_dir=Path(work))
         comfy = config.comfyui_url or config.comfyui_command or "the ComfyUI simulator"
-        console.print(f"starting MinIO, {comfy}, storage, generator and gateway ...", highlight=False)
+        console.print(f"starting MinIO, NATS, {comfy}, storage, generator and gateway ...", highlight=False)
         with LocalStack(config) as stack:
             console.print(
                 f"stack up in {time.monotonic() - started:.1f}s, gateway at {stack.gateway_address}",

@@ -1,9 +1,11 @@
 """A whole mediagen stack on this machine, every part its own process.
 
-MinIO (the local binary, unless an endpoint is handed in), a ComfyUI (the
-simulator, unless ``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND``
-names a real one), then storage, generator and gateway, each waited for until
-its gRPC health says SERVING. Used as a context manager, sync or async; the
+MinIO (the local binary, unless an endpoint is handed in), NATS with
+JetStream (the local ``nats-server``, with a store of this stack's own, unless
+an endpoint is handed in), a ComfyUI (the simulator, unless
+``MEDIAGEN_COMFYUI_URL`` or ``MEDIAGEN_COMFYUI_COMMAND`` names a real one),
+then storage, generator and gateway, each waited for until its gRPC health
+says SERVING. Used as a context manager, sync or async; the
 parts stop in reverse order, SIGTERM first.
 """
 
@@ -17,6 +19,7 @@ from types import TracebackType
 
 from mediagen.stack import parts
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
+from mediagen.stack.nats import LocalNats, NatsEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
@@ -26,6 +29,7 @@ from mediagen.stack.readiness import grpc_serving, http_answers
 class StackConfig:
     work_dir: Path
     minio: MinioEndpoint | None = None
+    nats: NatsEndpoint | None = None
     bucket: str = "mediagen"
     comfyui_url: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_URL", ""))
     comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
@@ -44,6 +48,8 @@ class LocalStack:
         self.processes: dict[str, ManagedProcess] = {}
         self.addresses: dict[str, str] = {}
         self.minio: MinioEndpoint | None = config.minio
+        self.nats: NatsEndpoint | None = config.nats
+        self._local_nats: LocalNats | None = None
         self.comfyui_url = config.comfyui_url
         self._local_minio: LocalMinio | None = None
 
@@ -73,6 +79,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         try:
             self._start_minio()
+            self._start_nats()
             self._start_backends()
             self._start(
                 "gateway",
@@ -81,6 +88,7 @@ class LocalStack:
                     self._port("gateway"),
                     self.addresses["generator"],
                     self.addresses["storage"],
+                    self._nats_url(),
                     self.config.gateway_env,
                 ),
             )
@@ -93,6 +101,9 @@ class LocalStack:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
+        if self._local_nats is not None:
+            self._local_nats.stop()
+            self._local_nats = None
         if self._local_minio is not None:
             self._local_minio.stop()
             self._local_minio = None
@@ -101,6 +112,15 @@ class LocalStack:
         if self.minio is None:
             self._local_minio = LocalMinio(self.config.work_dir / "minio", host=self.config.host)
             self.minio = self._local_minio.start()
+
+    def _start_nats(self) -> None:
+        if self.nats is None:
+            self._local_nats = LocalNats(self.config.work_dir / "nats", host=self.config.host)
+            self.nats = self._local_nats.start(self.config.start_timeout)
+
+    def _nats_url(self) -> str:
+        assert self.nats is not None
+        return self.nats.url
 
     def _start_backends(self) -> None:
         """Simulator and storage start together; the generator once its ComfyUI answers."""
