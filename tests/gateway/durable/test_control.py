@@ -10,9 +10,10 @@ import pytest
 from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
 from mediagen.scaffold.errors import status_details, status_of_rpc_error
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway, stop_gateway
-from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.conftest import start_run_gateway
 from tests.gateway.durable.support import submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.storage.conftest import StorageServer
@@ -26,7 +27,7 @@ HIGH, NORMAL, LOW = (
 
 @pytest.fixture
 async def api_gateway(
-    generator: RunningServer, storage: StorageServer, nats_server: NatsServer, nats_prefix: str
+    generator: RunningServer, storage: StorageServer, nats_server: NatsEndpoint, nats_prefix: str
 ) -> AsyncIterator[Gateway]:
     """A gateway that answers calls but executes nothing: submitted runs stay queued."""
     gateway = await start_run_gateway(generator, storage, nats_server, nats_prefix, role="api", queue_cap=3)
@@ -123,7 +124,7 @@ async def test_higher_priority_first_and_first_in_first_out_within_one(
     api_gateway: Gateway,
     generator: RunningServer,
     storage: StorageServer,
-    nats_server: NatsServer,
+    nats_server: NatsEndpoint,
     nats_prefix: str,
     sim: SimulatorHandle,
 ) -> None:

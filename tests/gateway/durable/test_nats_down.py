@@ -2,47 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import grpc
 import pytest
 
 from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
-from mediagen.stack.ports import free_port
+from mediagen.stack.nats import LocalNats
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import stop_gateway
-from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.conftest import start_run_gateway
 from tests.gateway.durable.support import eventually, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.storage.conftest import StorageServer
 
 
-@pytest.fixture
-def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server of this test's own, to stop and start again."""
-    port = free_port()
-    server = NatsServer(f"nats://127.0.0.1:{port}", port, tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
-
-
 async def test_submit_is_unavailable_while_nats_is_down_and_a_running_run_reports_once_it_is_back(
     generator: RunningServer,
     storage: StorageServer,
-    own_nats: NatsServer,
+    fresh_nats: LocalNats,
     nats_prefix: str,
     sim: SimulatorHandle,
 ) -> None:
     sim.faults.node_delay_s = {"EmptyImage": 1.0}
-    gateway = await start_run_gateway(generator, storage, own_nats, nats_prefix)
+    assert fresh_nats.endpoint is not None
+    port = int(fresh_nats.endpoint.url.rsplit(":", 1)[1])
+    gateway = await start_run_gateway(generator, storage, fresh_nats.endpoint, nats_prefix)
     try:
         outputs = [output("solid_image", width=8, height=8, color=0x300000 + index) for index in range(3)]
         status = await gateway.stub.SubmitRun(submit_request(*outputs, run_id="outage"))
         await wait_state(gateway.stub, "outage", gateway_pb2.RUN_STATE_RUNNING)
-        own_nats.stop()
+        fresh_nats.stop()
         with pytest.raises(grpc.RpcError) as refused:
             await gateway.stub.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -56,7 +45,7 @@ async def test_submit_is_unavailable_while_nats_is_down_and_a_running_run_report
         while count < 3:
             count = await media_count()
             await eventually(lambda: True, within=0.5)
-        own_nats.start()
+        fresh_nats.start(port=port)
         reply = await wait_state(gateway.stub, status.run_id, gateway_pb2.RUN_STATE_SUCCEEDED, within=60)
         events = await watch(gateway.stub, status.run_id)
     finally:
