@@ -375,11 +375,18 @@ class Worker:
         return stored.run
 
     async def _heartbeat(self, run_id: str, running: _Running) -> None:
-        """Renew the claim; notice a cancel or a lost claim that the notification missed."""
+        """Renew the claim; notice a cancel or a lost claim that the notification missed.
+
+        The first look is at once: a cancel that came between the claim and this run being
+        registered here was told to no one.
+        """
+        first = True
         while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            with contextlib.suppress(Exception):
-                await running.claim.msg.in_progress()
+            if not first:
+                await asyncio.sleep(self._settings.heartbeat_seconds)
+                with contextlib.suppress(Exception):
+                    await running.claim.msg.in_progress()
+            first = False
             try:
                 current = await self._store.get(run_id)
             except Exception:  # noqa: BLE001 - NATS away: keep going, writes will retry
