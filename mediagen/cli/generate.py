@@ -1,7 +1,8 @@
 """Run a generation through the gateway with live progress, then fetch its files.
 
-Shared by ``mediagen generate`` and the demo: both show the same bars, the
-same table of stored objects and write the files to ``<out>/<run_id>/``.
+Shared by ``mediagen generate``, ``mediagen watch`` and the demo: they show
+the same bars, the same table of stored objects and write the files to
+``<out>/<run_id>/``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mediagen.cli.download import download_media, media_filename
+from mediagen.cli.jsonlines import emit
 from mediagen.cli.progress import RunProgress
 from mediagen.scaffold.errors import describe_status
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, storage_pb2
@@ -41,19 +43,36 @@ async def run_with_progress(
     with RunProgress(console, labels) as progress:
         async for event in stub.Generate(request):
             progress.show(event)
-            _collect(result, event, console)
+            collect(result, event, console)
     return result
 
 
-def _collect(result: RunResult, event: gateway_pb2.GatewayEvent, console: Console) -> None:
+async def run_as_json(
+    stub: gateway_pb2_grpc.GatewayServiceAsyncStub, request: gateway_pb2.GatewayGenerateRequest
+) -> RunResult:
+    """The same run with each event printed as a JSON line instead of bars."""
+    result = RunResult()
+    async for event in stub.Generate(request):
+        emit(event)
+        collect(result, event, None)
+    return result
+
+
+def collect(
+    result: RunResult, event: gateway_pb2.GatewayEvent | gateway_pb2.RunEvent, console: Console | None
+) -> None:
+    """Keep what the end of a run needs (id, records, failures, completion); tell a person."""
     kind = event.WhichOneof("event")
-    if kind == "run_created":
+    if kind == "run_created" and isinstance(event, gateway_pb2.GatewayEvent):
         result.run_id = event.run_created.run.run_id
-        console.print(f"run [bold]{result.run_id}[/] created")
+        if console is not None:
+            console.print(f"run [bold]{result.run_id}[/] created")
     elif kind == "media_stored":
         result.records.append(event.media_stored.record)
     elif kind == "output_failed":
         result.failures.append(event.output_failed)
+        if console is None:
+            return
         console.print(
             f"[red]output {event.output_failed.output_index} failed:[/] "
             f"{describe_status(event.output_failed.status)}",
