@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from mediagen.cli.download import download_media, media_filename
-from mediagen.cli.generate import RunResult, collect, fetch_files, run_as_json, run_with_progress
+from mediagen.cli.generate import (
+    RunResult,
+    collect,
+    fetch_files,
+    run_as_json,
+    run_with_progress,
+    watch_with_progress,
+)
 from mediagen.cli.jsonlines import as_dict, emit
 from mediagen.cli.params import BadParameter, split_assignment
-from mediagen.cli.progress import RunProgress
 from mediagen.cli.render import (
     PRIORITY,
     STATE,
@@ -111,7 +117,6 @@ async def watch(stub: Stub, args: argparse.Namespace, console: Console) -> int:
     if not first.HasField("status"):
         errors.print(f"run {args.run_id} is not a durable run: see mediagen runs show", highlight=False)
         return 1
-    result = RunResult(run_id=args.run_id)
 
     def resumed(reason: str, last: int) -> None:
         errors.print(
@@ -121,29 +126,30 @@ async def watch(stub: Stub, args: argparse.Namespace, console: Console) -> int:
         )
 
     if args.json:
+        result = RunResult(run_id=args.run_id)
 
         def print_event(event: gateway_pb2.RunEvent) -> None:
             emit(event)
             collect(result, event, None)
 
-        completed = await follow_run(
+        ended = await follow_run(
             stub, args.run_id, print_event, reconnect_for=args.reconnect_for, on_reconnect=resumed
         )
         if args.out is not None:
             await _fetch_as_json(stub, result, args.out)
-        return 0 if completed.state == gateway_pb2.RUN_STATE_SUCCEEDED else 1
+        return 0 if ended.state == gateway_pb2.RUN_STATE_SUCCEEDED else 1
 
-    labels = [f"[{index}] output" for index in range(first.status.output_count)]
     console.print(f"run [bold]{args.run_id}[/] {state_name(first.status.state)}")
-    with RunProgress(console, labels) as progress:
-
-        def show(event: gateway_pb2.RunEvent) -> None:
-            progress.show_run_event(event)
-            collect(result, event, console)
-
-        completed = await follow_run(
-            stub, args.run_id, show, reconnect_for=args.reconnect_for, on_reconnect=resumed
-        )
+    result = await watch_with_progress(
+        stub,
+        args.run_id,
+        console,
+        first.status.output_count,
+        reconnect_for=args.reconnect_for,
+        on_reconnect=resumed,
+    )
+    completed = result.completed
+    assert completed is not None
     console.print(media_table(result.records))
     if args.out is not None:
         for path in await fetch_files(stub, result, args.out):

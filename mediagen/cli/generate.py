@@ -7,6 +7,7 @@ the same bars, the same table of stored objects and write the files to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from mediagen.cli.download import download_media, media_filename
 from mediagen.cli.jsonlines import emit
 from mediagen.cli.progress import RunProgress
+from mediagen.cli.watch import follow_run
 from mediagen.scaffold.errors import describe_status
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, storage_pb2
 
@@ -44,6 +46,30 @@ async def run_with_progress(
         async for event in stub.Generate(request):
             progress.show(event)
             collect(result, event, console)
+    return result
+
+
+async def watch_with_progress(
+    stub: gateway_pb2_grpc.GatewayServiceAsyncStub,
+    run_id: str,
+    console: Console,
+    output_count: int,
+    *,
+    reconnect_for: float = 120.0,
+    on_reconnect: Callable[[str, int], None] | None = None,
+) -> RunResult:
+    """Follow a durable run (WatchRun, resumed across dropped connections) with the same bars."""
+    result = RunResult(run_id=run_id)
+    labels = [f"[{index}] output" for index in range(output_count)]
+    with RunProgress(console, labels) as progress:
+
+        def show(event: gateway_pb2.RunEvent) -> None:
+            progress.show_run_event(event)
+            collect(result, event, console)
+
+        result.completed = await follow_run(
+            stub, run_id, show, reconnect_for=reconnect_for, on_reconnect=on_reconnect
+        )
     return result
 
 
