@@ -33,7 +33,7 @@ from gateway.runs.engine import RunEngine
 from gateway.settings import GatewaySettings
 from gateway.validation import check_request
 from gateway.workflows import WorkflowCatalog
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2, storage_pb2
 
@@ -82,10 +82,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.GatewayGetRunResponse:
         if not request.run_id:
             raise invalid_argument("run_id", "is required")
-        status = await self._runs.status(request.run_id) if self._runs.enabled else None
+        status, engine_error = None, None
+        if self._runs.enabled:
+            try:
+                status = await self._runs.status(request.run_id)
+            except ServiceError as err:
+                # NATS away: storage's answer still holds for a run it has, without the status.
+                engine_error = err
         try:
             stored = await self._peers.storage.GetRun(request, timeout=_remaining(context, 30.0))
         except grpc.RpcError as err:
+            if engine_error is not None and err.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise engine_error from None
             if status is None or err.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                 raise peer_error(err, "storage") from None
             # Queued, or running but not yet recorded in storage: the engine knows it.

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from mediagen.v1 import gateway_pb2
 log = logging.getLogger("mediagen.gateway.runs")
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 POSITION_SECONDS = 1.0
+IDLE_SECONDS = 0.25
 
 
 def unavailable(detail: str) -> ServiceError:
@@ -302,10 +304,19 @@ class RunEngine:
             ordered_consumer=True,
             config=config,
         )
-        last, shown = after, -1
+        last, shown, checked = after, -1, 0.0
         try:
             while True:
-                if record is not None and record.state == states.QUEUED:
+                try:
+                    msg = await sub.next_msg(timeout=IDLE_SECONDS)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    # Caught up with the log: while the run waits, say where it stands.
+                    if time.monotonic() - checked < POSITION_SECONDS:
+                        continue
+                    checked = time.monotonic()
+                    record = await self._quiet_get(parts, run_id)
+                    if record is None or record.state != states.QUEUED:
+                        continue
                     position = await self._position(parts, record)
                     if position is not None and position != shown:
                         shown = position
@@ -315,19 +326,13 @@ class RunEngine:
                             time=timestamp_now(),
                             queue_position=gateway_pb2.QueuePosition(queue_position=position),
                         )
-                try:
-                    msg = await sub.next_msg(timeout=POSITION_SECONDS)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    record = await self._quiet_get(parts, run_id)
                     continue
                 event = gateway_pb2.RunEvent.FromString(msg.data)
                 event.sequence = last = msg.metadata.sequence.stream
                 yield event
-                kind = event.WhichOneof("event")
-                if kind == "run_completed":
+                if event.WhichOneof("event") == "run_completed":
                     return
-                if kind == "state_changed":
-                    record = await self._quiet_get(parts, run_id)
+                checked = 0.0
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

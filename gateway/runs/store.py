@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from google.rpc import status_pb2  # type: ignore[import-untyped]
@@ -26,6 +27,10 @@ from gateway.runs import states
 from mediagen.v1 import gateway_pb2
 
 CANCELLED_CODE = grpc.StatusCode.CANCELLED.value[0]
+
+
+class Holder(Protocol):
+    def holds(self, delivery: int) -> bool: ...
 
 
 class LostClaim(Exception):
@@ -40,6 +45,8 @@ class RunRecord:
     delivery: int = 0
     # Times the run went back to the queue because the generator had no room.
     requeues: int = 0
+    # Redeliveries the executing worker took over itself (NATS lost its heartbeats).
+    adoptions: int = 0
     queue_stream: str = ""
     queue_seq: int = 0
 
@@ -88,6 +95,7 @@ class RunRecord:
                 "status": _b64(self.status.SerializeToString(deterministic=True)),
                 "delivery": self.delivery,
                 "requeues": self.requeues,
+                "adoptions": self.adoptions,
                 "queue_stream": self.queue_stream,
                 "queue_seq": self.queue_seq,
             }
@@ -101,6 +109,7 @@ class RunRecord:
             status=gateway_pb2.RunStatus.FromString(base64.b64decode(data["status"])),
             delivery=int(data["delivery"]),
             requeues=int(data["requeues"]),
+            adoptions=int(data.get("adoptions", 0)),
             queue_stream=str(data["queue_stream"]),
             queue_seq=int(data["queue_seq"]),
         )
@@ -146,20 +155,20 @@ class RunStore:
         self,
         run_id: str,
         apply: Callable[[RunRecord], bool],
-        holder: int | None = None,
+        holder: Holder | None = None,
     ) -> RunRecord:
         """Apply ``apply`` to the current record and store it, retrying on concurrent writes.
 
-        ``apply`` returns False to leave the record as it is. With ``holder`` (a delivery
-        count) the change is made only while that delivery still holds the claim.
+        ``apply`` returns False to leave the record as it is. With ``holder`` the change is
+        made only while the record's claim is one the holder holds.
         """
         while True:
             found = await self._get(run_id)
             if found is None:
                 raise LostClaim(f"run {run_id} has no record")
             record, revision = found
-            if holder is not None and record.delivery != holder:
-                raise LostClaim(f"run {run_id} is held by delivery {record.delivery}, not {holder}")
+            if holder is not None and not holder.holds(record.delivery):
+                raise LostClaim(f"run {run_id} is held by delivery {record.delivery} now")
             if not apply(record):
                 return record
             try:

@@ -66,9 +66,22 @@ NO_ROOM = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 @dataclass
+class _Claim:
+    """The queue message this worker holds a run by; NATS may hand it a newer delivery of it."""
+
+    msg: Msg
+    delivery: int
+    adopting: int = 0
+
+    def holds(self, delivery: int) -> bool:
+        return delivery in (self.delivery, self.adopting)
+
+
+@dataclass
 class _Running:
     """A run executing here, and why it might stop early."""
 
+    claim: _Claim
     task: asyncio.Task[Any] | None = None
     cancel_requested: bool = False
     claim_lost: bool = False
@@ -192,10 +205,14 @@ class Worker:
             await self._events.ensure_completed(completed_of(record))
             await msg.ack_sync()
             return
+        mine = self._running.get(run_id)
+        if mine is not None and delivery > mine.claim.delivery:
+            await self._adopt(mine.claim, msg, delivery, run_id)
+            return
         if delivery <= record.delivery:
             return  # a stale copy of a message another worker holds: leave it to that worker
         resumed = record.state == states.RUNNING
-        deaths = delivery - 1 - record.requeues
+        deaths = delivery - 1 - record.requeues - record.adoptions
 
         def claim(current: RunRecord) -> bool:
             if current.state in states.FINAL or current.delivery >= delivery:
@@ -212,14 +229,14 @@ class Worker:
         outbox = Outbox(self._events, run_id)
         try:
             if record.status.cancel_requested:
-                await self._finish(msg, record, delivery, outbox, states.CANCELLED)
+                await self._finish(_Claim(msg, delivery), record, outbox, states.CANCELLED)
                 return
             if deaths >= self._settings.max_worker_deaths:
                 error = status_pb2.Status(
                     code=grpc.StatusCode.ABORTED.value[0],
                     message=f"run given up: its worker died {deaths} times",
                 )
-                await self._finish(msg, record, delivery, outbox, states.FAILED, error)
+                await self._finish(_Claim(msg, delivery), record, outbox, states.FAILED, error)
                 return
             reason = None
             if resumed:
@@ -239,13 +256,31 @@ class Worker:
         finally:
             await outbox.close()
 
+    async def _adopt(self, claim: _Claim, msg: Msg, delivery: int, run_id: str) -> None:
+        """NATS redelivered a run this worker is still executing (its heartbeats were lost while
+        NATS was away): go on under the new delivery rather than resume it a second time."""
+        claim.adopting = delivery
+
+        def adopt(current: RunRecord) -> bool:
+            current.delivery = delivery
+            current.adoptions += 1
+            return True
+
+        try:
+            await self._store.change(run_id, adopt, holder=claim)
+            claim.msg, claim.delivery = msg, delivery
+            log.info("run %s: kept running under redelivery %d", run_id, delivery)
+        finally:
+            claim.adopting = 0
+
     async def _execute(self, msg: Msg, record: RunRecord, delivery: int, outbox: Outbox) -> None:
         run_id = record.run_id
-        running = _Running()
+        claim = _Claim(msg, delivery)
+        running = _Running(claim)
         self._running[run_id] = running
         progress = _Progress()
-        running.task = asyncio.create_task(self._outputs(record, delivery, outbox, progress, running))
-        heartbeat = asyncio.create_task(self._heartbeat(msg, run_id, delivery, running))
+        running.task = asyncio.create_task(self._outputs(record, claim, outbox, progress, running))
+        heartbeat = asyncio.create_task(self._heartbeat(run_id, running))
         try:
             await running.task
         except asyncio.CancelledError:
@@ -258,17 +293,17 @@ class Worker:
         if running.claim_lost:
             raise LostClaim("claim lapsed while running")
         if running.cancel_requested:
-            await self._finish(msg, record, delivery, outbox, states.CANCELLED)
+            await self._finish(claim, record, outbox, states.CANCELLED)
         elif progress.no_room:
-            await self._requeue(msg, record, delivery, outbox, progress.no_room[0].error)
+            await self._requeue(claim, record, outbox, progress.no_room[0].error)
         else:
             current = await self._retry(lambda: self._store.get(run_id))
             outcomes = list(current.status.outputs) if current else []
             ok = all(outcome.state == OutputState.OUTPUT_STATE_SUCCEEDED for outcome in outcomes)
-            await self._finish(msg, record, delivery, outbox, states.SUCCEEDED if ok else states.FAILED)
+            await self._finish(claim, record, outbox, states.SUCCEEDED if ok else states.FAILED)
 
     async def _outputs(
-        self, record: RunRecord, delivery: int, outbox: Outbox, progress: _Progress, running: _Running
+        self, record: RunRecord, claim: _Claim, outbox: Outbox, progress: _Progress, running: _Running
     ) -> None:
         """Generate and store every output without a recorded outcome (the pipeline of Generate)."""
         request = record.request
@@ -300,7 +335,7 @@ class Worker:
                 return True
 
             try:
-                await self._retry(lambda: self._store.change(record.run_id, record_outcome, holder=delivery))
+                await self._retry(lambda: self._store.change(record.run_id, record_outcome, holder=claim))
             except LostClaim:
                 running.stop(lost=True)
 
@@ -329,23 +364,23 @@ class Worker:
             raise peer_error(err, "storage") from None
         return stored.run
 
-    async def _heartbeat(self, msg: Msg, run_id: str, delivery: int, running: _Running) -> None:
+    async def _heartbeat(self, run_id: str, running: _Running) -> None:
         """Renew the claim; notice a cancel or a lost claim that the notification missed."""
         while True:
             await asyncio.sleep(self._settings.heartbeat_seconds)
             with contextlib.suppress(Exception):
-                await msg.in_progress()
+                await running.claim.msg.in_progress()
             try:
                 current = await self._store.get(run_id)
             except Exception:  # noqa: BLE001 - NATS away: keep going, writes will retry
                 continue
-            if current is None or current.delivery != delivery:
+            if current is None or not running.claim.holds(current.delivery):
                 running.stop(lost=True)
             elif current.status.cancel_requested:
                 running.stop(cancel=True)
 
     async def _requeue(
-        self, msg: Msg, record: RunRecord, delivery: int, outbox: Outbox, error: status_pb2.Status
+        self, claim: _Claim, record: RunRecord, outbox: Outbox, error: status_pb2.Status
     ) -> None:
         def back(current: RunRecord) -> bool:
             current.move(states.QUEUED)
@@ -353,7 +388,7 @@ class Worker:
             return True
 
         await outbox.flush()
-        updated = await self._retry(lambda: self._store.change(record.run_id, back, holder=delivery))
+        updated = await self._retry(lambda: self._store.change(record.run_id, back, holder=claim))
         reason = status_pb2.Status(code=NO_ROOM, message=f"the generator has no room: {error.message}")
         outbox.put(
             stamped(
@@ -364,14 +399,13 @@ class Worker:
             )
         )
         await outbox.flush()
-        await self._settle(msg.nak(delay=self._settings.requeue_delay), "nak")
+        await self._settle(claim.msg.nak(delay=self._settings.requeue_delay), "nak")
         log.info("run %s requeued: the generator has no room", record.run_id)
 
     async def _finish(
         self,
-        msg: Msg,
+        claim: _Claim,
         record: RunRecord,
-        delivery: int,
         outbox: Outbox,
         target: int,
         error: status_pb2.Status | None = None,
@@ -385,10 +419,10 @@ class Worker:
             return True
 
         await outbox.flush()
-        updated = await self._retry(lambda: self._store.change(record.run_id, final, holder=delivery))
+        updated = await self._retry(lambda: self._store.change(record.run_id, final, holder=claim))
         outbox.put(stamped(record.run_id, run_completed=completed_of(updated)))
         await outbox.flush()
-        await self._settle(msg.ack_sync(timeout=2.0), "ack")
+        await self._settle(claim.msg.ack_sync(timeout=2.0), "ack")
         log.info("run %s %s", record.run_id, states.name(updated.state))
 
     async def _settle(self, call: Awaitable[Any], what: str) -> None:

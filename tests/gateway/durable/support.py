@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
+import grpc
+
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, storage_pb2
 
 
@@ -58,7 +60,12 @@ async def wait_state(
 ) -> gateway_pb2.GatewayGetRunResponse:
     deadline = time.monotonic() + within
     while True:
-        reply = await stub.GetRun(storage_pb2.GetRunRequest(run_id=run_id))
+        try:
+            reply = await stub.GetRun(storage_pb2.GetRunRequest(run_id=run_id))
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.UNAVAILABLE:  # NATS coming back
+                raise
+            reply = gateway_pb2.GatewayGetRunResponse()
         if reply.status.state == state:
             return reply
         assert time.monotonic() < deadline, f"run {run_id} still {reply.status.state}, wanted {state}"

@@ -7,9 +7,10 @@ from minio import Minio
 
 from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway, stop_gateway
-from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.conftest import start_run_gateway
 from tests.gateway.durable.support import eventually, kinds, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.gateway.test_faults import nothing_left_behind, sim_idle
@@ -21,7 +22,7 @@ CANCELLED = gateway_pb2.RUN_STATE_CANCELLED
 async def test_a_cancelled_queued_run_never_starts(
     generator: RunningServer,
     storage: StorageServer,
-    nats_server: NatsServer,
+    nats_server: NatsEndpoint,
     nats_prefix: str,
     sim: SimulatorHandle,
 ) -> None:
@@ -73,7 +74,7 @@ async def test_a_cancelled_running_run_frees_comfyui_and_stores_nothing(
 async def test_a_generator_without_room_sends_the_run_back_to_wait(
     generator: RunningServer,
     storage: StorageServer,
-    nats_server: NatsServer,
+    nats_server: NatsEndpoint,
     nats_prefix: str,
     sim: SimulatorHandle,
 ) -> None:

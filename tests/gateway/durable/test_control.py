@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -10,9 +12,10 @@ import pytest
 from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
 from mediagen.scaffold.errors import status_details, status_of_rpc_error
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway, stop_gateway
-from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.conftest import start_run_gateway
 from tests.gateway.durable.support import submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.storage.conftest import StorageServer
@@ -26,7 +29,7 @@ HIGH, NORMAL, LOW = (
 
 @pytest.fixture
 async def api_gateway(
-    generator: RunningServer, storage: StorageServer, nats_server: NatsServer, nats_prefix: str
+    generator: RunningServer, storage: StorageServer, nats_server: NatsEndpoint, nats_prefix: str
 ) -> AsyncIterator[Gateway]:
     """A gateway that answers calls but executes nothing: submitted runs stay queued."""
     gateway = await start_run_gateway(generator, storage, nats_server, nats_prefix, role="api", queue_cap=3)
@@ -123,7 +126,7 @@ async def test_higher_priority_first_and_first_in_first_out_within_one(
     api_gateway: Gateway,
     generator: RunningServer,
     storage: StorageServer,
-    nats_server: NatsServer,
+    nats_server: NatsEndpoint,
     nats_prefix: str,
     sim: SimulatorHandle,
 ) -> None:
@@ -148,3 +151,41 @@ async def test_higher_priority_first_and_first_in_first_out_within_one(
     finally:
         await stop_gateway(worker)
     assert sorted(started, key=started.__getitem__) == ["high-a", "normal-a", "normal-b", "low-a", "low-b"]
+
+
+async def test_a_waiting_run_s_watchers_are_told_its_queue_position(api_gateway: Gateway) -> None:
+    stub = api_gateway.stub
+    await stub.SubmitRun(submit_request(tiny(), run_id="ahead"))
+    await stub.SubmitRun(submit_request(tiny(), run_id="behind"))
+    call = stub.WatchRun(gateway_pb2.WatchRunRequest(run_id="behind"))
+    seen = []
+    async for event in call:
+        seen.append(event)
+        if event.WhichOneof("event") == "queue_position":
+            break
+    call.cancel()
+    assert seen[0].state_changed.state == gateway_pb2.RUN_STATE_QUEUED
+    assert seen[-1].queue_position.queue_position == 1
+    assert seen[-1].sequence == seen[0].sequence  # not logged: it repeats the last sequence
+
+
+async def test_runs_older_than_the_retention_are_not_found_naming_it(
+    generator: RunningServer, storage: StorageServer, nats_server: NatsEndpoint, nats_prefix: str
+) -> None:
+    gateway = await start_run_gateway(
+        generator, storage, nats_server, nats_prefix, role="api", run_retention=2
+    )
+    try:
+        await gateway.stub.SubmitRun(submit_request(tiny(), run_id="short-lived"))
+        await gateway.stub.CancelRun(gateway_pb2.CancelRunRequest(run_id="short-lived"))
+        request = gateway_pb2.ListRunsRequest()
+        deadline = time.monotonic() + 60
+        while (await gateway.stub.ListRuns(request)).runs:
+            assert time.monotonic() < deadline, "the run did not expire"
+            await asyncio.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as gone:
+            await watch(gateway.stub, "short-lived")
+        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "kept 2s" in (gone.value.details() or "")
+    finally:
+        await stop_gateway(gateway)

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.v1 import gateway_pb2
 from tests.conftest import ROOT
 from tests.gateway.conftest import stop_gateway
-from tests.gateway.durable.conftest import NatsServer, start_run_gateway
+from tests.gateway.durable.conftest import start_run_gateway
 from tests.gateway.durable.support import eventually, submit_request, wait_state
 from tests.gateway.runs import output
 from tests.gateway.test_faults import sim_idle
@@ -34,7 +35,7 @@ CLAIM_SECONDS = 2.0
 
 @contextmanager
 def worker_process(
-    log_file: Path, generator: RunningServer, storage: StorageServer, nats: NatsServer, prefix: str
+    log_file: Path, generator: RunningServer, storage: StorageServer, nats: NatsEndpoint, prefix: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -49,7 +50,8 @@ def worker_process(
         "MEDIAGEN_GATEWAY_CLAIM_SECONDS": str(CLAIM_SECONDS),
     }
     with log_file.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=log, cwd=ROOT)
+        command = [sys.executable, "-m", "gateway"]
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
         yield process
     finally:
@@ -65,7 +67,7 @@ def worker_process(
 async def test_a_killed_worker_s_run_is_resumed_by_another_and_nothing_is_stored_twice(
     generator: RunningServer,
     storage: StorageServer,
-    nats_server: NatsServer,
+    nats_server: NatsEndpoint,
     nats_prefix: str,
     sim: SimulatorHandle,
     tmp_path: Path,
