@@ -81,7 +81,10 @@ class LocalStack:
         return self.config.work_dir / "logs"
 
     def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self.processes.items()}
+        pids = {name: process.pid for name, process in self.processes.items()}
+        if self._local_nats is not None and self._local_nats.process is not None:
+            pids["nats"] = self._local_nats.process.pid
+        return pids
 
     def start(self) -> LocalStack:
         try:
