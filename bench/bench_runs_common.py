@@ -8,13 +8,15 @@ bookkeeping of what the engine did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
 import time
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import httpx
+import websockets
 
 from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
 
@@ -94,16 +96,51 @@ def seconds_of(stamp: object) -> float:
     return float(stamp.seconds) + float(stamp.nanos) / 1e9  # type: ignore[attr-defined]
 
 
-def busy_intervals(comfyui_url: str) -> list[tuple[float, float]]:
-    """(start, end) of every prompt a ComfyUI executed, from its own history (ms timestamps)."""
-    history = httpx.get(f"{comfyui_url}/history", params={"max_items": 100000}, timeout=30).json()
-    intervals = []
-    for entry in history.values():
-        times = {event: data.get("timestamp") for event, data in entry["status"]["messages"]}
-        start, end = times.get("execution_start"), times.get("execution_success")
-        if start is not None and end is not None:
-            intervals.append((start / 1000.0, end / 1000.0))
-    return sorted(intervals)
+class QueueWatch:
+    """A backend's busy intervals, from the ``status`` broadcasts of its ComfyUI WebSocket.
+
+    ComfyUI announces ``queue_remaining`` (running plus pending prompts) to
+    every socket whenever it changes; the backend is busy while it is above
+    zero. (The generator deletes each prompt's history once it is done with
+    it, so /history cannot tell afterwards.)
+    """
+
+    def __init__(self, comfyui_url: str) -> None:
+        self.url = comfyui_url.replace("http://", "ws://", 1) + f"/ws?clientId=bench-{uuid.uuid4().hex[:8]}"
+        self.intervals: list[tuple[float, float]] = []
+        self._since: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._connected.wait(), 10)
+
+    async def _listen(self) -> None:
+        async with websockets.connect(self.url, max_size=None) as socket:
+            self._connected.set()
+            async for message in socket:
+                if not isinstance(message, str):
+                    continue
+                data = json.loads(message)
+                if data.get("type") != "status":
+                    continue
+                remaining = data["data"]["status"]["exec_info"]["queue_remaining"]
+                now = time.time()
+                if remaining and self._since is None:
+                    self._since = now
+                elif not remaining and self._since is not None:
+                    self.intervals.append((self._since, now))
+                    self._since = None
+
+    async def stop(self) -> list[tuple[float, float]]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._since is not None:
+            self.intervals.append((self._since, time.time()))
+        return self.intervals
 
 
 def union_seconds(intervals: list[tuple[float, float]], low: float, high: float) -> float:
