@@ -11,6 +11,10 @@ BENCHMARKS = (
     "bench.bench_storage_throughput",
     "bench.bench_large_media",
     "bench.bench_faults",
+    "bench.bench_runs_watch_latency",
+    "bench.bench_runs_crash_resume",
+    "bench.bench_runs_queueing",
+    "bench.bench_runs_gpu_busy",
 )
 
 

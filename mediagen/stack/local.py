@@ -22,7 +22,7 @@ from mediagen.stack.minio import LocalMinio, MinioEndpoint
 from mediagen.stack.nats import LocalNats, NatsEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
-from mediagen.stack.readiness import grpc_serving, http_answers
+from mediagen.stack.readiness import grpc_serving, http_answers, runs_answer
 
 
 @dataclass
@@ -34,6 +34,11 @@ class StackConfig:
     comfyui_url: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_URL", ""))
     comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
     simulator_args: tuple[str, ...] = ()
+    # ComfyUI simulators started (each its own process), all in the generator's pool.
+    simulators: int = 1
+    # Gateway processes beyond the first that only execute queued runs (role worker).
+    gateway_workers: int = 0
+    worker_env: dict[str, str] = field(default_factory=dict)
     storage_env: dict[str, str] = field(default_factory=dict)
     generator_env: dict[str, str] = field(default_factory=dict)
     gateway_env: dict[str, str] = field(default_factory=dict)
@@ -51,6 +56,8 @@ class LocalStack:
         self.nats: NatsEndpoint | None = config.nats
         self._local_nats: LocalNats | None = None
         self.comfyui_url = config.comfyui_url
+        self.comfyui_urls: list[str] = [config.comfyui_url] if config.comfyui_url else []
+        self._envs: dict[str, dict[str, str]] = {}
         self._local_minio: LocalMinio | None = None
 
     @property
@@ -74,7 +81,10 @@ class LocalStack:
         return self.config.work_dir / "logs"
 
     def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self.processes.items()}
+        pids = {name: process.pid for name, process in self.processes.items()}
+        if self._local_nats is not None and self._local_nats.process is not None:
+            pids["nats"] = self._local_nats.process.pid
+        return pids
 
     def start(self) -> LocalStack:
         try:
@@ -93,6 +103,8 @@ class LocalStack:
                 ),
             )
             self._wait_serving("gateway")
+            self._start_workers()
+            self._wait_runs_ready()
         except BaseException:
             self.stop()
             raise
@@ -133,17 +145,18 @@ class LocalStack:
             parts.storage_env(self._port("storage"), self.minio, self.config.bucket, self.config.storage_env),
         )
         if self.simulated:
-            self.processes["comfyui-sim"].wait_until(
-                lambda: http_answers(f"{self.comfyui_url}/system_stats"),
-                self.config.start_timeout,
-                "answering",
-            )
+            for index, url in enumerate(self.comfyui_urls):
+                self.processes[_simulator_name(index)].wait_until(
+                    lambda url=url: http_answers(f"{url}/system_stats"),  # type: ignore[misc]
+                    self.config.start_timeout,
+                    "answering",
+                )
         self._start(
             "generator",
             "generator_service",
             parts.generator_env(
                 self._port("generator"),
-                self.comfyui_url,
+                ",".join(self.comfyui_urls),
                 self.config.comfyui_command,
                 self.config.generator_env,
             ),
@@ -152,14 +165,48 @@ class LocalStack:
         self._wait_serving("generator")
 
     def _start_simulator(self) -> None:
-        port = free_port(self.config.host)
-        self.comfyui_url = f"http://{self.config.host}:{port}"
-        argv = parts.simulator_argv(
-            self.config.host, port, self.simulator_data_dir, self.config.simulator_args
+        self.comfyui_urls = []
+        for index in range(max(1, self.config.simulators)):
+            port = free_port(self.config.host)
+            self.comfyui_urls.append(f"http://{self.config.host}:{port}")
+            data_dir = (
+                self.simulator_data_dir if index == 0 else self.config.work_dir / f"comfyui-{index + 1}"
+            )
+            argv = parts.simulator_argv(self.config.host, port, data_dir, self.config.simulator_args)
+            name = _simulator_name(index)
+            self.processes[name] = ManagedProcess(name, argv, parts.base_env(), self.log_dir / f"{name}.log")
+        self.comfyui_url = self.comfyui_urls[0]
+
+    def _start_workers(self) -> None:
+        """Gateways that only take runs from the queue, as a deployment scales workers."""
+        names = [f"worker-{index + 1}" for index in range(self.config.gateway_workers)]
+        for name in names:
+            env = parts.gateway_env(
+                self._port(name),
+                self.addresses["generator"],
+                self.addresses["storage"],
+                self._nats_url(),
+                {**self.config.gateway_env, "MEDIAGEN_GATEWAY_ROLE": "worker", **self.config.worker_env},
+            )
+            self._start(name, "gateway", env)
+        for name in names:
+            self._wait_serving(name)
+
+    def _wait_runs_ready(self) -> None:
+        """The gateway joins NATS after it serves; durable-run calls work once it has."""
+        address = self.addresses["gateway"]
+        self.processes["gateway"].wait_until(
+            lambda: runs_answer(address), self.config.start_timeout, "connected to NATS"
         )
-        self.processes["comfyui-sim"] = ManagedProcess(
-            "comfyui-sim", argv, parts.base_env(), self.log_dir / "comfyui-sim.log"
-        )
+
+    def respawn(self, name: str) -> None:
+        """Start a stopped or killed part again with the same command and settings."""
+        process = self.processes[name]
+        if process.running:
+            raise RuntimeError(f"{name} is still running")
+        self.processes[name] = ManagedProcess(name, process.argv, self._envs[name], process.log_path)
+        if name in self.addresses:
+            self._wait_serving(name)
 
     def _port(self, name: str) -> int:
         port = free_port(self.config.host)
@@ -168,6 +215,7 @@ class LocalStack:
 
     def _start(self, name: str, module: str, env: dict[str, str]) -> None:
         full_env = {**parts.base_env(self.config.log_format), **env}
+        self._envs[name] = full_env
         self.processes[name] = ManagedProcess(
             name, parts.service_argv(module), full_env, self.log_dir / f"{name}.log"
         )
@@ -191,3 +239,7 @@ class LocalStack:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await asyncio.to_thread(self.stop)
+
+
+def _simulator_name(index: int) -> str:
+    return "comfyui-sim" if index == 0 else f"comfyui-sim-{index + 1}"
