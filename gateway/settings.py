@@ -61,7 +61,7 @@ class GatewaySettings(ServerSettings):
     max_worker_deaths: int = Field(
         default=5,
         ge=1,
-        description="a run whose worker died this many times is FAILED (RUN_GIVEN_UP) instead of resumed",
+        description="a run whose worker died this many times is FAILED instead of resumed",
     )
     requeue_delay: float = Field(
         default=2.0, gt=0, description="seconds a run waits after the generator had no room for it"

@@ -22,6 +22,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
+from gateway.errors import peer_error
 from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
@@ -31,7 +32,7 @@ from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fin
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
 from mediagen.scaffold.errors import ServiceError, invalid_argument
-from mediagen.v1 import gateway_pb2
+from mediagen.v1 import gateway_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.runs")
 DEFAULT_PAGE, MAX_PAGE = 50, 500
@@ -151,6 +152,7 @@ class RunEngine:
                 existing = await parts.store.get(request.run_id)
                 if existing is not None:
                     return await self._same_run(parts, existing, request)
+                await self._check_not_stored(request.run_id)
             status = new_record(request, timestamp_now(), "", 0).status
             await parts.events.publish(
                 stamped(
@@ -171,6 +173,21 @@ class RunEngine:
             raise
         except Exception as err:  # noqa: BLE001 - NATS did not store it: the run was not accepted
             raise unavailable(f"{type(err).__name__}: {err}"[:200]) from None
+
+    async def _check_not_stored(self, run_id: str) -> None:
+        """An id storage already has (a Generate run, or a run past the retention) is taken."""
+        try:
+            await self._peers.storage.GetRun(storage_pb2.GetRunRequest(run_id=run_id), timeout=10.0)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                return
+            raise peer_error(err, "storage") from None
+        raise ServiceError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"run {run_id} already exists in storage",
+            "RUN_ID_TAKEN",
+            {"run_id": run_id},
+        )
 
     async def _same_run(
         self, parts: _Parts, existing: RunRecord, request: gateway_pb2.SubmitRunRequest

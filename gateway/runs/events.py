@@ -8,10 +8,10 @@ the log, and the next worker to see the run brings the log level
 (:meth:`EventLog.ensure_completed`), never the other way round.
 
 A worker writes through an :class:`Outbox`: the run's pipeline never waits for NATS.
-Events are published in order by one task that retries while NATS is unreachable;
-progress events still unsent are coalesced per output (only the newest is kept), other
-events are all kept, so the log of a run grows with its outputs and media, not with
-time.
+Events are published in order by one task that retries while NATS is unreachable.
+Progress is thinned: per output at most one report every ``PROGRESS_INTERVAL`` (plus every
+change of stage) is logged, and an unsent report is replaced by a newer one; every other
+event is kept. So the log of a run grows with its outputs and media, not with its steps.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 from google.protobuf import timestamp_pb2
@@ -30,6 +31,7 @@ from mediagen.v1 import gateway_pb2
 
 log = logging.getLogger("mediagen.gateway.runs")
 RETRY_SECONDS = 0.5
+PROGRESS_INTERVAL = 0.25
 
 
 def stamped(run_id: str, **fields: object) -> gateway_pb2.RunEvent:
@@ -84,6 +86,7 @@ class Outbox:
         self._log = log_
         self._run_id = run_id
         self._pending: deque[gateway_pb2.RunEvent] = deque()
+        self._progress_logged: dict[int, tuple[float, int]] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -92,6 +95,12 @@ class Outbox:
     def put(self, event: gateway_pb2.RunEvent) -> None:
         if event.WhichOneof("event") == "output_progress":
             index = event.output_progress.output_index
+            stage = event.output_progress.progress.stage
+            now = time.monotonic()
+            last_at, last_stage = self._progress_logged.get(index, (-PROGRESS_INTERVAL, -1))
+            if stage == last_stage and now - last_at < PROGRESS_INTERVAL:
+                return  # the log keeps a few reports a second per output, and every change of stage
+            self._progress_logged[index] = (now, stage)
             # The head may be in flight already; only events behind it are replaced.
             for queued in list(self._pending)[1:]:
                 same = queued.WhichOneof("event") == "output_progress"

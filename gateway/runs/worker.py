@@ -12,17 +12,20 @@ its next write and stops.
 The order of writes, and the one right continuation after a crash at each point:
 
 1. record RUNNING with the claim -> a new worker resumes (RUNNING, stale claim);
-2. each output's outcome recorded once its media are stored -> outputs with an outcome
-   are never generated again; one without is generated again (its media already stored
-   are recognised by storage's idempotency keys ``<run>.<output>.<item>``);
+2. each output's events logged, then its outcome recorded once its media are stored ->
+   outputs with an outcome are never generated again; one without is generated again
+   (its items already stored are recognised by storage's idempotency keys
+   ``<run>.<output>.<item>`` when the repeat is identical, e.g. with a fixed seed, and
+   refused as ALREADY_EXISTS, failing that output, when it is not);
 3. the final state recorded -> a new worker sees a final record, and only makes sure the
    log ends with ``run_completed`` and acknowledges the message;
 4. ``run_completed`` logged, then the message acknowledged: the run is done.
 
 A generator with no room (RESOURCE_EXHAUSTED, after the pipeline's own retries) sends the
 run back to wait: recorded QUEUED, then the message is nak'ed with ``requeue_delay``. A run
-whose workers died ``max_worker_deaths`` times is recorded FAILED (RUN_GIVEN_UP) rather
-than taken again: a run that kills its worker must not take down the fleet.
+whose workers died ``max_worker_deaths`` times is recorded FAILED (``error`` says so) rather
+than taken again: a run that kills its worker must not take down the fleet. A worker that
+is shut down (SIGTERM) hands its runs back the same way, so another takes them at once.
 
 A worker's own writes to NATS are retried while NATS is away: the run goes on storing
 media, and its state and events reach NATS once it is back.
@@ -61,6 +64,7 @@ log = logging.getLogger("mediagen.gateway.runs.worker")
 T = TypeVar("T")
 FETCH_SECONDS = 0.1
 RETRY_SECONDS = 0.5
+HAND_BACK_SECONDS = 2.0
 OutputState = gateway_pb2.OutputState
 NO_ROOM = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
@@ -285,7 +289,10 @@ class Worker:
             await running.task
         except asyncio.CancelledError:
             if not (running.cancel_requested or running.claim_lost):
-                raise  # this worker is shutting down: the claim lapses and another resumes
+                # This worker is shutting down: hand the run back for another worker at once.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._hand_back(claim, record, outbox), HAND_BACK_SECONDS)
+                raise
         finally:
             heartbeat.cancel()
             if self._running.get(run_id) is running:
@@ -335,6 +342,9 @@ class Worker:
                 return True
 
             try:
+                # The output's events reach the log before the record says it is done: a crash
+                # in between repeats the output, never leaves the log without its media.
+                await outbox.flush()
                 await self._retry(lambda: self._store.change(record.run_id, record_outcome, holder=claim))
             except LostClaim:
                 running.stop(lost=True)
@@ -365,11 +375,18 @@ class Worker:
         return stored.run
 
     async def _heartbeat(self, run_id: str, running: _Running) -> None:
-        """Renew the claim; notice a cancel or a lost claim that the notification missed."""
+        """Renew the claim; notice a cancel or a lost claim that the notification missed.
+
+        The first look is at once: a cancel that came between the claim and this run being
+        registered here was told to no one.
+        """
+        first = True
         while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            with contextlib.suppress(Exception):
-                await running.claim.msg.in_progress()
+            if not first:
+                await asyncio.sleep(self._settings.heartbeat_seconds)
+                with contextlib.suppress(Exception):
+                    await running.claim.msg.in_progress()
+            first = False
             try:
                 current = await self._store.get(run_id)
             except Exception:  # noqa: BLE001 - NATS away: keep going, writes will retry
@@ -378,6 +395,17 @@ class Worker:
                 running.stop(lost=True)
             elif current.status.cancel_requested:
                 running.stop(cancel=True)
+
+    async def _hand_back(self, claim: _Claim, record: RunRecord, outbox: Outbox) -> None:
+        def back(current: RunRecord) -> bool:
+            current.move(states.QUEUED)
+            current.requeues += 1  # a hand-over is not a death
+            return True
+
+        await outbox.flush()
+        await self._store.change(record.run_id, back, holder=claim)
+        await claim.msg.nak()
+        log.info("run %s handed back: this worker is stopping", record.run_id)
 
     async def _requeue(
         self, claim: _Claim, record: RunRecord, outbox: Outbox, error: status_pb2.Status

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+import pytest
 from minio import Minio
 
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway
 from tests.gateway.durable.support import kinds, submit_request, watch
-from tests.gateway.runs import output
+from tests.gateway.runs import output, request, run
 
 SUCCEEDED = gateway_pb2.RUN_STATE_SUCCEEDED
 
@@ -59,3 +61,16 @@ async def test_replay_resume_after_sequence_and_several_watchers(runs_gateway: G
         assert [e.sequence for e in rest] == [e.sequence for e in first[cut + 1 :]]
         if cut >= 2:
             break
+
+
+async def test_an_id_storage_already_has_is_refused(runs_gateway: Gateway) -> None:
+    """A run made with Generate keeps its id: SubmitRun does not write into it."""
+    stub = runs_gateway.stub
+    direct = await run(stub, request(output("solid_image", width=8, height=8), run_id="made-directly"))
+    assert direct.completed.media_stored == 1
+    with pytest.raises(grpc.RpcError) as taken:
+        await stub.SubmitRun(submit_request(output("solid_image", width=8, height=8), run_id="made-directly"))
+    assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    reply = await stub.GetRun(storage_pb2.GetRunRequest(run_id="made-directly"))
+    assert not reply.HasField("status")
+    assert len(reply.media) == 1
