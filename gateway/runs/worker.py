@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -44,10 +45,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
-import nats.errors
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from gateway.errors import peer_error
@@ -63,7 +64,8 @@ from mediagen.v1 import gateway_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.runs.worker")
 T = TypeVar("T")
-FETCH_SECONDS = 0.1
+IDLE_SECONDS = 0.05
+NEXT_NO_WAIT = json.dumps({"batch": 1, "no_wait": True}).encode()
 RETRY_SECONDS = 0.5
 HAND_BACK_SECONDS = 2.0
 OutputState = gateway_pb2.OutputState
@@ -141,23 +143,22 @@ class Worker:
 
     async def serve(self) -> None:
         """Take and execute runs until cancelled."""
-        subs = [
-            await self._js.pull_subscribe_bind(
-                durable=self._layout.queue_consumer(priority), stream=self._layout.queue_stream(priority)
-            )
-            for priority in PRIORITIES
-        ]
+        inboxes = []
+        for _ in PRIORITIES:
+            inbox = self._nc.new_inbox()
+            inboxes.append((inbox, await self._nc.subscribe(inbox)))
         cancels = await self._nc.subscribe(self._layout.cancel_subject, cb=self._on_cancel)
         try:
             while True:
                 await self._slots.acquire()
-                msg = await self._next(subs)
+                msg = await self._next(inboxes)
                 task = asyncio.create_task(self._take(msg))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
         finally:
-            with contextlib.suppress(Exception):
-                await cancels.unsubscribe()
+            for subscription in [cancels, *(replies for _, replies in inboxes)]:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -168,17 +169,40 @@ class Worker:
         if not task.cancelled() and task.exception() is not None:
             log.error("run handling failed", exc_info=task.exception())
 
-    async def _next(self, subs: list[JetStreamContext.PullSubscription]) -> Msg:
-        """The next queued run, highest priority first."""
+    async def _next(self, inboxes: list[tuple[str, Subscription]]) -> Msg:
+        """The next queued run, highest priority first.
+
+        Each priority's consumer is asked for one message with ``no_wait``: an empty queue
+        answers at once (404), so looking past empty higher priorities costs a round trip,
+        not a wait. When every queue is empty the worker looks again after ``IDLE_SECONDS``.
+        """
         while True:
-            for sub in subs:
+            for priority, (inbox, replies) in zip(PRIORITIES, inboxes, strict=True):
                 try:
-                    return (await sub.fetch(1, timeout=FETCH_SECONDS))[0]
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
+                    msg = await self._ask(priority, inbox, replies)
                 except Exception as err:  # noqa: BLE001 - NATS away: wait for it
                     log.warning("cannot fetch runs (%s); retrying", err)
                     await asyncio.sleep(RETRY_SECONDS)
+                    break
+                if msg is not None:
+                    return msg
+            else:
+                await asyncio.sleep(IDLE_SECONDS)
+
+    async def _ask(self, priority: int, inbox: str, replies: Subscription) -> Msg | None:
+        while replies.pending_msgs:  # a late answer to an earlier ask
+            msg = await replies.next_msg(timeout=1.0)
+            if msg.reply and not (msg.headers or {}).get("Status"):
+                return msg
+        subject = (
+            f"$JS.API.CONSUMER.MSG.NEXT.{self._layout.queue_stream(priority)}"
+            f".{self._layout.queue_consumer(priority)}"
+        )
+        await self._nc.publish(subject, NEXT_NO_WAIT, reply=inbox)
+        msg = await replies.next_msg(timeout=5.0)
+        if msg.reply and not (msg.headers or {}).get("Status"):
+            return msg
+        return None  # 404 No Messages
 
     async def _on_cancel(self, msg: Msg) -> None:
         running = self._running.get(msg.data.decode(errors="replace"))
