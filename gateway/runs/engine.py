@@ -269,6 +269,12 @@ class RunEngine:
         )
 
     async def list(self, request: gateway_pb2.ListRunsRequest) -> gateway_pb2.ListRunsResponse:
+        """Newest first, paged by (creation time, run id) so a page never repeats or skips a run.
+
+        Every retained record is read in one pass over the bucket (a watch of the last values)
+        and filtered here: fine for the thousands of runs a retention period holds; an index
+        stream would be the next step beyond that.
+        """
         parts = self._ready()
         size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
         after = _decode_token(request.page_token) if request.page_token else None
