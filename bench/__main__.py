@@ -13,6 +13,10 @@ BENCHMARKS = (
     "bench.bench_faults",
     "bench.bench_cost_per_job",
     "bench.bench_remote_backends",
+    "bench.bench_runs_watch_latency",
+    "bench.bench_runs_crash_resume",
+    "bench.bench_runs_queueing",
+    "bench.bench_runs_gpu_busy",
 )
 
 

@@ -8,6 +8,7 @@ no code. Tokens the gateway presents to its peers are secrets and never logged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -52,3 +53,42 @@ class GatewaySettings(ServerSettings):
         default=64 * KiB, ge=256, description="largest run context (stored with the run, read back by GetRun)"
     )
     max_input_bytes: int = Field(default=4 * MiB, ge=1024, description="largest input media file")
+
+    # Durable runs (SubmitRun and friends), see gateway/runs/.
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server(s) with JetStream, comma-separated; empty turns durable runs off",
+    )
+    role: Literal["api", "worker", "both"] = Field(
+        default="both",
+        description="api answers the run RPCs, worker executes queued runs, both does both",
+    )
+    run_retention: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="seconds a run's events and state are kept in NATS"
+    )
+    queue_cap: int = Field(
+        default=10_000, ge=1, description="runs waiting or running per priority; SubmitRun beyond it fails"
+    )
+    worker_runs: int = Field(default=2, ge=1, le=64, description="runs one worker executes at once")
+    claim_seconds: float = Field(
+        default=6.0,
+        ge=1.0,
+        description="a worker's claim on a run lapses this long after its last heartbeat (ack wait)",
+    )
+    max_worker_deaths: int = Field(
+        default=5,
+        ge=1,
+        description="a run whose worker died this many times is FAILED instead of resumed",
+    )
+    requeue_delay: float = Field(
+        default=2.0, gt=0, description="seconds a run waits after the generator had no room for it"
+    )
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="replicas of each stream (3 in production)")
+    nats_prefix: str = Field(
+        default="RUNS", pattern=r"^[A-Z0-9_]{1,32}$", description="prefix of stream and bucket names"
+    )
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """A live worker renews its claim three times per claim period."""
+        return self.claim_seconds / 3

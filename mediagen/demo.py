@@ -1,13 +1,14 @@
 """``python -m mediagen.demo``: the whole system on this machine, end to end, in one command.
 
-Starts MinIO, a ComfyUI (the simulator, or a real one named by
+Starts MinIO, NATS with JetStream, a ComfyUI (the simulator, or a real one named by
 ``MEDIAGEN_COMFYUI_URL`` / ``MEDIAGEN_COMFYUI_COMMAND``), storage, generator
 and gateway as separate processes; generates a run with an image, an animated
 image and an audio clip through the gateway using model-free templates (so a
 real ComfyUI needs no weights), plus an image from the Images API simulator and
 one from the predictions simulator (the other backend kinds); shows where each
-object landed in MinIO;
-writes the files to ``./out/<run_id>/``; and stops everything. With
+object landed in MinIO; writes the files to ``./out/<run_id>/``; then submits
+the same kind of run as a durable run (queued in NATS JetStream, executed by a
+gateway worker) and watches it to the end; and stops everything. With
 ``--keep-running`` the stack stays up, with commands to try against it.
 """
 
@@ -21,16 +22,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from mediagen.cli.connection import open_gateway
-from mediagen.cli.generate import fetch_files, run_with_progress
-from mediagen.cli.render import dimensions, human_size
+from mediagen.cli.generate import fetch_files, run_with_progress, watch_with_progress
+from mediagen.cli.render import dimensions, human_size, state_name
 from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import cache_dir
 from mediagen.stack.process import ProcessExited
 from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
+
+if TYPE_CHECKING:
+    from mediagen.v1.gateway_pb2_grpc import GatewayServiceAsyncStub as GatewayStub
 
 
 def demo_request() -> gateway_pb2.GatewayGenerateRequest:
@@ -74,9 +79,35 @@ async def generate(stack: LocalStack, out_dir: Path, console: Console) -> int:
         for path in await fetch_files(stub, result, out_dir):
             console.print(f"wrote {path}", highlight=False)
         failed = result.completed.outputs_failed if result.completed else len(demo_request().outputs)
-        return 1 if failed else 0
+        return 1 if failed else await submit_and_watch(stub, out_dir, console)
     finally:
         await channel.close()
+
+
+async def submit_and_watch(stub: GatewayStub, out_dir: Path, console: Console) -> int:
+    """The same outputs as a durable run: SubmitRun answers at once, WatchRun follows it."""
+    request = demo_request()
+    status = await stub.SubmitRun(
+        gateway_pb2.SubmitRunRequest(
+            context=request.context,
+            outputs=request.outputs,
+            priority=gateway_pb2.RUN_PRIORITY_HIGH,
+        )
+    )
+    console.print(
+        f"\n[bold]durable run[/] {status.run_id} submitted ({state_name(status.state)}); watching it:",
+        highlight=False,
+    )
+    result = await watch_with_progress(stub, status.run_id, console, status.output_count)
+    completed = result.completed
+    assert completed is not None
+    console.print(
+        f"run {status.run_id} {state_name(completed.state)}: {completed.media_stored} media stored",
+        highlight=False,
+    )
+    for path in await fetch_files(stub, result, out_dir):
+        console.print(f"wrote {path}", highlight=False)
+    return 0 if completed.state == gateway_pb2.RUN_STATE_SUCCEEDED else 1
 
 
 def print_commands(stack: LocalStack, console: Console) -> None:
@@ -90,7 +121,8 @@ def print_commands(stack: LocalStack, console: Console) -> None:
         console.print(f"  {kind:<10} {url}  (simulator)", highlight=False)
     console.print(
         f"  comfyui    {stack.comfyui_url}\n  minio      {stack.minio.endpoint if stack.minio else ''}"
-        f"  bucket {stack.bucket}\n  logs       {stack.log_dir}",
+        f"  bucket {stack.bucket}\n  nats       {stack.nats.url if stack.nats else ''}"
+        f"\n  logs       {stack.log_dir}",
         highlight=False,
     )
     console.print("\n[bold]try[/]:", highlight=False)
@@ -100,6 +132,9 @@ def print_commands(stack: LocalStack, console: Console) -> None:
         f"{grpcurl} -plaintext -d '{body}' {gateway} mediagen.v1.GatewayService/Generate",
         f"MEDIAGEN_GATEWAY={gateway} mediagen workflows",
         f"MEDIAGEN_GATEWAY={gateway} mediagen generate --template solid_image --param width=256 --out out",
+        f"MEDIAGEN_GATEWAY={gateway} mediagen submit --template solid_image --priority high",
+        f"MEDIAGEN_GATEWAY={gateway} mediagen watch RUN_ID --out out",
+        f"MEDIAGEN_GATEWAY={gateway} mediagen runs list --since 1h",
         f"MEDIAGEN_GATEWAY={gateway} mediagen runs show RUN_ID",
         f"MEDIAGEN_GATEWAY={gateway} mediagen media get MEDIA_ID -o file.png",
     ):
@@ -132,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         config = StackConfig(work_dir=Path(work), remote_simulators=True)
         comfy = config.comfyui_url or config.comfyui_command or "the ComfyUI simulator"
         console.print(
-            f"starting MinIO, {comfy}, the Images API and predictions simulators, storage, generator "
+            f"starting MinIO, NATS, {comfy}, the Images API and predictions simulators, storage, generator "
             "and gateway ...",
             highlight=False,
         )

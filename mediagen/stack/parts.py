@@ -86,11 +86,12 @@ def generator_env(port: int, comfyui_url: str, comfyui_command: str, overrides: 
     return {**env, **overrides}
 
 
-def gateway_env(port: int, generator: str, storage: str, overrides: Mapping[str, str]) -> Env:
+def gateway_env(port: int, generator: str, storage: str, nats_url: str, overrides: Mapping[str, str]) -> Env:
     return {
         "MEDIAGEN_GATEWAY_PORT": str(port),
         "MEDIAGEN_GATEWAY_GENERATOR_TARGET": generator,
         "MEDIAGEN_GATEWAY_STORAGE_TARGET": storage,
+        "MEDIAGEN_GATEWAY_NATS_URL": nats_url,
         **overrides,
     }
 

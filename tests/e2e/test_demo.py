@@ -31,3 +31,8 @@ def test_demo_generates_stores_and_writes_an_output_of_each_kind(tmp_path: Path)
     assert "512x512" in result.stdout
     written = sorted(p.suffix for p in (tmp_path / "out" / locations[0]).iterdir())
     assert written == [".flac", ".png", ".png", ".webp", ".webp"]
+    durable = re.search(r"durable run (\w+) submitted \(queued\)", result.stdout)
+    assert durable, result.stdout
+    assert f"run {durable.group(1)} succeeded: 5 media stored" in result.stdout
+    watched = sorted(p.suffix for p in (tmp_path / "out" / durable.group(1)).iterdir())
+    assert watched == written
