@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from google.protobuf import duration_pb2
@@ -42,8 +42,11 @@ class OutputRunner:
         emit: Emit,
         remaining: Callable[[], float | None],
         created: asyncio.Future[storage_pb2.Run],
+        stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
     ) -> None:
         self._peers = peers
+        # Items a previous attempt of this run already stored (a resumed durable run).
+        self._stored = stored or {}
         self._settings = settings
         self._run_id = run_id
         self._emit = emit
@@ -54,7 +57,13 @@ class OutputRunner:
         """Generate and store one output; failures are reported, not raised."""
         started = time.monotonic()
         transfer = OutputTransfer(
-            self._peers.put_media, self._settings, self._run_id, index, self._emit, self._created
+            self._peers.put_media,
+            self._settings,
+            self._run_id,
+            index,
+            self._emit,
+            self._created,
+            self._stored,
         )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
         with log_context(run_id=self._run_id, output_index=str(index)):

@@ -31,7 +31,7 @@ from gateway.peers import Peers
 from gateway.run import run_outputs
 from gateway.runs.engine import RunEngine
 from gateway.settings import GatewaySettings
-from gateway.validation import check_request
+from gateway.validation import RUN_ID, check_request
 from gateway.workflows import WorkflowCatalog
 from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
@@ -80,8 +80,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetRun(
         self, request: storage_pb2.GetRunRequest, context: Context
     ) -> gateway_pb2.GatewayGetRunResponse:
-        if not request.run_id:
-            raise invalid_argument("run_id", "is required")
+        _check_run_id(request.run_id)
         status, engine_error = None, None
         if self._runs.enabled:
             try:
@@ -121,8 +120,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def WatchRun(
         self, request: gateway_pb2.WatchRunRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.RunEvent]:
-        if not request.run_id:
-            raise invalid_argument("run_id", "is required")
+        _check_run_id(request.run_id)
         bind_log_ids(run_id=request.run_id)
         async for event in self._runs.watch(request.run_id, request.after_sequence):
             yield event
@@ -130,8 +128,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def CancelRun(
         self, request: gateway_pb2.CancelRunRequest, context: Context
     ) -> gateway_pb2.RunStatus:
-        if not request.run_id:
-            raise invalid_argument("run_id", "is required")
+        _check_run_id(request.run_id)
         bind_log_ids(run_id=request.run_id)
         return await self._runs.cancel(request.run_id)
 
@@ -160,6 +157,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: generator_pb2.ListWorkflowsRequest, context: Context
     ) -> generator_pb2.ListWorkflowsResponse:
         return await self._catalog.list()
+
+
+def _check_run_id(run_id: str) -> None:
+    """A run id is also a NATS subject token and key: never a wildcard or a path."""
+    if not run_id:
+        raise invalid_argument("run_id", "is required")
+    if not RUN_ID.match(run_id):
+        raise invalid_argument("run_id", "must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")
 
 
 def _uses_templates(request: gateway_pb2.GatewayGenerateRequest) -> bool:

@@ -92,10 +92,6 @@ class RunEngine:
             with contextlib.suppress(Exception):
                 await self._parts.nc.close()
 
-    async def check(self) -> None:
-        """Health: the connection is up (used only when durable runs are on)."""
-        self._ready()
-
     async def _connect(self) -> None:
         while True:
             try:
@@ -117,7 +113,12 @@ class RunEngine:
         log.info("durable runs on NATS %s (role %s)", self._settings.nats_url, self._settings.role)
         if self._settings.role in ("worker", "both"):
             self.worker = Worker(nc, js, self._layout, store, events, self._peers, self._settings)
-            await self.worker.serve()
+            while True:
+                try:
+                    await self.worker.serve()
+                except Exception:  # e.g. NATS away while binding: start over
+                    log.exception("the worker stopped; starting it again")
+                    await asyncio.sleep(1.0)
 
     def _ready(self) -> _Parts:
         if not self.enabled:

@@ -13,10 +13,11 @@ The order of writes, and the one right continuation after a crash at each point:
 
 1. record RUNNING with the claim -> a new worker resumes (RUNNING, stale claim);
 2. each output's events logged, then its outcome recorded once its media are stored ->
-   outputs with an outcome are never generated again; one without is generated again
-   (its items already stored are recognised by storage's idempotency keys
-   ``<run>.<output>.<item>`` when the repeat is identical, e.g. with a fixed seed, and
-   refused as ALREADY_EXISTS, failing that output, when it is not);
+   outputs with an outcome are never generated again; one without is generated again,
+   and its items an earlier attempt already stored are kept as they are (listed from
+   storage on resume; the new bytes of those items are dropped), so nothing is stored
+   twice even when a repeat gives other bytes; storage's idempotency keys
+   ``<run>.<output>.<item>`` are the last line of defence;
 3. the final state recorded -> a new worker sees a final record, and only makes sure the
    log ends with ``run_completed`` and acknowledges the message;
 4. ``run_completed`` logged, then the message acknowledged: the run is done.
@@ -323,7 +324,8 @@ class Worker:
                 return  # not a failure: the run goes back to wait (see _requeue)
             await outbox.emit(event)
 
-        runner = OutputRunner(self._peers, self._settings, record.run_id, emit, lambda: None, created)
+        stored = await self._stored_items(record) if record.status.attempts > 1 else {}
+        runner = OutputRunner(self._peers, self._settings, record.run_id, emit, lambda: None, created, stored)
         slots = asyncio.Semaphore(min(max(request.concurrency, 1), self._settings.max_concurrency))
 
         async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:
@@ -356,6 +358,25 @@ class Worker:
                         group.create_task(one(index, spec))
         finally:
             created.cancel()
+
+    async def _stored_items(self, record: RunRecord) -> dict[tuple[int, int], storage_pb2.MediaRecord]:
+        """What earlier attempts stored of the outputs still to do: those items are kept, not stored
+        again, even when generating them again gives other bytes (a dead worker may have stored
+        an output's media and died before recording its outcome)."""
+        try:
+            listed = await self._peers.storage.ListRunMedia(
+                storage_pb2.ListRunMediaRequest(run_id=record.run_id), timeout=10.0
+            )
+        except grpc.RpcError as err:
+            # Storage away: go on; its idempotency keys still refuse a second copy.
+            log.warning("run %s: stored media not listed (%s)", record.run_id, err.code())  # type: ignore[attr-defined]
+            return {}
+        done = record.done_outputs()
+        return {
+            (media.output_index, media.item_index): media
+            for media in listed.media
+            if media.output_index not in done
+        }
 
     async def _create_in_storage(self, request: gateway_pb2.SubmitRunRequest) -> storage_pb2.Run:
         """The run's record in storage; a resumed run finds the one its first worker made."""

@@ -189,3 +189,16 @@ async def test_runs_older_than_the_retention_are_not_found_naming_it(
         assert "kept 2s" in (gone.value.details() or "")
     finally:
         await stop_gateway(gateway)
+
+
+async def test_a_run_id_is_never_a_wildcard(api_gateway: Gateway) -> None:
+    stub = api_gateway.stub
+    for run_id in ("*", ">", "a.b", "../x"):
+        for call in (
+            stub.GetRun(storage_pb2.GetRunRequest(run_id=run_id)),
+            stub.CancelRun(gateway_pb2.CancelRunRequest(run_id=run_id)),
+            watch(stub, run_id),
+        ):
+            with pytest.raises(grpc.RpcError) as bad:
+                await call
+            assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT

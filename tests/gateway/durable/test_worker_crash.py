@@ -21,11 +21,11 @@ from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
 from mediagen.stack.nats import NatsEndpoint
 from mediagen.stack.ports import free_port
-from mediagen.v1 import gateway_pb2
+from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.conftest import ROOT
 from tests.gateway.conftest import stop_gateway
 from tests.gateway.durable.conftest import start_run_gateway
-from tests.gateway.durable.support import eventually, submit_request, wait_state
+from tests.gateway.durable.support import eventually, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.gateway.test_faults import sim_idle
 from tests.storage.conftest import StorageServer
@@ -35,7 +35,12 @@ CLAIM_SECONDS = 2.0
 
 @contextmanager
 def worker_process(
-    log_file: Path, generator: RunningServer, storage: StorageServer, nats: NatsEndpoint, prefix: str
+    log_file: Path,
+    generator: RunningServer,
+    storage: StorageServer,
+    nats: NatsEndpoint,
+    prefix: str,
+    **settings: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -48,6 +53,7 @@ def worker_process(
         "MEDIAGEN_GATEWAY_NATS_PREFIX": prefix,
         "MEDIAGEN_GATEWAY_ROLE": "worker",
         "MEDIAGEN_GATEWAY_CLAIM_SECONDS": str(CLAIM_SECONDS),
+        **{f"MEDIAGEN_GATEWAY_{name.upper()}": value for name, value in settings.items()},
     }
     with log_file.open("wb") as log:
         command = [sys.executable, "-m", "gateway"]
@@ -113,3 +119,71 @@ async def test_a_killed_worker_s_run_is_resumed_by_another_and_nothing_is_stored
     stored = [e.media_stored.output_index for e in seen + rest if e.WhichOneof("event") == "media_stored"]
     assert stored.count(0) == 1
     assert rest[-1].run_completed.media_stored == 3
+
+
+async def test_a_worker_killed_right_after_storing_an_output_leaves_it_stored_once(
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+    sim: SimulatorHandle,
+    tmp_path: Path,
+) -> None:
+    """The narrowest window: the output's media are stored (and logged), its outcome not yet
+    recorded. The survivor generates that output again and keeps the stored copy of its item,
+    though the new bytes differ (every job draws its own seed)."""
+    sim.faults.node_delay_s = {"EmptyImage": 0.5}
+    api = await start_run_gateway(generator, storage, nats_server, nats_prefix, role="api")
+    try:
+        with worker_process(tmp_path / "first.log", generator, storage, nats_server, nats_prefix) as first:
+            outputs = [output("solid_image", width=8, height=8) for _ in range(2)]
+            status = await api.stub.SubmitRun(submit_request(*outputs, run_id="narrow"))
+            async for event in api.stub.WatchRun(gateway_pb2.WatchRunRequest(run_id=status.run_id)):
+                if event.WhichOneof("event") == "media_stored":
+                    first.send_signal(signal.SIGKILL)
+                    first.wait(10)
+                    break
+            stored_first = await storage.stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id="narrow"))
+            with worker_process(tmp_path / "second.log", generator, storage, nats_server, nats_prefix):
+                reply = await wait_state(api.stub, "narrow", gateway_pb2.RUN_STATE_SUCCEEDED, within=60)
+        await eventually(lambda: sim_idle(sim))
+    finally:
+        await stop_gateway(api)
+    keys = sorted((record.output_index, record.item_index) for record in reply.media)
+    assert keys == [(0, 0), (1, 0)]
+    kept = {media.media_id: media.descriptor.sha256 for media in stored_first.media}
+    for media in reply.media:
+        if media.media_id in kept:
+            assert media.descriptor.sha256 == kept[media.media_id]
+    assert [o.state for o in reply.status.outputs] == [gateway_pb2.OUTPUT_STATE_SUCCEEDED] * 2
+
+
+async def test_a_run_whose_workers_keep_dying_is_given_up(
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+    sim: SimulatorHandle,
+    tmp_path: Path,
+) -> None:
+    """At the bound (max_worker_deaths) the next worker records the run FAILED instead of running it."""
+    sim.faults.hang_nodes = ["EmptyImage"]
+    api = await start_run_gateway(generator, storage, nats_server, nats_prefix, role="api")
+    try:
+        with worker_process(tmp_path / "first.log", generator, storage, nats_server, nats_prefix) as first:
+            status = await api.stub.SubmitRun(submit_request(output("solid_image", color=0x5A5A5A)))
+            await wait_state(api.stub, status.run_id, gateway_pb2.RUN_STATE_RUNNING)
+            await eventually(lambda: bool(sim.state()["running"]))
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            with worker_process(
+                tmp_path / "second.log", generator, storage, nats_server, nats_prefix, max_worker_deaths="1"
+            ):
+                reply = await wait_state(api.stub, status.run_id, gateway_pb2.RUN_STATE_FAILED, within=60)
+                events = await watch(api.stub, status.run_id)
+        await eventually(lambda: sim_idle(sim))
+    finally:
+        await stop_gateway(api)
+    assert "given up" in reply.status.error.message
+    assert events[-1].run_completed.state == gateway_pb2.RUN_STATE_FAILED
+    assert list(reply.media) == []
