@@ -20,18 +20,21 @@ from storage_service.media import MediaLibrary
 from storage_service.runs import RunBook
 from storage_service.settings import StorageSettings
 from storage_service.store import ObjectStore
-from storage_service.store.reaper import OrphanReaper
+from storage_service.store.cleanup import UploadCleanup
+from storage_service.store.uploads import S3Uploads
 
 Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 READ_CHUNK = 1024 * 1024
 
 
 class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
-    def __init__(self, store: ObjectStore, settings: StorageSettings, reaper: OrphanReaper) -> None:
+    def __init__(
+        self, store: ObjectStore, settings: StorageSettings, uploads: S3Uploads, cleanup: UploadCleanup
+    ) -> None:
         self._store = store
         self._settings = settings
-        self._runs = RunBook(store, reaper)
-        self._media = MediaLibrary(store, settings)
+        self._runs = RunBook(store, cleanup)
+        self._media = MediaLibrary(store, uploads, cleanup, settings)
 
     async def CreateRun(self, request: storage_pb2.CreateRunRequest, context: Context) -> storage_pb2.Run:
         run = await self._runs.create(request)
