@@ -27,7 +27,6 @@ record points elsewhere. A failure after a claim gives the claim back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import grpc
 
@@ -60,8 +59,7 @@ class MediaLibrary:
         self._claims = SlotClaims(store, self.catalog)
         self._settings = settings
 
-    async def put(self, requests: AsyncIterator[storage_pb2.PutMediaRequest]) -> Record:
-        intake = MediaIntake(requests)
+    async def put(self, intake: MediaIntake) -> Record:
         header = await intake.header()
         slot = check_header(header)
         lookup = asyncio.ensure_future(self.stored(slot, header.idempotency_key))

@@ -15,6 +15,7 @@ from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import storage_pb2, storage_pb2_grpc
+from storage_service.intake import REFUSED, MediaIntake
 from storage_service.layout import Slot, check_run_id
 from storage_service.media import MediaLibrary
 from storage_service.runs import RunBook
@@ -56,7 +57,15 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     async def PutMedia(
         self, request_iterator: AsyncIterator[storage_pb2.PutMediaRequest], context: Context
     ) -> storage_pb2.MediaRecord:
-        record = await self._media.put(request_iterator)
+        intake = MediaIntake(request_iterator)
+        try:
+            record = await self._media.put(intake)
+        except Exception as exc:
+            if not intake.closed_by_caller:  # see storage_service.intake: the status must not be lost
+                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                await context.send_initial_metadata(((REFUSED, code.name),))
+                await intake.drain()
+            raise
         BYTES_STREAMED.labels("storage", "in").inc(record.descriptor.size_bytes)
         return record
 
