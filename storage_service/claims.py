@@ -21,6 +21,7 @@ claim behind half given back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 from dataclasses import dataclass
@@ -84,24 +85,26 @@ class SlotClaims:
         attempt = await self._all_at_once(slot, record, marker)
         taken = [k for k, won in ((slot.record_key, attempt.slot_won), (marker, attempt.key_won)) if won]
         if attempt.failure is not None:
-            self.give_back(taken)
+            await self.give_back(taken)
             raise attempt.failure
         if key and not attempt.key_won and await self._marked_slot(slot.run_id, key) != slot.media_id:
-            self.give_back(taken)
+            await self.give_back(taken)
             return await self._one_by_one(record, key)
         if not attempt.slot_won:
             winner = await self.catalog.record(slot)
             if attempt.key_won and (winner is None or winner.idempotency_key != key):
-                self.give_back([marker])
+                await self.give_back([marker])
             return Claim.stored(winner or _rolled_back(slot))
         return Claim.ours(*taken)
 
-    def give_back(self, keys: list[str] | tuple[str, ...]) -> None:
+    async def give_back(self, keys: list[str] | tuple[str, ...]) -> None:
         """Remove claimed keys in a task of its own: a cancelled caller cannot cut it short."""
         if keys:
             task = asyncio.get_running_loop().create_task(self.store.remove(list(keys)))
             self._giving_back.add(task)
             task.add_done_callback(self._given_back)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
 
     def _given_back(self, task: asyncio.Task[None]) -> None:
         self._giving_back.discard(task)
@@ -139,7 +142,7 @@ class SlotClaims:
             return Claim.stored(other)
         marker = idempotency_key(slot.run_id, key)
         if not await self._create(slot.record_key, records.to_json(record)):
-            self.give_back([marker])
+            await self.give_back([marker])
             return Claim.stored(await self.catalog.record(slot) or _rolled_back(slot))
         return Claim.ours(marker, slot.record_key)
 

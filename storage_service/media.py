@@ -104,7 +104,7 @@ class MediaLibrary:
         try:
             await upload.complete()
         except BaseException:
-            self._claims.give_back(claim.taken)
+            await self._claims.give_back(claim.taken)
             raise
         return record
 
@@ -119,12 +119,12 @@ class MediaLibrary:
         )
         if isinstance(claimed, BaseException):
             if created is True:
-                self._claims.give_back([record.key])
+                await self._claims.give_back([record.key])
             raise claimed
         if claimed.ownership is Ownership.STORED:
             assert claimed.existing is not None
             if created is True and claimed.existing.key != record.key:
-                self._claims.give_back([record.key])  # ours alone: the owner writes elsewhere
+                await self._claims.give_back([record.key])  # ours alone: the owner writes elsewhere
             return same_content_or_refuse(claimed.existing, record.descriptor.sha256)
         try:
             if isinstance(created, BaseException):
@@ -132,7 +132,7 @@ class MediaLibrary:
             if not created:  # a loser's or a crashed writer's object: the slot's owner replaces it
                 await self.store.put(record.key, received.data, headers)
         except BaseException:
-            self._claims.give_back(claimed.taken)
+            await self._claims.give_back(claimed.taken)
             raise
         return record
 
