@@ -14,14 +14,13 @@ ending in one owner per slot and per key:
   same key; the owner's record is the answer (:attr:`Ownership.STORED`);
 * otherwise the slot and key are this write's (:attr:`Ownership.OURS`).
 
-Giving back runs in a task of its own, so a cancelled caller cannot leave a
-claim behind half given back.
+Giving back is clean-up's (:meth:`storage_service.store.cleanup.UploadCleanup.give_back`):
+it survives a cancelled caller and, retried by the sweep, a MinIO away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from storage_service import records
 from storage_service.catalog import MediaCatalog
 from storage_service.layout import Slot, idempotency_key
 from storage_service.store import ObjectExists, ObjectStore
+from storage_service.store.cleanup import UploadCleanup
 
 JSON = {"Content-Type": "application/json"}
 # A taken idempotency key whose record has not appeared: how long to wait for its writer,
@@ -74,10 +74,10 @@ class Attempt:
 
 
 class SlotClaims:
-    def __init__(self, store: ObjectStore, catalog: MediaCatalog) -> None:
+    def __init__(self, store: ObjectStore, catalog: MediaCatalog, cleanup: UploadCleanup) -> None:
         self.store = store
         self.catalog = catalog
-        self._giving_back: set[asyncio.Task[None]] = set()
+        self.give_back = cleanup.give_back
 
     async def claim(self, record: storage_pb2.MediaRecord, key: str) -> Claim:
         slot = Slot(record.run_id, record.output_index, record.item_index)
@@ -96,20 +96,6 @@ class SlotClaims:
                 await self.give_back([marker])
             return Claim.stored(winner or _rolled_back(slot))
         return Claim.ours(*taken)
-
-    async def give_back(self, keys: list[str] | tuple[str, ...]) -> None:
-        """Remove claimed keys in a task of its own: a cancelled caller cannot cut it short."""
-        if keys:
-            task = asyncio.get_running_loop().create_task(self.store.remove(list(keys)))
-            self._giving_back.add(task)
-            task.add_done_callback(self._given_back)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(task)
-
-    def _given_back(self, task: asyncio.Task[None]) -> None:
-        self._giving_back.discard(task)
-        if not task.cancelled():
-            task.exception()  # a failed give-back leaves a claim a retry of the write resolves
 
     async def _all_at_once(self, slot: Slot, record: storage_pb2.MediaRecord, marker: str) -> Attempt:
         attempts = [self._create(slot.record_key, records.to_json(record)), self._run_still_there(slot)]

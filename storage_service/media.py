@@ -12,7 +12,8 @@ Read top to bottom, :meth:`MediaLibrary.put` does this:
    multipart upload starts (:class:`UploadStart`).
 3. The trailer must match the bytes (DATA_LOSS otherwise), and a repeat is
    answered from the stored record: the same sha256 returns it, other bytes
-   are ALREADY_EXISTS.
+   are ALREADY_EXISTS. A record whose object is not there (yet, or any more:
+   a failed write's claim not yet given back) is ABORTED, to be retried.
 4. The slot is claimed (:mod:`storage_service.claims`) and the object
    written. One part: the claim and an ``If-None-Match: *`` PUT of the object
    go out together, one round trip in the common case. Multipart: the claim,
@@ -56,7 +57,7 @@ class MediaLibrary:
         self.catalog = MediaCatalog(store)
         self._uploads = uploads
         self._cleanup = cleanup
-        self._claims = SlotClaims(store, self.catalog)
+        self._claims = SlotClaims(store, self.catalog, cleanup)
         self._settings = settings
 
     async def put(self, intake: MediaIntake) -> Record:
@@ -71,7 +72,7 @@ class MediaLibrary:
             check_trailer(await intake.trailer(), received)
             existing = await lookup
             if existing is not None:
-                return same_content_or_refuse(existing, received.sha256)
+                return await self._answer_from(existing, received.sha256)
             received.probe = effective_probe(received.probe, header)
             record = records.media_record(slot, self.store.bucket, header, received)
             if start.upload is not None:
@@ -91,6 +92,17 @@ class MediaLibrary:
         )
         return record or keyed
 
+    async def _answer_from(self, existing: Record, sha256: str) -> Record:
+        """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``)."""
+        if not await self.store.exists(existing.key):
+            raise ServiceError(
+                grpc.StatusCode.ABORTED,
+                f"media {existing.media_id} is being written, or its failed write undone; retry",
+                reason="CONCURRENT_WRITE",
+                metadata={"media_id": existing.media_id},
+            )
+        return same_content_or_refuse(existing, sha256)
+
     async def start_upload(self, key: str, headers: dict[str, str]) -> MultipartUpload:
         return await MultipartUpload.begin(
             self._uploads, self._cleanup, key, headers, self._settings.parts_in_flight
@@ -100,7 +112,7 @@ class MediaLibrary:
         claim = await self._claims.claim(record, record.idempotency_key)
         if claim.ownership is Ownership.STORED:
             assert claim.existing is not None
-            return same_content_or_refuse(claim.existing, record.descriptor.sha256)
+            return await self._answer_from(claim.existing, record.descriptor.sha256)
         try:
             await upload.complete()
         except BaseException:
@@ -125,7 +137,7 @@ class MediaLibrary:
             assert claimed.existing is not None
             if created is True and claimed.existing.key != record.key:
                 await self._claims.give_back([record.key])  # ours alone: the owner writes elsewhere
-            return same_content_or_refuse(claimed.existing, record.descriptor.sha256)
+            return await self._answer_from(claimed.existing, record.descriptor.sha256)
         try:
             if isinstance(created, BaseException):
                 raise created

@@ -13,6 +13,13 @@ upload it stands for, then remove the marker. All clean-up goes through
   away), and the markers of processes whose lease went stale (killed);
 * deleting a run releases every marker under the run's keys, live or not.
 
+Claims a failed write gives back (see :mod:`storage_service.claims`) are
+removed the same way: at once in a task of their own, and by the sweep while
+MinIO is away. Until then the slot holds a record without an object, which
+a repeat of the write is told to retry (see :mod:`storage_service.media`),
+and which no other write can replace, since records are created with
+``If-None-Match: *``: removing it later cannot remove anyone else's.
+
 When the upload id is known (this process created it), exactly that upload
 is aborted. When it is not (another process's marker, or a create whose
 answer was lost), the uploads of the exact key are listed and aborted, but
@@ -70,6 +77,7 @@ class UploadCleanup:
         self._stale_periods = stale_periods
         self._seen: dict[str, Sighting] = {}
         self._running: set[asyncio.Task[bool]] = set()
+        self._owed: set[str] = set()  # claims given back while MinIO failed
 
     def abandon(self, entry: OpenUpload) -> None:
         """The owner gives ``entry`` up: release it now, and by the sweep if that fails."""
@@ -82,8 +90,28 @@ class UploadCleanup:
         entry.phase = Phase.COMPLETED
         self._soon(entry)
 
+    async def give_back(self, keys: list[str] | tuple[str, ...]) -> None:
+        """Remove claimed keys now, in a task a cancelled caller cannot cut short; else by the sweep."""
+        if keys:
+            self._owed.update(keys)
+            task = asyncio.get_running_loop().create_task(self._remove_owed(list(keys)))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            await asyncio.shield(task)
+
+    async def _remove_owed(self, keys: list[str]) -> bool:
+        try:
+            await self._store.remove(keys)
+        except Exception as exc:  # noqa: BLE001 - owed still; the next sweep tries again
+            log.debug("giving back %s failed, the next sweep retries: %s", ", ".join(keys), exc)
+            return False
+        self._owed.difference_update(keys)
+        return True
+
     async def sweep(self) -> int:
-        """Release what is owed: own markers not yet released, and dead processes' markers."""
+        """Release what is owed: claims, own markers not yet released, and dead processes' markers."""
+        if self._owed:
+            await self._remove_owed(sorted(self._owed))
         own = self.ledger.in_phase(Phase.ABANDONED, Phase.COMPLETED)
         released = sum(await asyncio.gather(*(self._release_own(entry) for entry in own)))
         markers = await self._markers_under(MARKERS)
