@@ -80,7 +80,9 @@ async def receive(
     if parts.upload is None or parts.probe is None:
         return Received(size, digest.hexdigest(), sniff_whole(rest), rest)
     await parts.upload.add(rest)
-    return Received(size, digest.hexdigest(), sniff(parts.head, tail.bytes(), size))
+    final = sniff(parts.head, tail.bytes(), size)
+    # The upload's key was named after the first part's format: the record must agree with it.
+    return Received(size, digest.hexdigest(), final if final.format == parts.probe.format else parts.probe)
 
 
 class Tail:

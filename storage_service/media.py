@@ -94,6 +94,7 @@ class MediaLibrary:
 
     async def _answer_from(self, existing: Record, sha256: str) -> Record:
         """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``)."""
+        same = same_content_or_refuse(existing, sha256)
         if not await self.store.exists(existing.key):
             raise ServiceError(
                 grpc.StatusCode.ABORTED,
@@ -101,7 +102,7 @@ class MediaLibrary:
                 reason="CONCURRENT_WRITE",
                 metadata={"media_id": existing.media_id},
             )
-        return same_content_or_refuse(existing, sha256)
+        return same
 
     async def start_upload(self, key: str, headers: dict[str, str]) -> MultipartUpload:
         return await MultipartUpload.begin(
@@ -115,8 +116,8 @@ class MediaLibrary:
             return await self._answer_from(claim.existing, record.descriptor.sha256)
         try:
             await upload.complete()
-        except BaseException:
-            await self._claims.give_back(claim.taken)
+        except BaseException:  # the complete may have taken effect with its answer lost
+            await self._claims.give_back((*claim.taken, record.key))
             raise
         return record
 
@@ -143,8 +144,8 @@ class MediaLibrary:
                 raise created
             if not created:  # a loser's or a crashed writer's object: the slot's owner replaces it
                 await self.store.put(record.key, received.data, headers)
-        except BaseException:
-            await self._claims.give_back(claimed.taken)
+        except BaseException:  # the object may have been written with the answer lost
+            await self._claims.give_back((*claimed.taken, record.key))
             raise
         return record
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.faults.s3_relay import S3Relay
 from mediagen.stack.minio import MinioEndpoint
 from storage_service.app import build_spec
 from tests.storage.conftest import storage_settings
-from tests.storage.s3_relay import S3Relay
 
 
 async def test_storage_refuses_to_start_on_a_server_that_ignores_if_none_match(

@@ -18,12 +18,12 @@ from grpc import aio
 from minio import Minio
 
 from bench.bench_storage_throughput import start_storage_process
+from bench.faults.s3_relay import S3Relay, Strike
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
 from mediagen.v1 import storage_pb2_grpc
 from storage_service.settings import MiB
 from tests.storage.client import new_run, put
 from tests.storage.conftest import start_storage, stop_storage, storage_settings
-from tests.storage.s3_relay import S3Relay
 from tests.storage.test_outage import own_minio, restart_on_same_address
 
 __all__ = ["own_minio"]
@@ -69,14 +69,14 @@ async def cut_off_at_create(stub: storage_pb2_grpc.StorageServiceAsyncStub, rela
     with pytest.raises(grpc.RpcError) as failed:
         await put(stub, run_id, os.urandom(12 * MiB))
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
-    assert [e.status for e in relay.lost] == [200], "MinIO should have created the upload"
-    return key_of(relay.lost[0].target)
+    assert [e.status for e in relay.struck] == [200], "MinIO should have created the upload"
+    return key_of(relay.struck[0].target)
 
 
 async def test_lost_create_is_aborted_by_the_same_process_once_minio_is_back(own_minio: LocalMinio):
     assert own_minio.endpoint is not None
     direct = own_minio.endpoint.client()
-    relay = S3Relay(own_minio.endpoint.endpoint, lose_answer=is_create, when_lost=killer(own_minio))
+    relay = S3Relay(own_minio.endpoint.endpoint, Strike(is_create, answered=True, then=killer(own_minio)))
     relayed = MinioEndpoint(await relay.start(), own_minio.endpoint.access_key, own_minio.endpoint.secret_key)
     server = await start_storage(storage_settings(relayed, BUCKET, lease_seconds=0.5), direct)
     try:
@@ -92,7 +92,7 @@ async def test_lost_create_of_a_killed_process_is_aborted_by_the_next(own_minio:
     assert own_minio.endpoint is not None
     direct = own_minio.endpoint.client()
     direct.make_bucket(BUCKET)
-    relay = S3Relay(own_minio.endpoint.endpoint, lose_answer=is_create, when_lost=killer(own_minio))
+    relay = S3Relay(own_minio.endpoint.endpoint, Strike(is_create, answered=True, then=killer(own_minio)))
     relayed = MinioEndpoint(await relay.start(), own_minio.endpoint.access_key, own_minio.endpoint.secret_key)
     fast = {"MEDIAGEN_STORAGE_LEASE_SECONDS": "0.5"}
     first = await asyncio.to_thread(start_storage_process, relayed, BUCKET, tmp_path / "first", fast)

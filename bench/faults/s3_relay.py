@@ -3,10 +3,11 @@
 Requests and answers pass through byte for byte, one exchange at a time per
 connection (minio-py never pipelines). Two faults can be switched on:
 
-* ``lose_answer``: for a matching request, MinIO's answer is read (so the
-  request did take effect) and then never delivered: ``when_lost`` runs (a
-  test kills MinIO there) and the caller's connection is closed, as when the
-  network or MinIO dies between doing a request and answering it;
+* a :class:`Strike` on the first request it matches: ``then`` runs (the
+  fault suite and tests SIGKILL MinIO there) and the caller's connection is
+  closed, either before the request reaches MinIO or, with ``answered``,
+  after MinIO did it and answered, the answer never delivered (MinIO dying
+  between doing a request and answering it);
 * ``ignore_if_none_match``: a ``412 Precondition Failed`` to a PUT reaches the
   caller as ``200 OK``, as from an S3 server that does not honour
   ``If-None-Match: *``.
@@ -19,7 +20,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Match = Callable[[str, str], bool]  # (method, path with query) -> lose the answer?
+Match = Callable[[str, str], bool]  # (method, path with query) -> strike here?
 
 
 @dataclass
@@ -30,12 +31,18 @@ class Exchange:
 
 
 @dataclass
+class Strike:
+    matches: Match
+    answered: bool
+    then: Callable[[], None]
+
+
+@dataclass
 class S3Relay:
     upstream: str  # host:port of MinIO
-    lose_answer: Match | None = None
-    when_lost: Callable[[], None] = lambda: None
+    strike: Strike | None = None
     ignore_if_none_match: bool = False
-    lost: list[Exchange] = field(default_factory=list)
+    struck: list[Exchange] = field(default_factory=list)
     _server: asyncio.Server | None = None
 
     async def start(self) -> str:
@@ -61,21 +68,23 @@ class S3Relay:
                 head = await _head(client_in)
                 if head is None:
                     return
-                method, target = head.split(b" ", 2)[:2]
-                up_out.write(head + await _body(client_in, head, method.decode()))
+                method, target = (part.decode() for part in head.split(b" ", 2)[:2])
+                request = head + await _body(client_in, head, method)
+                strike = self.strike if self.strike and self.strike.matches(method, target) else None
+                if strike is not None and not strike.answered:
+                    self._strike(strike, Exchange(method, target, 0))
+                    return
+                up_out.write(request)
                 await up_out.drain()
                 answer = await _head(up_in)
                 if answer is None:
                     return
-                body = await _body(up_in, answer, method.decode(), response=True)
+                body = await _body(up_in, answer, method, response=True)
                 status = int(answer.split(b" ", 2)[1])
-                exchange = Exchange(method.decode(), target.decode(), status)
-                if self.lose_answer is not None and self.lose_answer(exchange.method, exchange.target):
-                    self.lost.append(exchange)
-                    self.lose_answer = None
-                    self.when_lost()
+                if strike is not None:
+                    self._strike(strike, Exchange(method, target, status))
                     return
-                if self.ignore_if_none_match and method == b"PUT" and status == 412:
+                if self.ignore_if_none_match and method == "PUT" and status == 412:
                     answer = answer.replace(b"412 Precondition Failed", b"200 OK", 1)
                 client_out.write(answer + body)
                 await client_out.drain()
@@ -84,6 +93,11 @@ class S3Relay:
         finally:
             for writer in (client_out, up_out):
                 writer.close()
+
+    def _strike(self, strike: Strike, exchange: Exchange) -> None:
+        self.struck.append(exchange)
+        self.strike = None
+        strike.then()
 
 
 async def _head(reader: asyncio.StreamReader) -> bytes | None:
