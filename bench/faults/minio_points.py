@@ -102,7 +102,8 @@ async def one_trial(rig: Rig, relay: S3Relay, point: Point, seed: int) -> Trial:
     to_status = status.at - killed_at[0] if status is not None and killed_at else None
     if not killed_at:
         code = f"{code} (never struck)"
-    await asyncio.to_thread(rig.minio.start)
+    if killed_at:
+        await asyncio.to_thread(rig.minio.start)
     back = time.monotonic()
     while True:
         found = await asyncio.to_thread(leftovers, rig.client, rig.s.bucket, run_id)

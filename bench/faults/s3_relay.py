@@ -65,7 +65,7 @@ class S3Relay:
             return
         try:
             while True:
-                head = await _head(client_in)
+                head = await _next_request(client_in, up_in)
                 if head is None:
                     return
                 method, target = (part.decode() for part in head.split(b" ", 2)[:2])
@@ -98,6 +98,19 @@ class S3Relay:
         self.struck.append(exchange)
         self.strike = None
         strike.then()
+
+
+async def _next_request(client: asyncio.StreamReader, upstream: asyncio.StreamReader) -> bytes | None:
+    """The next request's head; None when the caller left or MinIO closed (as the caller would see)."""
+    head = asyncio.ensure_future(_head(client))
+    gone = asyncio.ensure_future(upstream.read(1))
+    try:
+        await asyncio.wait({head, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (head, gone):
+            task.cancel()
+        await asyncio.gather(head, gone, return_exceptions=True)  # both readers free again
+    return head.result() if not head.cancelled() else None
 
 
 async def _head(reader: asyncio.StreamReader) -> bytes | None:
