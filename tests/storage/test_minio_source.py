@@ -18,4 +18,5 @@ def test_container_image_is_pinned_to_a_release_with_conditional_writes():
     """MinIO honours ``If-None-Match: *`` on PUT from its 2024 releases on (RELEASE.2024-08 and later)."""
     name, _, tag = MINIO_IMAGE.partition(":")
     assert name == "minio/minio"
-    assert tag.startswith("RELEASE.") and tag[len("RELEASE.") :] >= "2024-11-01"
+    assert tag.startswith("RELEASE.")
+    assert tag[len("RELEASE.") :] >= "2024-11-01"
