@@ -5,11 +5,12 @@ Read top to bottom, :meth:`MediaLibrary.put` does this:
 1. The header is checked and a look-up starts at once, while the bytes
    arrive: the run must exist, and a record already holding the slot or the
    idempotency key means this write is a repeat (:meth:`MediaLibrary.stored`).
-   Media of every size finds an existing record this way.
 2. The bytes are received (:func:`storage_service.ingest.receive`). Media
    larger than one part waits for the look-up before its first part goes
    out: a repeat is then only counted and hashed, never uploaded; otherwise a
-   multipart upload starts (:class:`UploadStart`).
+   multipart upload starts (:class:`UploadStart`). Media of one part waits
+   for nothing: if the look-up has not answered by the trailer, it is dropped,
+   since the commit's claim finds the same records in its own round trip.
 3. The trailer must match the bytes (DATA_LOSS otherwise), and a repeat is
    answered from the stored record: the same sha256 returns it, other bytes
    are ALREADY_EXISTS. A record whose object is not there (yet, or any more:
@@ -70,7 +71,8 @@ class MediaLibrary:
                 intake.chunks(), self._settings.max_media_bytes, self._settings.part_size, start
             )
             check_trailer(await intake.trailer(), received)
-            existing = await lookup
+            waits = start.upload is not None or lookup.done()  # one part: the claim finds the same
+            existing = await lookup if waits else None
             if existing is not None:
                 return await self._answer_from(existing, received.sha256)
             received.probe = effective_probe(received.probe, header)
