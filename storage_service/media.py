@@ -97,7 +97,7 @@ class MediaLibrary:
     async def _answer_from(self, existing: Record, sha256: str) -> Record:
         """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``)."""
         same = same_content_or_refuse(existing, sha256)
-        if not await self.store.exists(existing.key):
+        if not await self.catalog.holds_object(existing):
             raise ServiceError(
                 grpc.StatusCode.ABORTED,
                 f"media {existing.media_id} is being written, or its failed write undone; retry",
@@ -119,7 +119,9 @@ class MediaLibrary:
         try:
             await upload.complete()
         except BaseException:  # the complete may have taken effect with its answer lost
-            await self._claims.give_back((*claim.taken, record.key))
+            await self._claims.give_back(
+                (*claim.taken, record.key), lambda: self.catalog.holds_object(record)
+            )
             raise
         return record
 
@@ -147,7 +149,9 @@ class MediaLibrary:
             if not created:  # a loser's or a crashed writer's object: the slot's owner replaces it
                 await self.store.put(record.key, received.data, headers)
         except BaseException:  # the object may have been written with the answer lost
-            await self._claims.give_back((*claimed.taken, record.key))
+            await self._claims.give_back(
+                (*claimed.taken, record.key), lambda: self.catalog.holds_object(record)
+            )
             raise
         return record
 

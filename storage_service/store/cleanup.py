@@ -14,11 +14,14 @@ upload it stands for, then remove the marker. All clean-up goes through
 * deleting a run releases every marker under the run's keys, live or not.
 
 Claims a failed write gives back (see :mod:`storage_service.claims`) are
-removed the same way: at once in a task of their own, and by the sweep while
-MinIO is away. Until then the slot holds a record without an object, which
-a repeat of the write is told to retry (see :mod:`storage_service.media`),
-and which no other write can replace, since records are created with
-``If-None-Match: *``: removing it later cannot remove anyone else's.
+removed the same way, as an :class:`Undo`: at once in a task of their own,
+and by the sweep while MinIO is away. A write whose last request may have
+taken effect with its answer lost gives back with a check: once MinIO
+answers, the keys are kept if the write turns out done. Until settled, a
+repeat of the write is answered only if the object is the record's (see
+:mod:`storage_service.media`); and no other write can replace the record,
+since records are created with ``If-None-Match: *``, so removing it later
+cannot remove anyone else's.
 
 When the upload id is known (this process created it), exactly that upload
 is aborted. When it is not (another process's marker, or a create whose
@@ -40,6 +43,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +64,14 @@ log = logging.getLogger("mediagen.storage.cleanup")
 PARALLEL = 8
 
 
+@dataclass(frozen=True, eq=False)
+class Undo:
+    """Keys a failed write gives back, unless ``done`` finds that write took effect after all."""
+
+    keys: tuple[str, ...]
+    done: Callable[[], Awaitable[bool]] | None = None
+
+
 @dataclass
 class Sighting:
     modified: datetime
@@ -77,7 +89,7 @@ class UploadCleanup:
         self._stale_periods = stale_periods
         self._seen: dict[str, Sighting] = {}
         self._running: set[asyncio.Task[bool]] = set()
-        self._owed: set[str] = set()  # claims given back while MinIO failed
+        self._owed: list[Undo] = []  # claims given back while MinIO failed
 
     def abandon(self, entry: OpenUpload) -> None:
         """The owner gives ``entry`` up: release it now, and by the sweep if that fails."""
@@ -90,28 +102,31 @@ class UploadCleanup:
         entry.phase = Phase.COMPLETED
         self._soon(entry)
 
-    async def give_back(self, keys: list[str] | tuple[str, ...]) -> None:
+    async def give_back(self, keys: Iterable[str], done: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Remove claimed keys now, in a task a cancelled caller cannot cut short; else by the sweep."""
-        if keys:
-            self._owed.update(keys)
-            task = asyncio.get_running_loop().create_task(self._remove_owed(list(keys)))
+        undo = Undo(tuple(keys), done)
+        if undo.keys:
+            self._owed.append(undo)
+            task = asyncio.get_running_loop().create_task(self._settle(undo))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             await asyncio.shield(task)
 
-    async def _remove_owed(self, keys: list[str]) -> bool:
+    async def _settle(self, undo: Undo) -> bool:
         try:
-            await self._store.remove(keys)
+            if undo.done is None or not await undo.done():
+                await self._store.remove(undo.keys)
         except Exception as exc:  # noqa: BLE001 - owed still; the next sweep tries again
-            log.debug("giving back %s failed, the next sweep retries: %s", ", ".join(keys), exc)
+            log.debug("giving back %s failed, the next sweep retries: %s", ", ".join(undo.keys), exc)
             return False
-        self._owed.difference_update(keys)
+        if undo in self._owed:
+            self._owed.remove(undo)
         return True
 
     async def sweep(self) -> int:
         """Release what is owed: claims, own markers not yet released, and dead processes' markers."""
-        if self._owed:
-            await self._remove_owed(sorted(self._owed))
+        for undo in list(self._owed):
+            await self._settle(undo)
         own = self.ledger.in_phase(Phase.ABANDONED, Phase.COMPLETED)
         released = sum(await asyncio.gather(*(self._release_own(entry) for entry in own)))
         markers = await self._markers_under(MARKERS)

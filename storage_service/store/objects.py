@@ -119,6 +119,15 @@ class ObjectStore:
             return False
         return True
 
+    async def facts(self, key: str) -> tuple[int, dict[str, str]] | None:
+        """Size and headers (user metadata included) of ``key``; None if it does not exist."""
+        try:
+            stat = await self.call(self.client.stat_object, self.bucket, key)
+        except ObjectMissing:
+            return None
+        headers = {str(k).lower(): str(v) for k, v in (stat.metadata or {}).items()}
+        return stat.size or 0, headers
+
     async def age(self, key: str) -> float | None:
         """Seconds since ``key`` was written; None if it does not exist."""
         try:

@@ -8,6 +8,7 @@ wrote the marker lives on or was killed too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -110,3 +111,49 @@ async def test_lost_create_of_a_killed_process_is_aborted_by_the_next(own_minio:
             second.stop()
         first.stop()
         await relay.stop()
+
+
+def is_complete(method: str, target: str) -> bool:
+    query = urlsplit(target).query
+    return method == "POST" and "uploadId" in [part.split("=")[0] for part in query.split("&")]
+
+
+async def test_complete_done_with_its_answer_lost_keeps_the_media_whole(own_minio: LocalMinio):
+    """The write took effect though the caller heard UNAVAILABLE: once MinIO is back its claim is
+    kept (not given back), and the repeat of the write is answered from the record."""
+    assert own_minio.endpoint is not None
+    direct = own_minio.endpoint.client()
+    relay = S3Relay(own_minio.endpoint.endpoint, Strike(is_complete, answered=True, then=killer(own_minio)))
+    relayed = MinioEndpoint(await relay.start(), own_minio.endpoint.access_key, own_minio.endpoint.secret_key)
+    server = await start_storage(storage_settings(relayed, BUCKET, lease_seconds=0.5), direct)
+    data = os.urandom(12 * MiB)
+    try:
+        run_id = await new_run(server.stub)
+        with pytest.raises(grpc.RpcError) as failed:
+            await put(server.stub, run_id, data, idempotency_key="once")
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+        assert [e.status for e in relay.struck] == [200], "MinIO should have completed the upload"
+        key = key_of(relay.struck[0].target)
+        restart_on_same_address(own_minio)
+        assert await nothing_left(direct, key)
+        record = await retried(lambda: put(server.stub, run_id, data, idempotency_key="once"))
+        assert record.key == key
+        assert record.descriptor.sha256 == hashlib.sha256(data).hexdigest()
+        assert direct.stat_object(BUCKET, key).size == len(data)
+    finally:
+        await stop_storage(server)
+        await relay.stop()
+
+
+async def retried(call, within: float = 15.0):
+    """The write's repeat, retried while storage is still settling (ABORTED or UNAVAILABLE)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await call()
+        except grpc.RpcError as err:
+            if err.code() not in (grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE):
+                raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.3)
