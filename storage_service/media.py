@@ -134,13 +134,14 @@ class MediaLibrary:
             self._create_object(record.key, received.data, headers),
             return_exceptions=True,
         )
+        maybe_ours = created is not False  # True, or a failure that may have written it
         if isinstance(claimed, BaseException):
-            if created is True:
-                await self._claims.give_back([record.key])
+            if maybe_ours:  # unless a writer holding the slot has it by then
+                await self._claims.give_back([record.key], lambda: self._slot_held(record))
             raise claimed
         if claimed.ownership is Ownership.STORED:
             assert claimed.existing is not None
-            if created is True and claimed.existing.key != record.key:
+            if maybe_ours and claimed.existing.key != record.key:
                 await self._claims.give_back([record.key])  # ours alone: the owner writes elsewhere
             return await self._answer_from(claimed.existing, record.descriptor.sha256)
         try:
@@ -154,6 +155,10 @@ class MediaLibrary:
             )
             raise
         return record
+
+    async def _slot_held(self, record: Record) -> bool:
+        slot = Slot(record.run_id, record.output_index, record.item_index)
+        return await self.catalog.record(slot) is not None
 
     async def _create_object(self, key: str, data: bytes, headers: dict[str, str]) -> bool:
         try:
