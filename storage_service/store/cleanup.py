@@ -43,9 +43,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from storage_service.store.ledger import (
     LEASES,
@@ -62,6 +63,7 @@ from storage_service.store.uploads import S3Uploads
 
 log = logging.getLogger("mediagen.storage.cleanup")
 PARALLEL = 8
+PARTS_GRACE = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,11 +93,16 @@ class UploadCleanup:
         self._running: set[asyncio.Task[bool]] = set()
         self._owed: list[Undo] = []  # claims given back while MinIO failed
 
-    def abandon(self, entry: OpenUpload) -> None:
-        """The owner gives ``entry`` up: release it now, and by the sweep if that fails."""
+    def abandon(self, entry: OpenUpload, in_flight: Collection[asyncio.Future[Any]] = ()) -> None:
+        """The owner gives ``entry`` up: release it now, and by the sweep if that fails.
+
+        Parts still uploading get up to :data:`PARTS_GRACE` seconds to end first
+        (an abort racing a part may leave the part behind); a part that hangs on
+        an unanswering MinIO does not hold the abort back longer.
+        """
         if entry.phase in (Phase.CREATING, Phase.WRITING):
             entry.phase = Phase.ABANDONED
-        self._soon(entry)
+        self._soon(entry, in_flight)
 
     def completed(self, entry: OpenUpload) -> None:
         """The upload is complete: only its marker is left to remove."""
@@ -181,8 +188,13 @@ class UploadCleanup:
         if self._running:
             await asyncio.wait(set(self._running), timeout=limit)
 
-    def _soon(self, entry: OpenUpload) -> None:
-        task = asyncio.get_running_loop().create_task(self._release_own(entry))
+    def _soon(self, entry: OpenUpload, in_flight: Collection[asyncio.Future[Any]] = ()) -> None:
+        async def release() -> bool:
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=PARTS_GRACE)
+            return await self._release_own(entry)
+
+        task = asyncio.get_running_loop().create_task(release())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

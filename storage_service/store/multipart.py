@@ -91,11 +91,7 @@ class MultipartUpload:
             return
         for part in self._pending:
             part.add_done_callback(_retrieved)
-        if self._pending:
-            last = asyncio.gather(*self._pending, return_exceptions=True)
-            last.add_done_callback(lambda _: self._cleanup.abandon(self._entry))
-        else:
-            self._cleanup.abandon(self._entry)
+        self._cleanup.abandon(self._entry, in_flight=list(self._pending))
 
 
 def _retrieved(part: asyncio.Future[Part]) -> None:

@@ -54,7 +54,7 @@ def uploads_of(client: Minio, key: str) -> list[str]:
     return [u.upload_id for u in client._list_multipart_uploads(BUCKET, prefix=key).uploads if u.upload_id]
 
 
-async def nothing_left(client: Minio, key: str, within: float = 20.0) -> bool:
+async def nothing_left(client: Minio, key: str, within: float = 60.0) -> bool:
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         markers = list(client.list_objects(BUCKET, "uploads/", recursive=True))
