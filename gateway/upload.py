@@ -33,11 +33,12 @@ from grpc import aio
 from gateway import wire
 from gateway.errors import peer_error
 from gateway.peers import PutMedia
+from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import ServiceError
 from mediagen.v1 import storage_pb2
 
 _END = None
-REFUSED = "mediagen-put-refused"
+REFUSED = PUT_REFUSED_METADATA_KEY
 Part = bytes | storage_pb2.PutMediaRequest
 
 

@@ -23,10 +23,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
 
-REFUSED = "mediagen-put-refused"
+REFUSED = PUT_REFUSED_METADATA_KEY
 DRAIN_SECONDS = 10.0
 
 
