@@ -129,7 +129,8 @@ async def test_adoption_takes_a_dead_replicas_prompts_once_and_only_where_it_can
         await wait_until(lambda: any(a.orphans("http://shared") for a in adopters), within=5)
         await asyncio.sleep(1.0)
         owners = [a for a in adopters if a.orphans("http://shared")]
-        assert len(owners) == 1 and [e.prompt_id for e in owners[0].orphans("http://shared")] == ["p-shared"]
+        assert len(owners) == 1
+        assert [e.prompt_id for e in owners[0].orphans("http://shared")] == ["p-shared"]
         assert notified == ["http://shared"]
         assert bystander.orphans("http://shared") == [], "a live replica's prompt stays its own"
         keys = set(await _keys(nats_endpoint.url, f"{prefix}_PROMPTS"))
