@@ -19,7 +19,10 @@ from collections.abc import Awaitable, Callable
 
 from bench.faults.calls import caller_cancels, deadline_passes
 from bench.faults.duplicates import stored_twice
-from bench.faults.generator_restart import generator_killed_then_restarted
+from bench.faults.generator_restart import (
+    generator_killed_other_replica_frees,
+    generator_killed_then_restarted,
+)
 from bench.faults.kills import generator_killed_while_executing, killed
 from bench.faults.rig import Rig, Row
 from bench.faults.storage_restart import storage_killed_then_restarted
@@ -38,6 +41,7 @@ SCENARIOS: dict[str, Scenario] = {
     "generator": lambda rig: killed(rig, "generator killed mid-stream", "generator"),
     "generator-executing": generator_killed_while_executing,
     "generator-restarted": generator_killed_then_restarted,
+    "generator-adopted": generator_killed_other_replica_frees,
     "storage": lambda rig: killed(rig, "storage killed mid-stream", "storage"),
     "storage-restarted": storage_killed_then_restarted,
     "cancel": lambda rig: caller_cancels(rig, executing=False),

@@ -16,8 +16,10 @@ every other owner it sees there. A prompt whose owner's lease is gone is adopted
 with that backend configured: a compare-and-set on the entry's revision makes it the new owner,
 so one replica wins, and the entry is then an orphan of its own, cleaned up by ``recovery`` as
 at a restart. A managed ComfyUI belongs to its replica and dies with it (a pod), so a dead
-replica's entries for managed backends are simply deleted. Entries for a URL no live replica
-has configured wait for one that has it.
+replica's entries for managed backends are simply deleted. A loopback URL (a ComfyUI beside the
+generator, in its pod) means a different ComfyUI on every host: its entries are adopted only by
+a replica on the same host (the generator container restarted in its pod). Entries for a URL no
+live replica has configured wait for one that has it, at most ``PROMPT_TTL``.
 
 Should a live replica lose NATS for longer than its lease, its prompts may be adopted and
 cancelled: the jobs fail (UNAVAILABLE from the backend's side) rather than run unaccounted for.
@@ -37,6 +39,7 @@ import os
 import socket
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -49,6 +52,14 @@ from generator_service.journal import Entry, Journal, JournalUnavailable, attach
 log = logging.getLogger("generator.journal")
 WRITE_TIMEOUT = 2.0
 """A journal write that takes longer is abandoned (logged): a job must not hang on NATS."""
+PROMPT_TTL = 24 * 3600.0
+"""An entry nobody could clean up for a day is dropped: its ComfyUI ran it or lost it long ago."""
+
+
+def on_loopback(identity: str) -> bool:
+    """A URL that names a different ComfyUI on every host."""
+    host = urlsplit(identity).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def backend_key(identity: str) -> str:
@@ -103,7 +114,7 @@ class NatsJournal(Journal):
                 pending_size=0,
             )
             js = self._nc.jetstream()
-            self._prompts = await _bucket(js, self.buckets.prompts, None, self._replicas)
+            self._prompts = await _bucket(js, self.buckets.prompts, PROMPT_TTL, self._replicas)
             self._leases = await _bucket(js, self.buckets.leases, self._lease_seconds, self._replicas)
             await self._renew()
             watcher = await self._prompts.watchall()
@@ -214,7 +225,9 @@ class NatsJournal(Journal):
                 with contextlib.suppress(js_errors.KeyWrongLastSequenceError, js_errors.APIError):
                     await self._kv().delete(key, last=revision)
                 continue
-            if entry.backend not in self._backends:
+            if entry.backend not in self._backends or (
+                on_loopback(entry.backend) and entry.host != self._host
+            ):
                 continue
             mine = dataclasses.replace(entry, owner=self.instance, pid=os.getpid(), host=self._host)
             try:
@@ -240,7 +253,7 @@ class NatsJournal(Journal):
         return True
 
 
-async def _bucket(js: JetStreamContext, name: str, ttl: float | None, replicas: int) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, ttl: float, replicas: int) -> KeyValue:
     config = api.KeyValueConfig(
         bucket=name, history=1, ttl=ttl, replicas=replicas, storage=api.StorageType.FILE
     )
