@@ -27,6 +27,7 @@ import pytest
 from grpc import aio
 
 from mediagen.stack.minio import MinioEndpoint
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
@@ -62,6 +63,7 @@ class Local:
     mounts: dict[str, Path]  # mountPath -> a temporary folder
     minio: MinioEndpoint
     bucket: str
+    nats: NatsEndpoint
 
     def address(self, value: str) -> str:
         def local(match: re.Match[str]) -> str:
@@ -92,6 +94,8 @@ class Local:
                 "MEDIAGEN_STORAGE_MINIO_SECRET_KEY": self.minio.secret_key,
                 "MEDIAGEN_STORAGE_BUCKET": self.bucket,
             }
+        if "MEDIAGEN_GENERATOR_NATS_URL" in env:  # so is the NATS cluster (one local server here)
+            local |= {"MEDIAGEN_GENERATOR_NATS_URL": self.nats.url, "MEDIAGEN_GENERATOR_NATS_REPLICAS": "1"}
         return local
 
 
@@ -199,7 +203,10 @@ class Deployed:
 
 @pytest.fixture(scope="module")
 def deployed(
-    rendered, tmp_path_factory: pytest.TempPathFactory, minio_endpoint: MinioEndpoint
+    rendered,
+    tmp_path_factory: pytest.TempPathFactory,
+    minio_endpoint: MinioEndpoint,
+    nats_endpoint: NatsEndpoint,
 ) -> Iterator[Deployed]:
     """Every container of the dev overlay, started and ready, writing to a bucket of its own."""
     objects = rendered["dev"]
@@ -212,6 +219,7 @@ def deployed(
         mounts={},
         minio=minio_endpoint,
         bucket=bucket,
+        nats=nats_endpoint,
     )
     (gateway,) = pod_spec(named(objects, "Deployment", "gateway"))["containers"]
     running: list[Running] = []
