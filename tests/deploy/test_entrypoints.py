@@ -4,8 +4,9 @@ Every container runs its image's ENTRYPOINT (read from the Dockerfile) plus the
 manifest's args, with the image's ENV and the manifest's env (Secrets resolved
 from the rendered objects). Only what a laptop cannot be is rewritten: each
 container port to a free loopback port, the in-cluster Service names to
-127.0.0.1, volume mounts to temporary folders, and the MinIO tenant to the test
-session's real MinIO. Then each container is waited for with its own probes
+127.0.0.1, volume mounts to temporary folders, the MinIO tenant to the test
+session's real MinIO and the NATS cluster to the session's real nats-server.
+Then each container is waited for with its own probes
 (gRPC health for the services, HTTP for the simulator): the gateway only turns
 SERVING once both peers it found through the Services' addresses are SERVING.
 Then one run goes through the gateway with the client token from the rendered
@@ -94,8 +95,12 @@ class Local:
                 "MEDIAGEN_STORAGE_MINIO_SECRET_KEY": self.minio.secret_key,
                 "MEDIAGEN_STORAGE_BUCKET": self.bucket,
             }
-        if "MEDIAGEN_GENERATOR_NATS_URL" in env:  # so is the NATS cluster (one local server here)
-            local |= {"MEDIAGEN_GENERATOR_NATS_URL": self.nats.url, "MEDIAGEN_GENERATOR_NATS_REPLICAS": "1"}
+        for service in ("GENERATOR", "GATEWAY"):  # so is the NATS cluster: one local server here
+            if f"MEDIAGEN_{service}_NATS_URL" in env:
+                local |= {
+                    f"MEDIAGEN_{service}_NATS_URL": self.nats.url,
+                    f"MEDIAGEN_{service}_NATS_REPLICAS": "1",
+                }
         return local
 
 
