@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -101,7 +102,7 @@ def deploy(work: Path, replicas: int, storage: str, nats: NatsEndpoint, callers:
                 HOST, port, work / f"comfyui-{i}", ("--node-delay", f"SaveImage={JOB_SECONDS}")
             )
             sim = deployment.start(f"comfyui-{i}", argv, parts.base_env())
-            sim.wait_until(lambda url=url: http_answers(f"{url}/system_stats"), START_TIMEOUT, "answering")
+            sim.wait_until(functools.partial(http_answers, f"{url}/system_stats"), START_TIMEOUT, "answering")
             deployment.simulators.append(url)
             gen_port = free_port(HOST)
             env = {
