@@ -10,6 +10,8 @@ backends it has, a dead replica's managed-backend entries dropped, live replicas
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 
 import nats
@@ -146,3 +148,26 @@ async def test_adoption_takes_a_dead_replicas_prompts_once_and_only_where_it_can
     finally:
         for journal in (*adopters, bystander):
             await journal.close()
+
+
+async def test_a_loopback_comfyui_is_adopted_only_on_the_host_that_reaches_it(nats_endpoint, nats_names):
+    """127.0.0.1 is another ComfyUI on every host (a pod's sidecar): only a replica there adopts."""
+    prefix = nats_names.upper()
+    local = "http://127.0.0.1:8188"
+    adopter = NatsJournal(nats_endpoint.url, prefix, lease_seconds=1.0)
+    await adopter.start()
+    adopter.use_backends({local})
+    client = await nats.connect(nats_endpoint.url)
+    try:
+        kv = await client.jetstream().key_value(f"{prefix}_PROMPTS")
+        here = socket.gethostname()
+        for prompt_id, host in (("p-other-pod", "another-pod"), ("p-this-pod", here)):
+            entry = {"prompt_id": prompt_id, "backend": local, "owner": "gone", "pid": 1, "host": host}
+            await kv.put(prompt_key(local, prompt_id), json.dumps(entry).encode())
+        await wait_until(lambda: bool(adopter.orphans(local)), within=5)
+        await asyncio.sleep(1.0)
+        assert [e.prompt_id for e in adopter.orphans(local)] == ["p-this-pod"]
+        assert prompt_key(local, "p-other-pod") in await _keys(nats_endpoint.url, f"{prefix}_PROMPTS")
+    finally:
+        await client.close()
+        await adopter.close()
