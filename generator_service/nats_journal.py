@@ -116,6 +116,13 @@ class NatsJournal(Journal):
             js = self._nc.jetstream()
             self._prompts = await _bucket(js, self.buckets.prompts, PROMPT_TTL, self._replicas)
             self._leases = await _bucket(js, self.buckets.leases, self._lease_seconds, self._replicas)
+            # The bucket's TTL is whoever created it first's: renew often enough for that one.
+            ttl = (await self._leases.status()).ttl
+            if ttl and ttl < self._lease_seconds:
+                log.warning(
+                    "lease bucket's TTL is %.1fs (set: %.1fs): renewing for that", ttl, self._lease_seconds
+                )
+                self._lease_seconds = ttl
             await self._renew()
             watcher = await self._prompts.watchall()
         except (OSError, nats.errors.Error) as exc:
