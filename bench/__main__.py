@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.bench_runs_crash_resume",
     "bench.bench_runs_queueing",
     "bench.bench_runs_gpu_busy",
+    "bench.bench_scale_out",
 )
 
 
