@@ -11,6 +11,7 @@ BENCHMARKS = (
     "bench.bench_storage_throughput",
     "bench.bench_large_media",
     "bench.bench_faults",
+    "bench.bench_fuzz",
 )
 
 

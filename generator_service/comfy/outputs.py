@@ -127,7 +127,8 @@ def is_safe_subfolder(subfolder: str) -> bool:
 
 
 def _node_order(node_id: str) -> tuple[int, str]:
-    return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
+    numeric = node_id.isascii() and node_id.isdigit()  # isdigit() alone admits "²", which int() refuses
+    return (int(node_id), "") if numeric else (1 << 62, node_id)
 
 
 _VIDEO = {
