@@ -14,7 +14,7 @@ import math
 
 from bench.fuzz.cases import Case
 from bench.fuzz.checks import Known
-from mediagen.v1 import gateway_pb2, generator_pb2
+from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 LONG_NAME = 256
 
@@ -33,10 +33,12 @@ def _long_name(case: Case, problem: str) -> bool:
     def long(workflow: generator_pb2.WorkflowSpec) -> bool:
         texts = [workflow.template, *workflow.parameters]
         texts += [v.string_value for v in workflow.parameters.values()]
+        texts += [m.parameter for m in workflow.inputs] + [m.filename for m in workflow.inputs]
         return any(len(text) > LONG_NAME for text in texts) or len(workflow.parameters) > 3
 
     echoed = problem.startswith(("long message", "large details", "oversized status"))
-    return echoed and any(long(w) for w in _workflows(case))
+    graph_node = "workflow.raw_graph_json: node" in problem  # a node id of the caller's graph
+    return echoed and (graph_node or any(long(w) for w in _workflows(case)))
 
 
 def _deep_graph(case: Case, problem: str) -> bool:
@@ -71,6 +73,17 @@ def _sub_microsecond_timeout(case: Case, problem: str) -> bool:
     return -1000 < nanos < 0 and problem.startswith(("accepted", "reached backend"))
 
 
+def _unknown_media_type(case: Case, problem: str) -> bool:
+    """A PutMedia header whose media_type is no MediaType value, used when the bytes say nothing."""
+    parts = case.request if isinstance(case.request, tuple) else ()
+    odd = any(
+        p.WhichOneof("part") == "header" and p.header.media_type not in common_pb2.MediaType.values()
+        for p in parts
+        if isinstance(p, storage_pb2.PutMediaRequest)
+    )
+    return odd and "ValueError" in problem
+
+
 def _many_violations(case: Case, problem: str) -> bool:
     return (
         problem.startswith(("large details", "oversized status"))
@@ -91,6 +104,7 @@ KNOWN: list[Known] = [
     Known("huge timeout -> OverflowError in the generator (reported)", _huge_timeout),
     Known("gateway lists every violation of every output (reported)", _many_violations),
     Known("generator reads a -1..-999 ns timeout as zero (reported)", _sub_microsecond_timeout),
+    Known("PutMedia media_type outside the enum -> ValueError (reported)", _unknown_media_type),
     # UPSTREAM: grpc/grpc#36066, an aio client writing as the server ends a client-streaming call
     # reports INTERNAL "Internal error from Core" instead of the server's status.
     Known("grpc aio client write race, grpc/grpc#36066 (upstream)", _aio_write_race),
