@@ -77,6 +77,12 @@ class Session:
         self._keep = keep_examples
         self._keep_each = 2
         self._examples_of: dict[tuple[str, str, str], int] = {}
+        self._ran_twice_before: set[str] = set()
+
+    async def begin(self) -> None:
+        """Note what the backend had already seen, so only this session's doings are judged."""
+        state = await self.target.sim_state()
+        self._ran_twice_before = set(state.get("prompts_run_twice", []))
         self._sim: dict[str, int] | None = None
 
     # ------------------------------------------------------------ one case
@@ -162,7 +168,7 @@ class Session:
         state = await self.target.sim_idle(settle)
         if state["running"] or state["pending"]:
             problems.append(f"backend busy: prompts still queued {settle:g}s after the batch")
-        twice = state.get("prompts_run_twice", [])
+        twice = sorted(set(state.get("prompts_run_twice", [])) - self._ran_twice_before)
         if twice:
             problems.append(f"ran twice: prompts executed more than once: {twice[:5]}")
         problems += await self._bucket_problems(settle)

@@ -39,6 +39,7 @@ class Failed(AssertionError):
 async def fuzz(session: Session, strategy: st.SearchStrategy[Case], plan: Plan) -> int:
     """Run ``plan.examples`` cases of ``strategy``; returns how many were run."""
     loop = asyncio.get_running_loop()
+    await session.begin()
     ran = 0
 
     def run_one(case: Case) -> None:
