@@ -1,4 +1,4 @@
-# One image recipe for the three services and the ComfyUI simulator: a shared
+# One image recipe for the three services and the simulators: a shared
 # base stage installs the pinned packages once, and each target only sets its
 # entry point. Build one with `docker build --target storage .` (compose does).
 FROM python:3.11-slim AS base
@@ -10,10 +10,12 @@ COPY gateway ./gateway
 COPY generator_service ./generator_service
 COPY storage_service ./storage_service
 COPY comfyui_sim ./comfyui_sim
+COPY images_api_sim ./images_api_sim
+COPY predictions_sim ./predictions_sim
 RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 mediagen \
     && mkdir -p /var/lib/mediagen/generator && chown -R mediagen /var/lib/mediagen
-USER mediagen
+USER 10001
 ENV MEDIAGEN_GATEWAY_HOST=0.0.0.0 MEDIAGEN_GENERATOR_HOST=0.0.0.0 MEDIAGEN_STORAGE_HOST=0.0.0.0
 
 FROM base AS storage
@@ -34,3 +36,11 @@ ENTRYPOINT ["python", "-m", "gateway"]
 FROM base AS comfyui-sim
 EXPOSE 8188
 ENTRYPOINT ["python", "-m", "comfyui_sim", "--host", "0.0.0.0", "--port", "8188", "--data-dir", "/tmp/comfyui-sim"]
+
+FROM base AS images-api-sim
+EXPOSE 8190
+ENTRYPOINT ["python", "-m", "images_api_sim", "--host", "0.0.0.0", "--port", "8190"]
+
+FROM base AS predictions-sim
+EXPOSE 8191
+ENTRYPOINT ["python", "-m", "predictions_sim", "--host", "0.0.0.0", "--port", "8191"]

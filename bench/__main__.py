@@ -11,6 +11,12 @@ BENCHMARKS = (
     "bench.bench_storage_throughput",
     "bench.bench_large_media",
     "bench.bench_faults",
+    "bench.bench_cost_per_job",
+    "bench.bench_remote_backends",
+    "bench.bench_runs_watch_latency",
+    "bench.bench_runs_crash_resume",
+    "bench.bench_runs_queueing",
+    "bench.bench_runs_gpu_busy",
     "bench.bench_fuzz",
 )
 

@@ -87,7 +87,7 @@ def report(session: Session, timings: dict[str, float], seed: int) -> int:
     if not any_failure:
         print("  none")
     if tally.known:
-        print("\nknown defects (fixed elsewhere, counted apart):")
+        print("\nreported defects (owned elsewhere, counted apart):")
         for name, count in tally.known.most_common():
             print(f"  {name:40} {count}")
     for example in tally.examples:

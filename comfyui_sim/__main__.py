@@ -25,6 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--node-delay", action="append", default=[], metavar="CLASS=SECONDS")
     parser.add_argument("--fail-node", action="append", default=[], metavar="SELECTOR=MESSAGE")
     parser.add_argument("--hang-node", action="append", default=[], metavar="SELECTOR")
+    parser.add_argument(
+        "--uninterruptible",
+        action="append",
+        default=[],
+        metavar="SELECTOR=SECONDS",
+        help="the node ignores interrupts for this long",
+    )
     parser.add_argument("--crash-on-node", action="append", default=[], metavar="SELECTOR")
     parser.add_argument("--drop-ws-on-node", action="append", default=[], metavar="SELECTOR")
     parser.add_argument("--drop-ws-after-events", type=int, default=None)
@@ -33,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--view-corrupt", action="store_true")
     parser.add_argument("--silent", action="store_true", help="send no per-prompt WebSocket events")
     parser.add_argument("--faults-json", default=None, help="a JSON object of Faults fields")
+    parser.add_argument(
+        "--ignore-sigterm", action="store_true", help="stay up on SIGTERM (a process stuck in a driver call)"
+    )
     return parser.parse_args(argv)
 
 
@@ -49,6 +59,9 @@ def faults_from(args: argparse.Namespace) -> Faults:
         name, _, message = item.partition("=")
         faults.fail_nodes[name] = message or "injected failure"
     faults.hang_nodes += args.hang_node
+    for item in args.uninterruptible:
+        name, _, seconds = item.partition("=")
+        faults.uninterruptible_s[name] = float(seconds)
     faults.crash_on_node += args.crash_on_node
     faults.drop_ws_on_node += args.drop_ws_on_node
     faults.drop_ws_after_events = args.drop_ws_after_events
@@ -65,7 +78,9 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"comfyui-sim listening on {handle.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    if args.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in (signal.SIGINT,) if args.ignore_sigterm else (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await handle.stop()

@@ -31,6 +31,9 @@ class Faults:
     """Selector -> exception message: the node raises at run time (real ``execution_error``)."""
     hang_nodes: list[str] = field(default_factory=list)
     """Selectors of nodes that never finish unless interrupted."""
+    uninterruptible_s: dict[str, float] = field(default_factory=dict)
+    """Selector -> seconds the node runs without looking at the interrupt flag (like a real node
+    that reports no progress); it notices an interrupt only after them."""
     drop_ws_after_events: int | None = None
     """Close every WebSocket once this many more events have been sent (counted from now)."""
     drop_ws_on_node: list[str] = field(default_factory=list)

@@ -291,6 +291,11 @@ class Executor:
         key = node_matches(faults.node_delay_s, node_id, class_type)
         if key is not None:
             await asyncio.sleep(float(faults.node_delay_s[key]))
+        key = node_matches(faults.uninterruptible_s, node_id, class_type)
+        if key is not None:
+            await asyncio.sleep(float(faults.uninterruptible_s[key]))  # deaf to the flag meanwhile
+            if self.flag.is_set():
+                raise Interrupted()
         key = node_matches(faults.fail_nodes, node_id, class_type)
         if key is not None:
             raise RuntimeError(faults.fail_nodes[key])

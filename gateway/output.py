@@ -1,12 +1,17 @@
 """One output of a run: a generator call whose media are piped into storage.
 
 The generator's events are relayed to the caller as they come (accepted,
-progress) and every media file goes into its own PutMedia call. Retrying is
-only done while it is safe: a generator that refuses the job (UNAVAILABLE,
-RESOURCE_EXHAUSTED) before ``accepted`` has queued nothing, so asking again
-cannot run the job twice. Once accepted, a failure ends this output only; the
+progress) and every media file goes into its own PutMedia call. This loop is
+the only place a generator call is retried (the channel never retries it), and
+only on an explicit refusal: a status whose reason says nothing was queued
+(``BACKENDS_FULL``, ``NO_BACKEND``; see ``refused_before_start``). A bare
+RESOURCE_EXHAUSTED or UNAVAILABLE may come after the job was queued (a message
+over a size limit, a connection lost), so it is never retried: a job must not
+run twice. Once accepted, a failure ends this output only; the
 other outputs of the run go on. Idempotency keys derived from run, output and
 item mean a repeated write is recognised by storage and never stored twice.
+A failed output's queue and execution times are those the generator measured
+before the failure, read from its error's details.
 """
 
 from __future__ import annotations
@@ -14,22 +19,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from google.protobuf import duration_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
+from mediagen.scaffold.channels import refused_before_start
+from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
-from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
+from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 State = gateway_pb2.OutputState
 MAX_DURATION_SECONDS = 315_576_000_000
 """The largest valid ``google.protobuf.Duration`` (10,000 years): longer asks mean "no limit"."""
@@ -44,8 +51,11 @@ class OutputRunner:
         emit: Emit,
         remaining: Callable[[], float | None],
         created: asyncio.Future[storage_pb2.Run],
+        stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
     ) -> None:
         self._peers = peers
+        # Items a previous attempt of this run already stored (a resumed durable run).
+        self._stored = stored or {}
         self._settings = settings
         self._run_id = run_id
         self._emit = emit
@@ -56,7 +66,13 @@ class OutputRunner:
         """Generate and store one output; failures are reported, not raised."""
         started = time.monotonic()
         transfer = OutputTransfer(
-            self._peers.put_media, self._settings, self._run_id, index, self._emit, self._created
+            self._peers.put_media,
+            self._settings,
+            self._run_id,
+            index,
+            self._emit,
+            self._created,
+            self._stored,
         )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
         with log_context(run_id=self._run_id, output_index=str(index)):
@@ -68,6 +84,8 @@ class OutputRunner:
                 await transfer.abort()
         outcome.media_ids.extend(transfer.media_ids)
         outcome.timings.CopyFrom(transfer.timings(time.monotonic() - started))
+        if outcome.HasField("error"):
+            _measured_before_failure(outcome.error, outcome.timings)
         state = State.Name(outcome.state).removeprefix("OUTPUT_STATE_").lower()
         JOB_OUTCOMES.labels("gateway", state).inc()
         JOB_DURATION.labels("gateway", "output").observe(time.monotonic() - started)
@@ -104,9 +122,9 @@ class OutputRunner:
             except grpc.RpcError as err:
                 if (
                     transfer.accepted
-                    or err.code() not in RETRYABLE
+                    or not refused_before_start(err)
                     or attempt == self._settings.start_retries
-                ):  # type: ignore[attr-defined]
+                ):
                     raise
                 log.info("generator refused output %d (%s), retrying", index, err.code())  # type: ignore[attr-defined]
                 await asyncio.sleep(self._settings.retry_backoff * 2**attempt)
@@ -126,3 +144,14 @@ class OutputRunner:
         own = max(deadline - time.monotonic(), 0.001)
         caller = self._remaining()
         return own if caller is None else min(own, caller)
+
+
+def _measured_before_failure(error: status_pb2.Status, timings: common_pb2.Timings) -> None:
+    """A failed job sends no ``completed``: the generator puts what it measured in its error."""
+    metadata = status_details(error).metadata
+    for key, target in (("queue_wait_seconds", timings.queue_wait), ("execution_seconds", timings.execution)):
+        try:
+            seconds = float(metadata.get(key, ""))
+        except ValueError:
+            continue
+        target.FromNanoseconds(int(max(seconds, 0.0) * 1e9))

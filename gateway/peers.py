@@ -1,14 +1,17 @@
 """The gateway's two long-lived channels: one to the generator, one to storage.
 
 Each channel carries a gRPC service config: ``round_robin`` across whatever the
-target resolves to, and a retryPolicy on the calls where a retry is safe.
-gRPC only retries until the first response message arrives (and, for client
-streams, while the messages sent still fit its retry buffer), which is
-exactly the window in which the peer has done no work that could be repeated.
+target resolves to, and a retryPolicy (on UNAVAILABLE) on the calls that start
+no work: reads and checks, and storage calls whose writes are idempotent.
+``Generate`` has no channel policy: a status code alone cannot tell a refusal
+from a job already queued, so its one retry policy lives in
+:mod:`gateway.output`, which reads the reason the generator gives.
 
-The two calls that carry media, ``Generate`` and ``PutMedia``, are built on the
-same channels with the serializers of :mod:`gateway.wire`, so chunks are
-relayed as bytes rather than as messages.
+The two calls that carry media, ``Generate`` and ``PutMedia``, are built with the
+serializers of :mod:`gateway.wire`, so chunks are relayed as bytes rather than
+as messages. ``Generate`` has a channel of its own: round robin then spreads the
+jobs themselves over the generator replicas, whatever other calls (one
+``ValidateWorkflows`` per run) go to the generator in between.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def service_config(service: str, methods: dict[str, tuple[str, ...]]) -> dict[st
 GENERATOR_CONFIG = service_config(
     GENERATOR_SERVICE,
     {
-        "Generate": ("UNAVAILABLE", "RESOURCE_EXHAUSTED"),
+        "ValidateWorkflows": ("UNAVAILABLE",),
         "ListWorkflows": ("UNAVAILABLE",),
         "GetBackendStatus": ("UNAVAILABLE",),
     },
@@ -81,6 +84,7 @@ class Peers:
     storage: storage_pb2_grpc.StorageServiceAsyncStub
     generate: Generate
     put_media: PutMedia
+    jobs_channel: aio.Channel | None = None
 
     async def check_generator(self) -> None:
         await _check_health(self.generator_channel, GENERATOR_SERVICE)
@@ -91,6 +95,8 @@ class Peers:
     async def close(self) -> None:
         await self.generator_channel.close()
         await self.storage_channel.close()
+        if self.jobs_channel is not None:
+            await self.jobs_channel.close()
 
 
 def open_peers(settings: GatewaySettings) -> Peers:
@@ -105,13 +111,14 @@ def open_peers(settings: GatewaySettings) -> Peers:
         )
 
     gen = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
+    jobs = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
     sto = channel(settings.storage_target, settings.storage_token, STORAGE_CONFIG)
     return Peers(
         gen,
         sto,
         generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
         storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
-        gen.unary_stream(
+        jobs.unary_stream(
             f"/{GENERATOR_SERVICE}/Generate",
             request_serializer=generator_pb2.GenerateRequest.SerializeToString,
             response_deserializer=wire.decode_event,
@@ -121,6 +128,7 @@ def open_peers(settings: GatewaySettings) -> Peers:
             request_serializer=wire.encode_request,
             response_deserializer=storage_pb2.MediaRecord.FromString,
         ),
+        jobs,
     )
 
 

@@ -1,6 +1,7 @@
 """``GatewayService``: runs, their media and the template catalogue.
 
-``Generate`` validates the whole request first (see :mod:`gateway.validation`),
+``Generate`` validates the whole request first (:func:`gateway.validation.validate_request`,
+which asks the generator about the workflows),
 then records the run in storage and streams the run's events. When the
 gateway chose the run id (it cannot be taken) the run is recorded while the
 generator already works, so the caller does not wait for both in turn; media
@@ -8,7 +9,12 @@ still go to storage only once the run exists (see :mod:`gateway.run`). A
 caller-chosen id may well be taken (a retried request), so then the run is
 recorded first and nothing reaches ComfyUI for a refused run. ``GetRun`` and
 ``GetMedia`` pass through to storage, ``ListWorkflows`` to the generator, with
-the peer's status and details handed back unchanged.
+the peer's status and details handed back unchanged; ``GetRun`` adds the status
+of a durable run.
+
+``SubmitRun``, ``WatchRun``, ``CancelRun`` and ``ListRuns`` are durable runs,
+handed to the run engine (:mod:`gateway.runs`) after the same validation as
+``Generate``.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from grpc import aio
 from gateway.errors import peer_error
 from gateway.peers import Peers
 from gateway.run import run_outputs
+from gateway.runs.engine import RunEngine
 from gateway.settings import GatewaySettings
-from gateway.validation import check_request
+from gateway.validation import validate_request
 from gateway.workflows import WorkflowCatalog
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.rules import run_id_problem
+from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2, storage_pb2
 
@@ -35,16 +43,20 @@ Context = aio.ServicerContext[Any, Any]
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, peers: Peers, settings: GatewaySettings) -> None:
+    def __init__(self, peers: Peers, settings: GatewaySettings, runs: RunEngine) -> None:
         self._peers = peers
         self._settings = settings
         self._catalog = WorkflowCatalog(peers, settings.workflows_cache_seconds)
+        self._runs = runs
+
+    async def _validate(self, request: gateway_pb2.GatewayGenerateRequest, context: Context) -> None:
+        """The one validation entry point of Generate and SubmitRun."""
+        await validate_request(request, self._peers.generator, self._settings, context.time_remaining())
 
     async def Generate(
         self, request: gateway_pb2.GatewayGenerateRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
-        templates = await self._catalog.templates() if _uses_templates(request) else {}
-        check_request(request, templates)
+        await self._validate(request, context)
         run_id = request.run_id or uuid.uuid4().hex
         bind_log_ids(run_id=run_id)
         created = asyncio.ensure_future(self._create_run(run_id, request, context))
@@ -68,13 +80,66 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def GetRun(
         self, request: storage_pb2.GetRunRequest, context: Context
-    ) -> storage_pb2.GetRunResponse:
-        if not request.run_id:
-            raise invalid_argument("run_id", "is required")
+    ) -> gateway_pb2.GatewayGetRunResponse:
+        _check_run_id(request.run_id)
+        status, engine_error = None, None
+        if self._runs.enabled:
+            try:
+                status = await self._runs.status(request.run_id)
+            except ServiceError as err:
+                # NATS away: storage's answer still holds for a run it has, without the status.
+                engine_error = err
         try:
-            return await self._peers.storage.GetRun(request, timeout=_remaining(context, 30.0))
+            stored = await self._peers.storage.GetRun(request, timeout=_remaining(context, 30.0))
         except grpc.RpcError as err:
-            raise peer_error(err, "storage") from None
+            if engine_error is not None and err.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise engine_error from None
+            if status is None or err.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise peer_error(err, "storage") from None
+            # Queued, or running but not yet recorded in storage: the engine knows it.
+            run = storage_pb2.Run(run_id=status.run_id, created_at=status.created_at, context=status.context)
+            return gateway_pb2.GatewayGetRunResponse(run=run, status=status)
+        return gateway_pb2.GatewayGetRunResponse(run=stored.run, media=stored.media, status=status)
+
+    async def SubmitRun(
+        self, request: gateway_pb2.SubmitRunRequest, context: Context
+    ) -> gateway_pb2.RunStatus:
+        await self._validate(
+            gateway_pb2.GatewayGenerateRequest(
+                run_id=request.run_id,
+                context=request.context,
+                outputs=request.outputs,
+                concurrency=request.concurrency,
+            ),
+            context,
+        )
+        if request.priority not in gateway_pb2.RunPriority.values():
+            raise invalid_argument("priority", "unknown priority")
+        status = await self._runs.submit(request)
+        bind_log_ids(run_id=status.run_id)
+        return status
+
+    async def WatchRun(
+        self, request: gateway_pb2.WatchRunRequest, context: Context
+    ) -> AsyncIterator[gateway_pb2.RunEvent]:
+        _check_run_id(request.run_id)
+        bind_log_ids(run_id=request.run_id)
+        async for event in self._runs.watch(request.run_id, request.after_sequence):
+            yield event
+
+    async def CancelRun(
+        self, request: gateway_pb2.CancelRunRequest, context: Context
+    ) -> gateway_pb2.RunStatus:
+        _check_run_id(request.run_id)
+        bind_log_ids(run_id=request.run_id)
+        return await self._runs.cancel(request.run_id)
+
+    async def ListRuns(
+        self, request: gateway_pb2.ListRunsRequest, context: Context
+    ) -> gateway_pb2.ListRunsResponse:
+        if request.page_size > 500:
+            raise invalid_argument("page_size", "at most 500")
+        return await self._runs.list(request)
 
     async def GetMedia(
         self, request: storage_pb2.GetMediaRequest, context: Context
@@ -96,8 +161,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await self._catalog.list()
 
 
-def _uses_templates(request: gateway_pb2.GatewayGenerateRequest) -> bool:
-    return any(output.workflow.WhichOneof("source") == "template" for output in request.outputs)
+def _check_run_id(run_id: str) -> None:
+    """A run id is also a NATS subject token and key: never a wildcard or a path."""
+    if not run_id:
+        raise invalid_argument("run_id", "is required")
+    if problem := run_id_problem(run_id):
+        raise invalid_argument("run_id", problem)
 
 
 def _remaining(context: Context, cap: float) -> float:

@@ -8,11 +8,15 @@ no code. Tokens the gateway presents to its peers are secrets and never logged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from mediagen.scaffold import ServerSettings
+
+KiB = 1024
+MiB = 1024 * KiB
 
 
 class GatewaySettings(ServerSettings):
@@ -31,7 +35,60 @@ class GatewaySettings(ServerSettings):
     max_concurrency: int = Field(default=4, ge=1, le=64, description="cap on outputs generated at once")
     queue_depth: int = Field(default=8, ge=1, le=1024, description="chunks buffered between the streams")
     start_retries: int = Field(
-        default=3, ge=0, le=20, description="app-level retries of a generator refused before acceptance"
+        default=3,
+        ge=0,
+        le=20,
+        description="retries of a generator call refused before anything started (BACKENDS_FULL, NO_BACKEND)",
     )
     retry_backoff: float = Field(default=0.2, gt=0, description="first retry delay in seconds, doubled")
     workflows_cache_seconds: float = Field(default=30.0, ge=0, description="ListWorkflows cache lifetime")
+    max_request_bytes: int = Field(default=6 * MiB, ge=1024, description="largest Generate request")
+    max_outputs: int = Field(default=64, ge=1, description="outputs per run")
+    max_parameters: int = Field(default=64, ge=1, description="parameters per output")
+    max_string_bytes: int = Field(
+        default=64 * KiB, ge=64, description="longest string value, template or parameter name"
+    )
+    max_graph_bytes: int = Field(default=1 * MiB, ge=1024, description="longest raw graph JSON")
+    max_context_bytes: int = Field(
+        default=64 * KiB, ge=256, description="largest run context (stored with the run, read back by GetRun)"
+    )
+    max_input_bytes: int = Field(default=4 * MiB, ge=1024, description="largest input media file")
+
+    # Durable runs (SubmitRun and friends), see gateway/runs/.
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server(s) with JetStream, comma-separated; empty turns durable runs off",
+    )
+    role: Literal["api", "worker", "both"] = Field(
+        default="both",
+        description="api answers the run RPCs, worker executes queued runs, both does both",
+    )
+    run_retention: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="seconds a run's events and state are kept in NATS"
+    )
+    queue_cap: int = Field(
+        default=10_000, ge=1, description="runs waiting or running per priority; SubmitRun beyond it fails"
+    )
+    worker_runs: int = Field(default=2, ge=1, le=64, description="runs one worker executes at once")
+    claim_seconds: float = Field(
+        default=6.0,
+        ge=1.0,
+        description="a worker's claim on a run lapses this long after its last heartbeat (ack wait)",
+    )
+    max_worker_deaths: int = Field(
+        default=5,
+        ge=1,
+        description="a run whose worker died this many times is FAILED instead of resumed",
+    )
+    requeue_delay: float = Field(
+        default=2.0, gt=0, description="seconds a run waits after the generator had no room for it"
+    )
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="replicas of each stream (3 in production)")
+    nats_prefix: str = Field(
+        default="RUNS", pattern=r"^[A-Z0-9_]{1,32}$", description="prefix of stream and bucket names"
+    )
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """A live worker renews its claim three times per claim period."""
+        return self.claim_seconds / 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from google.protobuf import duration_pb2
@@ -37,8 +37,10 @@ class OutputTransfer:
         index: int,
         emit: Emit,
         created: asyncio.Future[storage_pb2.Run],
+        stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
     ) -> None:
         self._put_media = put_media
+        self._stored = stored or {}
         self._created = created
         self._depth = settings.queue_depth
         self._run_id = run_id
@@ -47,7 +49,7 @@ class OutputTransfer:
         self.accepted: generator_pb2.Accepted | None = None
         self.completed: generator_pb2.Completed | None = None
         self.media_ids: list[str] = []
-        self._upload: MediaUpload | None = None
+        self._upload: MediaUpload | _StoredItem | None = None
         self._item = 0
         self._transfer_started: float | None = None
         self._transfer_seconds = 0.0
@@ -110,6 +112,11 @@ class OutputTransfer:
         await asyncio.shield(self._created)
         self._item = start.index
         self._transfer_started = time.monotonic()
+        already = self._stored.get((self._index, start.index))
+        if already is not None:
+            # A resumed run: the first attempt stored this item; the first copy stands.
+            self._upload = _StoredItem(already)
+            return
         header = storage_pb2.MediaHeader(
             run_id=self._run_id,
             output_index=self._index,
@@ -132,7 +139,8 @@ class OutputTransfer:
             self._transfer_seconds += time.monotonic() - self._transfer_started
         BYTES_STREAMED.labels("gateway", "piped").inc(end.size_bytes)
         stored = record.descriptor
-        if stored.sha256 != end.sha256 or stored.size_bytes != end.size_bytes:
+        kept = isinstance(upload, _StoredItem)
+        if not kept and (stored.sha256 != end.sha256 or stored.size_bytes != end.size_bytes):
             raise ServiceError(
                 grpc.StatusCode.DATA_LOSS,
                 f"stored media {record.media_id} differs from what was generated",
@@ -146,7 +154,7 @@ class OutputTransfer:
             )
         )
 
-    def _current(self, item: int) -> MediaUpload:
+    def _current(self, item: int) -> MediaUpload | _StoredItem:
         if self._upload is None or item != self._item:
             raise ServiceError(
                 grpc.StatusCode.INTERNAL,
@@ -166,6 +174,22 @@ class OutputTransfer:
         if self.accepted:
             metadata.update(prompt_id=self.accepted.prompt_id, seed=str(self.accepted.seed))
         return {key: value for key, value in metadata.items() if value}
+
+
+class _StoredItem:
+    """An item already stored by an earlier attempt: its bytes are read and dropped."""
+
+    def __init__(self, record: storage_pb2.MediaRecord) -> None:
+        self._record = record
+
+    async def send(self, data: bytes | memoryview) -> None:
+        return None
+
+    async def finish(self, size: int, sha256: str) -> storage_pb2.MediaRecord:
+        return self._record
+
+    async def abort(self) -> None:
+        return None
 
 
 def _duration(value: float) -> duration_pb2.Duration:

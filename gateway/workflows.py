@@ -1,9 +1,9 @@
-"""The generator's template catalogue, cached for request validation.
+"""The generator's template catalogue, cached for the gateway's ListWorkflows.
 
-Validating every output of a run against the catalogue before anything is
-created costs one ListWorkflows call per cache lifetime, and means a typo in
-the third output's template fails the call at once instead of after the
-first two outputs spent GPU time.
+Callers (the CLI, UIs) list the templates often; one ListWorkflows call per
+cache lifetime answers them all. Requests are not checked against this copy:
+the generator owns the templates and their rules, and the gateway asks it
+(see :mod:`gateway.validation`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ class WorkflowCatalog:
                 self._cached = await self._fetch()
                 self._fetched_at = time.monotonic()
             return self._cached
-
-    async def templates(self) -> dict[str, generator_pb2.WorkflowTemplate]:
-        return {template.name: template for template in (await self.list()).templates}
 
     async def _fetch(self) -> generator_pb2.ListWorkflowsResponse:
         try:

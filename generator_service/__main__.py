@@ -7,6 +7,7 @@ import sys
 
 from generator_service.app import build_spec
 from generator_service.journal import JournalUnavailable
+from generator_service.process import ComfyUIStartFailed
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import TemplateError
 from mediagen.scaffold import load_settings
@@ -17,7 +18,7 @@ def main() -> None:
     settings = load_settings(GeneratorSettings)
     try:
         asyncio.run(serve(build_spec, settings))
-    except (TemplateError, JournalUnavailable) as exc:
+    except (TemplateError, JournalUnavailable, ComfyUIStartFailed) as exc:
         print(f"mediagen-generator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

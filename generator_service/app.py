@@ -1,20 +1,32 @@
 """Assemble the generator from its settings: templates, backends, servicer, scaffold spec.
 
 ``build_spec`` is the one path used by ``python -m generator_service`` and by tests, so what is
-tested is what runs. A broken template or an impossible configuration fails here, at start-up.
+tested is what runs. A broken template, an impossible configuration or a managed ComfyUI that
+cannot start fails here, at start-up.
+
+Shutdown, once the grace period is over: managed ComfyUIs are stopped first (SIGTERM, then SIGKILL
+after ``comfyui_stop_seconds``), which ends whatever they run, so no job waits on a node that
+ignores interrupts; then the jobs' clean-ups get ``cancel_wait_seconds`` (on attached backends
+they cancel prompts) before they are abandoned to the journal; then the rest is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from generator_service.backends import Backend, BackendPool
+from generator_service.job_files import JobFiles
 from generator_service.jobs import JobLimits
 from generator_service.journal import Journal, JournalUnavailable
 from generator_service.process import ManagedProcess
+from generator_service.providers.config import build_remote
+from generator_service.providers.templates import PACKAGED_DIR as PROVIDER_TEMPLATES
+from generator_service.providers.templates import load_provider_templates
 from generator_service.servicer import GeneratorServicer
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import PACKAGED_DIR, load_templates
@@ -31,9 +43,25 @@ SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["GeneratorService"].ful
 async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
     dirs = [PACKAGED_DIR] + ([settings.templates_dir] if settings.templates_dir else [])
     templates = load_templates(*dirs)
-    pool = BackendPool(_backends(settings), settings.max_queue_per_backend)
-    servicer = GeneratorServicer(settings, pool, templates, job_limits(settings))
-    await pool.start()
+    temporary = _temporary_data_dir(settings)
+
+    async def remove_temporary() -> None:
+        if temporary is not None:
+            await asyncio.to_thread(shutil.rmtree, temporary, True)
+
+    try:
+        comfy = _backends(settings, temporary)
+        remote = build_remote(settings.backends, settings.http_timeout)
+        kinds = {backend.kind for backend in remote}
+        providers = {n: t for n, t in load_provider_templates(PROVIDER_TEMPLATES).items() if t.kind in kinds}
+        pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend)
+        servicer = GeneratorServicer(
+            settings, pool, templates if comfy else {}, job_limits(settings), providers
+        )
+        await pool.start()
+    except BaseException:
+        await remove_temporary()
+        raise
 
     def on_health(monitor: HealthMonitor) -> None:
         pool.monitor = monitor
@@ -42,9 +70,16 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         name="generator",
         servicers=[(SERVICE_NAME, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer)],
         dependency_checks={"comfyui": pool.health_check},
-        on_shutdown=[servicer.shutdown, pool.close],
+        on_shutdown=[pool.stop_processes, servicer.shutdown, pool.close, remove_temporary],
         on_health=on_health,
     )
+
+
+def _temporary_data_dir(settings: GeneratorSettings) -> Path | None:
+    """Managed mode without a data dir: one of our own, removed when the generator stops."""
+    if settings.comfyui_command and settings.comfyui_data_dir is None:
+        return Path(tempfile.mkdtemp(prefix="mediagen-comfyui-"))
+    return None
 
 
 def job_limits(settings: GeneratorSettings) -> JobLimits:
@@ -75,22 +110,28 @@ def _journal(settings: GeneratorSettings) -> Journal:
         return Journal(fallback)
 
 
-def _backends(settings: GeneratorSettings) -> list[Backend]:
+def _backends(settings: GeneratorSettings, temporary: Path | None) -> list[Backend]:
     journal = _journal(settings)
     common = (settings.client_id_prefix, settings.http_timeout, journal, settings.cancel_wait_seconds)
     backends = [Backend(f"comfyui-{i}", url, *common) for i, url in enumerate(settings.urls)]
-    if settings.comfyui_command:
-        root = settings.comfyui_data_dir or Path(tempfile.mkdtemp(prefix="mediagen-comfyui-"))
+    root = settings.comfyui_data_dir or temporary
+    if settings.comfyui_command and root is not None:
         for i in range(settings.comfyui_instances):
             port = settings.comfyui_base_port + i if settings.comfyui_base_port else free_port()
+            name = f"managed-{i}"
             process = ManagedProcess(
+                name,
                 settings.comfyui_command,
                 settings.comfyui_host,
                 port,
                 root / str(i),
+                JobFiles(root / str(i), settings.output_prefix),
                 settings.comfyui_start_timeout,
                 (settings.restart_backoff_initial, settings.restart_backoff_max),
+                settings.comfyui_workdir,
+                settings.comfyui_stop_seconds,
+                instance=i,
             )
-            backends.append(Backend(f"managed-{i}", process.url, *common, process))
-    journal.keep_only({backend.url for backend in backends})
+            backends.append(Backend(name, process.url, *common, process))
+    journal.keep_only({backend.identity for backend in backends})
     return backends

@@ -7,17 +7,22 @@ comes up, its socket is told to reconnect now (its backoff may have grown to sec
 prompts the journal says were orphaned there are cleaned up.
 
 A job goes to the up backend with the shortest queue, ready ones first (one placed on a backend
-whose socket is still reconnecting waits ``connect_wait`` for it): ComfyUI's own queue (every
-caller's jobs) plus this generator's active jobs there (so jobs still uploading or downloading
-count too). When every backend is at the limit the caller is told RESOURCE_EXHAUSTED at once, so
-it can go elsewhere instead of waiting here.
+whose socket is still reconnecting waits ``connect_wait`` for it): the other callers' prompts in
+ComfyUI's queue plus every job of this generator there (so jobs still uploading or downloading
+count too, and our queued prompts count once, not twice). When every backend is at the limit
+the caller is told RESOURCE_EXHAUSTED at once, so it can go elsewhere instead of waiting here.
+
+The pool holds backends of every kind (:class:`generator_service.providers.base.BackendKind`):
+a job is placed among the backends of its template's kind, a remote one by its own concurrency
+limit instead of a queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -26,6 +31,7 @@ from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import BACKEND_DOWN, EventStream
 from generator_service.journal import Journal
 from generator_service.process import ManagedProcess
+from generator_service.providers.base import BackendKind, PlacedBackend, RemoteBackend
 from generator_service.recovery import recover
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.health import HealthMonitor
@@ -36,6 +42,8 @@ log = logging.getLogger("generator.backends")
 
 
 class Backend:
+    kind = BackendKind.COMFYUI
+
     def __init__(
         self,
         name: str,
@@ -47,10 +55,16 @@ class Backend:
         process: ManagedProcess | None = None,
     ) -> None:
         self.name, self.url, self.process = name, url, process
+        self.identity = name if process is not None else url
+        """What the journal calls it: the URL of an attached ComfyUI; a managed one's URL changes
+        with its port at every generator start, its name (``managed-<i>``) does not."""
+        self.files = process.files if process is not None else None
+        """The job files it leaves, removable in managed mode only (see ``job_files``)."""
         self.client = ComfyClient(url, http_timeout)
         self.events = EventStream(url, client_id_prefix)
         self.journal = journal
         self.active = 0
+        self._queued_by_us = 0
         self.up = False
         self.last_error = "not checked yet"
         self._cancel_wait = cancel_wait
@@ -66,7 +80,22 @@ class Backend:
 
     @property
     def load(self) -> int:
-        return self.events.queue_remaining + self.active
+        """Jobs on this backend: other callers' prompts in its queue plus all of ours.
+
+        ComfyUI's ``queue_remaining`` counts our submitted prompts too, and ``active`` counts
+        every job of ours placed here (also while uploading or downloading), so ours are taken
+        out of the first term rather than counted twice.
+        """
+        return max(self.events.queue_remaining - self._queued_by_us, 0) + self.active
+
+    @contextlib.contextmanager
+    def queued_by_us(self) -> Iterator[None]:
+        """Count one prompt of ours in this backend's queue while the block runs (submit to finish)."""
+        self._queued_by_us += 1
+        try:
+            yield
+        finally:
+            self._queued_by_us -= 1
 
     @property
     def ready(self) -> bool:
@@ -88,9 +117,11 @@ class Backend:
 
         ``fresh_process``: our managed ComfyUI has just (re)started, so nothing is left to stop.
         """
-        if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.url):
+        if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.identity):
             self._recovery = self.spawn(
-                recover(self.client, self.journal, self.url, fresh_process, self._cancel_wait)
+                recover(
+                    self.client, self.journal, self.identity, fresh_process, self._cancel_wait, self.files
+                )
             )
 
     async def check(self) -> None:
@@ -114,6 +145,7 @@ class Backend:
             active_jobs=self.active,
             restarts=self.process.restarts if self.process else 0,
             last_error=self.last_error,
+            kind=self.kind.value,
         )
         if self.up and not self.events.connected:
             status.last_error = f"event socket not connected: {self.events.last_error or 'connecting'}"
@@ -126,27 +158,53 @@ class Backend:
                 status.last_error = str(exc)
         return status
 
-    async def close(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
-        await self.events.stop()
+    async def stop_process(self) -> None:
+        """End a managed ComfyUI and whatever it runs (shutdown); its jobs fail at once."""
         if self.process:
             await self.process.stop()
+            self.set_up(False, "stopped: the generator is shutting down")
+
+    async def close(self, wait: float = 1.0) -> None:
+        """Background clean-ups get ``wait`` seconds, then are abandoned (the journal keeps them)."""
+        if self._tasks:
+            _, unfinished = await asyncio.wait(set(self._tasks), timeout=wait)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.warning("backend %s: %d clean-up(s) abandoned at shutdown", self.name, len(unfinished))
+                await asyncio.wait(unfinished)
+        await self.events.stop()
+        await self.stop_process()
         await self.client.close()
 
 
+PoolMember = Backend | RemoteBackend
+
+
 class BackendPool:
-    def __init__(self, backends: list[Backend], max_queue: int) -> None:
-        self.backends = backends
+    def __init__(self, backends: Sequence[PoolMember], max_queue: int) -> None:
+        self.backends = list(backends)
         self._max_queue = max_queue
         self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
-        for backend in self.backends:
+        """Attached backends are checked once; managed ones must answer (ComfyUIStartFailed if not)."""
+        comfy = [b for b in self.backends if isinstance(b, Backend)]
+        for backend in comfy:
             backend.events.start()
             if backend.process:
                 backend.process.start(backend.client.system_stats, self._notifier(backend))
         await asyncio.gather(*(b.check() for b in self.backends if b.process is None))
+        starts = [asyncio.ensure_future(b.process.started()) for b in comfy if b.process]
+        if not starts:
+            return
+        await asyncio.wait(starts, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [error for s in starts if s.done() and not s.cancelled() and (error := s.exception())]
+        if failed:
+            for start in starts:
+                start.cancel()
+            await self.close()
+            raise failed[0]
 
     def _notifier(self, backend: Backend) -> Any:
         def notify(up: bool, why: str) -> None:
@@ -157,29 +215,45 @@ class BackendPool:
         return notify
 
     def acquire(self) -> Backend:
-        """The least loaded up backend, ready ones first, with one more active job counted on it."""
-        up = [b for b in self.backends if b.up]
+        """The least loaded up ComfyUI backend, ready ones first, with one more active job on it."""
+        backend = self.acquire_kind(BackendKind.COMFYUI)
+        assert isinstance(backend, Backend)
+        return backend
+
+    def acquire_kind(self, kind: BackendKind) -> PoolMember:
+        """The least loaded up backend of ``kind``, with one more active job counted on it."""
+        candidates = [b for b in self.backends if b.kind is kind]
+        up = [b for b in candidates if b.up]
         if not up:
-            why = "; ".join(f"{b.name}: {b.last_error}" for b in self.backends)
-            raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no ComfyUI backend is up ({why})", "NO_BACKEND")
-        best = min(up, key=lambda b: (b.load >= self._max_queue, not b.ready, b.load, b.active))
-        if best.load >= self._max_queue:
+            why = "; ".join(f"{b.name}: {b.last_error}" for b in candidates) or "none configured"
+            name = "ComfyUI" if kind is BackendKind.COMFYUI else kind.value
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE, f"no {name} backend is up ({why})", "NO_BACKEND")
+        best = min(up, key=lambda b: (b.load >= self._limit(b), not b.ready, b.load, b.active))
+        if best.load >= self._limit(best):
+            limit = self._limit(best)
             raise ServiceError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"every backend's queue is full ({self._max_queue} jobs each)",
+                f"every {kind.value} backend's queue is full ({limit} jobs each)",
                 "QUEUE_FULL",
-                {"max_queue_per_backend": str(self._max_queue)},
+                {"max_queue_per_backend": str(limit), "backend_kind": kind.value},
             )
         best.active += 1
         return best
 
-    def release(self, backend: Backend) -> None:
+    def _limit(self, backend: PoolMember) -> int:
+        return backend.capacity if isinstance(backend, RemoteBackend) else self._max_queue
+
+    def release(self, backend: PlacedBackend) -> None:
         backend.active -= 1
 
     async def health_check(self) -> None:
         await asyncio.gather(*(b.check() for b in self.backends))
         if not any(b.up for b in self.backends):
             raise RuntimeError("; ".join(f"{b.name}: {b.last_error}" for b in self.backends))
+
+    async def stop_processes(self) -> None:
+        """Managed ComfyUIs are ended first at shutdown: their jobs then need no cancelling."""
+        await asyncio.gather(*(b.stop_process() for b in self.backends if isinstance(b, Backend)))
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self.backends))

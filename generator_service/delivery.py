@@ -104,10 +104,19 @@ def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
     )
 
 
+ECHO_MAX_BYTES = 256
+"""Longer strings are not echoed in ``accepted``: the caller sent them, and echoing them could
+push the event past the message limit after the job was queued."""
+
+
 def accepted_event(
     workflow: workflows.ResolvedWorkflow, ids: dict[str, str], position: int
 ) -> generator_pb2.GenerateEvent:
-    params = {name: to_value(value) for name, value in workflow.values.items()}
+    params = {
+        name: to_value(value)
+        for name, value in workflow.values.items()
+        if not (isinstance(value, str) and len(value.encode()) > ECHO_MAX_BYTES)
+    }
     return generator_pb2.GenerateEvent(
         accepted=generator_pb2.Accepted(
             prompt_id=ids["prompt_id"],

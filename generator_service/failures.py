@@ -3,11 +3,16 @@
 A rejected prompt becomes INVALID_ARGUMENT with one violation per node input
 (``graph.<node>.inputs.<name>``); a node that fails while running becomes ABORTED with the node
 id, class and ComfyUI's exception message in ErrorInfo. Tracebacks and extra debug data are
-dropped: they carry server paths and are not the caller's business.
+dropped, and absolute paths in the messages that are kept are replaced by ``<path>``: they
+describe the backend's disks and are not the caller's business.
+
+A job refused because no backend could take it gets a reason from ``REFUSED_BEFORE_START``
+(``BACKENDS_FULL``, ``NO_BACKEND``): the caller may ask again, because nothing was queued.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -15,6 +20,17 @@ import grpc
 from mediagen.scaffold import FieldViolation, ServiceError
 
 MAX_TEXT = 500
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w:/.])(?:[A-Za-z]:)?[\\/](?:[^\s'"\\/,;:]+[\\/])*[^\s'",;:]*""")
+_REFUSAL_REASONS = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "BACKENDS_FULL",
+    grpc.StatusCode.UNAVAILABLE: "NO_BACKEND",
+}
+
+
+def refused_before_start(error: ServiceError) -> ServiceError:
+    """The pool's refusal, marked as one: no backend took the job, so asking again is safe."""
+    reason = _REFUSAL_REASONS.get(error.code, error.reason)
+    return ServiceError(error.code, error.message, reason, error.metadata, error.violations)
 
 
 def rejected(body: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
@@ -100,10 +116,10 @@ def unavailable(why: str, prompt_id: str, backend: str, reason: str = "BACKEND_U
 
 
 def deadline_exceeded(prompt_id: str, backend: str) -> ServiceError:
-    """The job's own time limit passed (its prompt has been cancelled on the backend)."""
+    """The job's own time limit passed (its prompt is being cancelled on the backend, in the background)."""
     return ServiceError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"job {prompt_id} did not finish in time; it was cancelled on the backend",
+        f"job {prompt_id} did not finish in time; it is being cancelled on the backend",
         "JOB_DEADLINE_EXCEEDED",
         {"prompt_id": prompt_id, "backend": backend},
     )
@@ -112,4 +128,9 @@ def deadline_exceeded(prompt_id: str, backend: str) -> ServiceError:
 def _clean(text: str) -> str:
     """The first line of a message, without a trailing traceback, bounded in length."""
     head = text.split("Traceback (most recent call last)", 1)[0].strip()
-    return head[:MAX_TEXT]
+    return without_paths(head)[:MAX_TEXT]
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path replaced by ``<path>``."""
+    return _ABSOLUTE_PATH.sub("<path>", text)

@@ -4,17 +4,24 @@ The job runs as its own task and hands events to the gRPC handler through a smal
 its time limit (``asyncio.timeout``) and its cancellation apply to plain coroutines rather than
 to a generator suspended in a gRPC write, and a slow caller still slows the download down (the
 outbox fills, the producer waits). Whatever ends the job early (deadline, caller gone,
-shutdown), the prompt is cancelled on ComfyUI with the targeted sequence.
+shutdown), the prompt is cancelled on ComfyUI with the targeted sequence. The caller is not kept
+waiting for it: a node may ignore interrupts until it ends, so a deadline is answered at once and
+the cancel goes on in the job's task (bounded by ``cancel_wait``; the servicer waits for it at
+shutdown, and what is left unconfirmed stays journalled for recovery). A failed job's error
+carries the queue and execution time measured before it (``queue_wait_seconds``,
+``execution_seconds``), since it has no ``completed`` to carry its timings.
 
 The prompt is journalled before it is posted. Its history entry is deleted only once the caller
 has been released (it has the last event, or it left), so the clean-up never delays
 ``completed``; the job's task ends after it, and the journal entry goes with a clean-up that
-worked (otherwise it stays for recovery).
+worked (otherwise it stays for recovery). On a managed backend the job's files (outputs, uploads,
+not previews) are deleted once the prompt is over (see ``job_files``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -28,7 +35,9 @@ from generator_service import failures, workflows
 from generator_service.backends import Backend
 from generator_service.cancelling import cancel_prompt, forget_prompt
 from generator_service.comfy.client import BackendUnreachable, PromptRejected
+from generator_service.comfy.outputs import parse_history
 from generator_service.delivery import Moments, accepted_event, deliver
+from generator_service.job_files import upload_name
 from generator_service.outbox import Outbox
 from generator_service.tracking import Follower, FollowLimits
 from mediagen.scaffold import ServiceError
@@ -61,6 +70,10 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     submitted: bool = False
     task: asyncio.Task[None] | None = None
+    accepted_at: float | None = None
+    """``time.monotonic()`` when ComfyUI took the prompt."""
+    follower: Follower | None = None
+    outputs_listed: int = 0
     delivered: bool = field(default=False, init=False)
     """The last item for the caller is in the outbox; from here the job is only cleaning up."""
     released: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -95,11 +108,9 @@ class Job:
             self.delivered = True
             await self.released.wait()
         except asyncio.CancelledError:
-            if self.submitted:
-                await asyncio.shield(self.backend.spawn(self._clean_up(stop_first=True)))
+            await asyncio.shield(self.backend.spawn(self._clean_up(stop_first=True)))
             raise
-        if self.submitted:
-            await self._clean_up(stop)
+        await self._clean_up(stop)
 
     async def _outcome(self) -> tuple[object, bool]:
         """Run the job: the last item for the caller, and whether the prompt may need stopping."""
@@ -110,16 +121,15 @@ class Job:
                 await self._run(inbox)
             outcome = "success"
             return _END, False
-        except TimeoutError:
+        except TimeoutError:  # answered now; the prompt is stopped in the clean-up, after it
             outcome = "deadline"
-            stopped = await self._stop_prompt()
-            return failures.deadline_exceeded(self.prompt_id, self.backend.name), not stopped
+            return self._measured(failures.deadline_exceeded(self.prompt_id, self.backend.name)), True
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
-            return exc, True
+            return self._measured(exc), True
         except BackendUnreachable as exc:
             outcome = "unavailable"
-            return failures.unavailable(str(exc), self.prompt_id, self.backend.name), True
+            return self._measured(failures.unavailable(str(exc), self.prompt_id, self.backend.name)), True
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -131,15 +141,36 @@ class Job:
             JOB_OUTCOMES.labels("generator", outcome).inc()
             JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
 
+    def _measured(self, error: ServiceError) -> ServiceError:
+        """The error with the queue and execution time measured so far (once ComfyUI took the job)."""
+        if self.accepted_at is None:
+            return error
+        now = time.monotonic()
+        started = self.follower.execution_started if self.follower else None
+        ended = (self.follower.finished_at if self.follower else None) or now
+        timings = {
+            "queue_wait_seconds": f"{max((started or ended) - self.accepted_at, 0.0):.3f}",
+            "execution_seconds": f"{max(ended - started, 0.0) if started else 0.0:.3f}",
+        }
+        return dataclasses.replace(error, metadata={**error.metadata, **timings})
+
     async def _clean_up(self, stop_first: bool) -> None:
-        """Make sure the prompt is over, then drop its history entry and its journal entry."""
+        """Make sure the prompt is over, then drop its files, its history entry and its journal entry."""
+        if not self.submitted:
+            await self._remove_files()  # uploads of a job that never reached the queue
+            return
         try:
             if stop_first and not await self._stop_prompt():
                 return
+            await self._remove_files()
             if await forget_prompt(self.backend.client, self.prompt_id):
                 self.backend.journal.remove(self.prompt_id)
         finally:
             self.backend.journal.settle(self.prompt_id)
+
+    async def _remove_files(self) -> None:
+        if self.backend.files is not None:
+            await self.backend.files.remove(self.prompt_id, self.outputs_listed)
 
     async def _stop_prompt(self) -> bool:
         if not self.submitted:
@@ -149,33 +180,36 @@ class Job:
     async def _run(self, inbox: asyncio.Queue[Any]) -> None:
         client_id = await self._connected_client_id()
         for image in self.workflow.images:
-            workflows.bind_upload(
-                self.workflow, image, await self.backend.client.upload_image(image.filename, image.data)
-            )
+            name = upload_name(self.prompt_id, image.filename)
+            comfy_name = await self.backend.client.upload_image(name, image.data, self.limits.output_prefix)
+            workflows.bind_upload(self.workflow, image, comfy_name)
         workflows.apply_job_prefix(self.workflow.graph, self.limits.output_prefix, self.prompt_id)
         ahead = self.backend.events.queue_remaining
-        self.backend.journal.record(self.backend.url, self.prompt_id)
+        self.backend.journal.record(self.backend.identity, self.prompt_id)
         self.submitted = True  # from here a lost answer may still have queued the prompt
         try:
             await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
-            self.submitted = False
-            self.backend.journal.remove(self.prompt_id)
+            if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
+                self.submitted = False
+                self.backend.journal.remove(self.prompt_id)
             raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
-        accepted_at = time.monotonic()
-        position = await self._position() if ahead else 0
-        await self.outbox.put(accepted_event(self.workflow, self.ids, position))
-        follower = Follower(
-            self.backend.client,
-            self.backend.events,
-            inbox,
-            self.prompt_id,
-            client_id,
-            self.workflow.graph,
-            self.backend.name,
-            self.limits.follow,
-        )
-        entry = await follower.follow(self._progress)
+        with self.backend.queued_by_us():
+            accepted_at = self.accepted_at = time.monotonic()
+            position = await self._position() if ahead else 0
+            await self.outbox.put(accepted_event(self.workflow, self.ids, position))
+            follower = self.follower = Follower(
+                self.backend.client,
+                self.backend.events,
+                inbox,
+                self.prompt_id,
+                client_id,
+                self.workflow.graph,
+                self.backend.name,
+                self.limits.follow,
+            )
+            entry = await follower.follow(self._progress)
+        self.outputs_listed = len(parse_history(entry, include_previews=False).files)
         moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
         await deliver(
             self.backend.client, self.outbox, self.workflow, entry, moments, self.limits.chunk_size, self.ids

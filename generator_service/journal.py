@@ -36,7 +36,9 @@ class JournalUnavailable(RuntimeError):
 class Entry:
     prompt_id: str
     backend: str
-    """The backend's base URL (names change with configuration, the URL is what was called)."""
+    """The backend's stable identity: an attached ComfyUI's base URL (names change with the
+    configuration's order, the URL is what was called); a managed one's name, ``managed-<i>``
+    (its port may be new at every start)."""
     owner: str
     """The writing generator's instance id."""
     pid: int
@@ -56,9 +58,9 @@ class Journal:
         except OSError as exc:
             raise JournalUnavailable(f"state directory {directory} is not usable: {exc}") from exc
 
-    def record(self, backend_url: str, prompt_id: str) -> None:
-        """Before ``POST /prompt``: from here on the prompt may exist on the backend."""
-        entry = Entry(prompt_id, backend_url, self.instance, os.getpid(), self._host)
+    def record(self, backend: str, prompt_id: str) -> None:
+        """Before ``POST /prompt``: from here on the prompt may exist on ``backend`` (its identity)."""
+        entry = Entry(prompt_id, backend, self.instance, os.getpid(), self._host)
         self._entries[prompt_id] = entry
         self._live.add(prompt_id)
         temporary = self.directory / f".{prompt_id}.tmp"
@@ -79,18 +81,18 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             self._path(prompt_id).unlink()
 
-    def orphans(self, backend_url: str) -> list[Entry]:
-        """Entries of ``backend_url`` that no running job of ours will clean up."""
+    def orphans(self, backend: str) -> list[Entry]:
+        """Entries of ``backend`` (its identity) that no running job of ours will clean up."""
         return [
             entry
             for entry in self._entries.values()
-            if entry.backend == backend_url and entry.prompt_id not in self._live
+            if entry.backend == backend and entry.prompt_id not in self._live
         ]
 
-    def keep_only(self, backend_urls: set[str]) -> None:
+    def keep_only(self, backends: set[str]) -> None:
         """Drop what an earlier run left on backends no longer configured: nobody could stop it."""
         for entry in list(self._entries.values()):
-            if entry.backend not in backend_urls:
+            if entry.backend not in backends:
                 log.warning("dropping prompt %s of unconfigured backend %s", entry.prompt_id, entry.backend)
                 self.remove(entry.prompt_id)
 

@@ -5,6 +5,7 @@ keep holding its GPU. This launcher asks the kernel (Linux ``PR_SET_PDEATHSIG``)
 when its parent goes away, then becomes COMMAND with ``exec``; the request survives the exec.
 It is a separate program because doing the same between fork and exec inside the generator
 would run Python in a child forked from a process with gRPC threads, which is not safe.
+A program that cannot be run is reported as a shell would (exit code 127, or 126), in one line.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m generator_service.launcher PARENT_PID -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     die_with_parent(int(argv[1]))
-    os.execvp(argv[3], argv[3:])
+    try:
+        os.execvp(argv[3], argv[3:])
+    except OSError as exc:  # what a shell would say, with a shell's exit codes
+        print(f"cannot run {argv[3]!r}: {exc.strerror}", file=sys.stderr, flush=True)
+        return 127 if isinstance(exc, FileNotFoundError) else 126
 
 
 if __name__ == "__main__":

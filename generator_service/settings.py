@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from generator_service.process import check_command
+from generator_service.providers.config import BackendConfig
 from mediagen.scaffold import ServerSettings
 
 KiB = 1024
@@ -23,9 +25,18 @@ class GeneratorSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GENERATOR_", extra="ignore")
 
     comfyui_urls: str = Field(default="", description="comma-separated ComfyUI base URLs (attached mode)")
+    backends: list[BackendConfig] = Field(
+        default_factory=list,
+        description="JSON list of backends of any kind: "
+        '[{"kind": "images_api", "url": ..., "key_env": "OPENAI_API_KEY", "max_concurrency": 4}]',
+    )
     comfyui_command: str = Field(
         default="",
-        description="command starting one ComfyUI, {host} {port} {data_dir} filled in (managed mode)",
+        description="command starting one ComfyUI (managed mode): split like a shell would (shlex) but "
+        "run without one, {host} {port} {data_dir} {instance} replaced wherever they appear",
+    )
+    comfyui_workdir: Path | None = Field(
+        default=None, description="working directory of the command (default: the generator's)"
     )
     comfyui_instances: int = Field(default=1, ge=1, le=64, description="managed processes to run")
     comfyui_host: str = "127.0.0.1"
@@ -35,7 +46,14 @@ class GeneratorSettings(ServerSettings):
     comfyui_data_dir: Path | None = Field(
         default=None, description="managed data dir; instance i uses <dir>/<i>; a temp dir when unset"
     )
-    comfyui_start_timeout: float = Field(default=120.0, gt=0)
+    comfyui_start_timeout: float = Field(
+        default=120.0, gt=0, description="a managed ComfyUI must answer within this after each start"
+    )
+    comfyui_stop_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="on shutdown, SIGKILL a managed ComfyUI still running this long after SIGTERM",
+    )
     restart_backoff_initial: float = Field(default=0.5, gt=0)
     restart_backoff_max: float = Field(default=30.0, gt=0)
     default_timeout: float = Field(
@@ -73,10 +91,14 @@ class GeneratorSettings(ServerSettings):
 
     @model_validator(mode="after")
     def _needs_backend(self) -> GeneratorSettings:
-        if not self.urls and not self.comfyui_command:
-            raise ValueError("set comfyui_urls (attached) or comfyui_command (managed), or both")
+        if not self.urls and not self.comfyui_command and not self.backends:
+            raise ValueError("set comfyui_urls (attached), comfyui_command (managed) or backends")
         if self.default_timeout > self.max_timeout:
             raise ValueError("default_timeout must not exceed max_timeout")
+        if self.comfyui_command:
+            check_command(self.comfyui_command)
+        if self.comfyui_workdir is not None and not self.comfyui_workdir.is_dir():
+            raise ValueError(f"comfyui_workdir {self.comfyui_workdir} is not a directory")
         return self
 
     @property
@@ -90,4 +112,5 @@ class GeneratorSettings(ServerSettings):
 
     @property
     def urls(self) -> list[str]:
-        return [url.strip().rstrip("/") for url in self.comfyui_urls.split(",") if url.strip()]
+        listed = [url.strip().rstrip("/") for url in self.comfyui_urls.split(",") if url.strip()]
+        return listed + [b.url.rstrip("/") for b in self.backends if b.kind == "comfyui"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mediagen.params import Scalar
+from mediagen.rules import number_problem
 from mediagen.v1 import common_pb2
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "templates"
@@ -150,6 +151,8 @@ def check_value(param: Parameter, value: Scalar) -> str:
     if isinstance(value, bool) != (param.type == "bool") or not isinstance(value, expected):
         return f"must be {_TYPE_WORDS[param.type]}"
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not_finite := number_problem(value):
+            return not_finite
         if param.minimum is not None and value < param.minimum:
             return f"must be >= {_num(param.minimum)}"
         if param.maximum is not None and value > param.maximum:

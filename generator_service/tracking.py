@@ -54,8 +54,9 @@ class Follower:
         self._cached = 0
         self._unreachable_since: float | None = None
         self.execution_started: float | None = None
+        # When the backend finished: the completion push's arrival when there was one, not when
+        # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
-        self.completion_event_at: float | None = None
         self._positions = PositionReporter(client, prompt_id, len(graph), self._waiting)
 
     def _waiting(self) -> bool:
@@ -93,7 +94,7 @@ class Follower:
             if event.kind not in (ev.WS_UP, ev.WS_DOWN, "status"):
                 last_heard = event.received
             if event.kind == "executing" and event.data.get("node") is None:
-                self.completion_event_at = event.received
+                self.finished_at = event.received
                 return await self._history_after_finish(emit)
             await self._on_event(event, emit)
 
@@ -143,7 +144,7 @@ class Follower:
             except BackendUnreachable as exc:
                 raise failures.unavailable(str(exc), self._prompt_id, self._backend) from None
             if entry is not None:
-                self.finished_at = time.monotonic()
+                self.finished_at = self.finished_at or time.monotonic()
                 return entry
             if time.monotonic() > give_up:
                 found = await self._cross_check(emit)
@@ -175,7 +176,7 @@ class Follower:
                 self._backend,
                 "PROMPT_LOST",
             )
-        self.finished_at = time.monotonic()
+        self.finished_at = self.finished_at or time.monotonic()
         return entry
 
     def _still_unreachable(self, why: str) -> None:

@@ -2,6 +2,8 @@
 
 All request validation happens here, before any backend is touched, so bad input costs nothing
 and is answered with INVALID_ARGUMENT naming the exact field (``workflow.parameters[steps]``).
+:func:`check_job` is the one implementation of those rules: ``Generate`` applies it, and
+``ValidateWorkflows`` applies it for the gateway before a run exists, so both answer alike.
 Each job gets its own graph copy whose save nodes write under a per-job filename prefix: an
 identical earlier graph can then never be answered from ComfyUI's cache with an older job's file.
 """
@@ -9,17 +11,19 @@ identical earlier graph can then never be answered from ComfyUI's cache with an 
 from __future__ import annotations
 
 import copy
-import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from generator_service.templates import Parameter, Template, TemplateError, check_graph, check_value
+from generator_service import graphcheck
+from generator_service.inputs import kind_problem
+from generator_service.templates import Parameter, Target, Template, check_value
 from mediagen.params import Scalar, from_value
+from mediagen.rules import timeout_problem
 from mediagen.scaffold import FieldViolation, ServiceError
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, bounded, invalid_argument
 from mediagen.v1 import generator_pb2
 
 SEED_LIMIT = 2**53
@@ -44,10 +48,37 @@ class ResolvedWorkflow:
     include_previews: bool = False
 
 
-def resolve(spec: generator_pb2.WorkflowSpec, templates: dict[str, Template]) -> ResolvedWorkflow:
+def check_job(
+    request: generator_pb2.GenerateRequest,
+    templates: dict[str, Template],
+    nodes: dict[str, Any] | None,
+) -> ResolvedWorkflow:
+    """The job's workflow, ready to submit; INVALID_ARGUMENT listing every problem otherwise.
+
+    ``nodes`` is a backend's ``/object_info``, against which a raw graph is checked (None when
+    no backend could be asked: then ComfyUI's own check at submission is the only one).
+    """
+    problems: list[FieldViolation] = []
+    if why := timeout_problem(request.timeout):
+        problems.append(FieldViolation("timeout", why))
+    try:
+        workflow = resolve(request.workflow, templates, nodes)
+    except ServiceError as exc:
+        if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        problems += exc.violations or [FieldViolation("workflow", exc.message)]
+        _raise_if(problems)
+        raise
+    _raise_if(problems)
+    return workflow
+
+
+def resolve(
+    spec: generator_pb2.WorkflowSpec, templates: dict[str, Template], nodes: dict[str, Any] | None = None
+) -> ResolvedWorkflow:
     source = spec.WhichOneof("source")
     if source == "raw_graph_json":
-        return _raw(spec)
+        return _raw(spec, nodes)
     if source != "template" or not spec.template:
         raise invalid_argument("workflow.template", "give a template name or raw_graph_json")
     template = templates.get(spec.template)
@@ -57,22 +88,65 @@ def resolve(spec: generator_pb2.WorkflowSpec, templates: dict[str, Template]) ->
     return _from_template(template, spec)
 
 
-def _raw(spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
+def _raw(spec: generator_pb2.WorkflowSpec, nodes: dict[str, Any] | None) -> ResolvedWorkflow:
     try:
-        graph = json.loads(spec.raw_graph_json)
-        check_graph(graph)
-    except (json.JSONDecodeError, TemplateError) as exc:
+        graph = graphcheck.parse(spec.raw_graph_json)
+    except graphcheck.GraphError as exc:
         raise invalid_argument("workflow.raw_graph_json", str(exc)) from None
     problems = [
         FieldViolation(f"workflow.parameters[{name}]", "a raw graph takes no parameters")
-        for name in spec.parameters
+        for name in sorted(spec.parameters)
     ]
-    problems += [
-        FieldViolation(f"workflow.inputs[{i}].parameter", "a raw graph takes no input media")
-        for i, _ in enumerate(spec.inputs)
-    ]
+    files = graphcheck.file_inputs(graph, nodes)
+    images, image_problems = _raw_inputs(spec, graph, files)
+    problems += image_problems
+    if nodes is not None:
+        problems += graphcheck.schema_violations(graph, nodes, files)
     _raise_if(problems)
-    return ResolvedWorkflow(graph, include_previews=spec.include_previews)
+    return ResolvedWorkflow(graph, images=images, include_previews=spec.include_previews)
+
+
+def _raw_inputs(
+    spec: generator_pb2.WorkflowSpec, graph: dict[str, Any], files: list[graphcheck.FileInput]
+) -> tuple[list[ImageInput], list[FieldViolation]]:
+    """The job's inputs bound to the loaders that name them; a loader naming anything else is refused."""
+    given = {item.parameter for item in spec.inputs}
+    users: dict[str, list[graphcheck.FileInput]] = {}
+    problems: list[FieldViolation] = []
+    for file in files:
+        value = graph[file.node_id]["inputs"][file.input_name]
+        if isinstance(value, str) and value in given:
+            users.setdefault(value, []).append(file)
+        else:
+            problems.append(
+                FieldViolation(
+                    file.field,
+                    "must be the name of one of this job's inputs (workflow.inputs[].parameter); "
+                    "files of the backend cannot be read",
+                )
+            )
+    images: list[ImageInput] = []
+    seen: set[str] = set()
+    for i, item in enumerate(spec.inputs):
+        where = f"workflow.inputs[{i}]"
+        loaders = users.get(item.parameter, [])
+        if not loaders:
+            problems.append(
+                FieldViolation(
+                    f"{where}.parameter", f"{item.parameter!r} is not named by any loader of the graph"
+                )
+            )
+        elif item.parameter in seen:
+            problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
+        elif why := kind_problem(item.data, loaders[0].kind):
+            seen.add(item.parameter)
+            problems.append(FieldViolation(f"{where}.data", why))
+        else:
+            seen.add(item.parameter)
+            targets = tuple(Target(f.node_id, f.input_name) for f in loaders)
+            param = Parameter(item.parameter, "image", targets)
+            images.append(ImageInput(param, safe_upload_name(item.filename), item.data))
+    return images, problems
 
 
 def _from_template(template: Template, spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
@@ -136,8 +210,9 @@ def _images(
             )
         elif item.parameter in bound:
             problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
-        elif not item.data:
-            problems.append(FieldViolation(f"{where}.data", "is empty"))
+        elif why := kind_problem(item.data, "image"):
+            bound.add(item.parameter)
+            problems.append(FieldViolation(f"{where}.data", why))
         else:
             bound.add(item.parameter)
             images.append(ImageInput(param, safe_upload_name(item.filename), item.data))
@@ -167,5 +242,6 @@ def apply_job_prefix(graph: dict[str, Any], folder: str, prompt_id: str) -> None
 
 def _raise_if(problems: list[FieldViolation]) -> None:
     if problems:
-        summary = "; ".join(f"{p.field}: {p.description}" for p in problems)
+        problems = [FieldViolation(p.field, bounded(p.description, MAX_DESCRIPTION_BYTES)) for p in problems]
+        summary = "; ".join(f"{p.field}: {p.description}" for p in problems[:5])
         raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)

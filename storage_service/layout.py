@@ -9,18 +9,17 @@ GetMedia go straight to a media's record without listing anything.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
+from mediagen.rules import RUN_ID, RUN_ID_RULE
 from mediagen.scaffold.errors import invalid_argument
 
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UINT32_MAX = 2**32 - 1
 
 
 def check_run_id(run_id: str, field: str = "run_id") -> str:
     if not RUN_ID.fullmatch(run_id):
-        raise invalid_argument(field, f"must be 1-64 characters of A-Z a-z 0-9 _ -, got {run_id[:80]!r}")
+        raise invalid_argument(field, f"{RUN_ID_RULE}, got {run_id[:80]!r}")
     return run_id
 
 

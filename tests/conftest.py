@@ -1,4 +1,9 @@
-"""Session-wide fixtures: one real MinIO for the run, a fresh bucket per test."""
+"""Session-wide fixtures: one real MinIO and one real NATS for the run, a fresh bucket per test.
+
+A test that needs JetStream to itself (an empty store, or a server it may
+restart or kill) takes ``fresh_nats``; tests sharing the session's server keep
+apart by the names in ``nats_names``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import pytest
 from minio import Minio
 
 from mediagen.stack.minio import MinioEndpoint
+from mediagen.stack.nats import LocalNats, NatsEndpoint
 from tests.support.minio_source import real_minio
+from tests.support.nats_source import own_nats, real_nats
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +27,26 @@ def minio_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioEn
     with real_minio(tmp_path_factory.mktemp("minio-data")) as (source, endpoint):
         print(f"\nreal MinIO from {source} at {endpoint.endpoint}")
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def nats_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsEndpoint]:
+    with real_nats(tmp_path_factory.mktemp("nats")) as (source, endpoint):
+        print(f"\nreal NATS from {source} at {endpoint.url}")
+        yield endpoint
+
+
+@pytest.fixture
+def fresh_nats(tmp_path: Path) -> Iterator[LocalNats]:
+    """A nats-server of this test's own with an empty JetStream store."""
+    with own_nats(tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+def nats_names() -> str:
+    """A prefix for stream and bucket names no other test uses (letters, digits, dashes)."""
+    return f"t{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -28,9 +28,11 @@ class BackendUnreachable(Exception):
 class PromptRejected(Exception):
     """``POST /prompt`` refused the graph (400, or 200 with node errors)."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], queued: bool = False) -> None:
         super().__init__(str(body.get("error", {}).get("message", "prompt rejected")))
         self.body = body
+        self.queued = queued
+        """A 200 with node errors: ComfyUI queued the valid outputs and runs them anyway."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class ComfyClient:
         except ValueError:
             answer = {"error": {"message": response.text[:200]}}
         if response.status_code != 200 or answer.get("node_errors"):
-            raise PromptRejected(answer if isinstance(answer, dict) else {})
+            body = answer if isinstance(answer, dict) else {}
+            raise PromptRejected(body, queued=response.status_code == 200)
         return int(answer.get("number", 0))
 
     async def queue(self) -> QueueState:
@@ -122,10 +125,11 @@ class ComfyClient:
         """Targeted interrupt: ComfyUI ignores it unless ``prompt_id`` is the one running."""
         await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    async def upload_image(self, filename: str, data: bytes) -> str:
-        """Upload into ``input/``; returns the name to put in LoadImage (``subfolder/name``)."""
+    async def upload_image(self, filename: str, data: bytes, subfolder: str = "") -> str:
+        """Upload into ``input/<subfolder>``; returns the name to put in LoadImage (``subfolder/name``)."""
         files = {"image": (filename, data, "application/octet-stream")}
-        response = await self._call("POST", "/upload/image", files=files, data={"type": "input"})
+        form = {"type": "input", "subfolder": subfolder} if subfolder else {"type": "input"}
+        response = await self._call("POST", "/upload/image", files=files, data=form)
         if response.status_code != 200:
             raise PromptRejected({"error": {"message": f"upload refused: HTTP {response.status_code}"}})
         answer = response.json()

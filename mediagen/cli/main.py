@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from rich.console import Console
@@ -18,8 +20,13 @@ from mediagen.cli import commands
 from mediagen.cli.arguments import build_parser
 from mediagen.cli.connection import gateway_target, open_gateway
 from mediagen.cli.download import DownloadError
+from mediagen.cli.jsonlines import emit, error_object
 from mediagen.cli.params import BadParameter
+from mediagen.cli.watch import StreamEnded
 from mediagen.scaffold.errors import describe_status, status_of_rpc_error
+
+if TYPE_CHECKING:
+    from mediagen.v1.gateway_pb2_grpc import GatewayServiceAsyncStub as Stub
 
 BAD_INPUT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -29,16 +36,24 @@ BAD_INPUT_CODES = {
 }
 
 
+Command = Callable[["Stub", argparse.Namespace, Console], Awaitable[int]]
+COMMANDS: dict[str, Command] = {
+    "generate": commands.generate,
+    "submit": commands.submit,
+    "watch": commands.watch,
+    "runs show": commands.show_run,
+    "runs list": commands.list_runs,
+    "runs cancel": commands.cancel_run,
+    "media": commands.get_media,
+    "workflows": commands.list_workflows,
+}
+
+
 async def dispatch(args: argparse.Namespace, console: Console) -> int:
     channel, stub = open_gateway(gateway_target(args.gateway))
     try:
-        if args.command == "generate":
-            return await commands.generate(stub, args, console)
-        if args.command == "runs":
-            return await commands.show_run(stub, args.run_id, console)
-        if args.command == "media":
-            return await commands.get_media(stub, args.media_id, args.output, console)
-        return await commands.list_workflows(stub, console)
+        command = COMMANDS[args.command if args.command != "runs" else f"runs {args.runs_command}"]
+        return await command(stub, args, console)
     finally:
         await channel.close()
 
@@ -46,20 +61,32 @@ async def dispatch(args: argparse.Namespace, console: Console) -> int:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console, errors = Console(), Console(stderr=True)
+    as_json = bool(getattr(args, "json", False))
     try:
         return asyncio.run(dispatch(args, console))
     except grpc.RpcError as err:
-        errors.print(f"[red]error:[/] {describe_status(status_of_rpc_error(err))}", highlight=False)
+        status = status_of_rpc_error(err)
+        if as_json:
+            emit(error_object(status), sys.stderr)
+        else:
+            errors.print(f"[red]error:[/] {describe_status(status)}", highlight=False)
         return 2 if err.code() in BAD_INPUT_CODES else 1  # type: ignore[attr-defined]
     except (BadParameter, OSError) as err:
-        errors.print(f"[red]error:[/] {err}", highlight=False)
+        _local_error(errors, as_json, "INVALID_ARGUMENT", err)
         return 2
-    except DownloadError as err:
-        errors.print(f"[red]error:[/] {err}", highlight=False)
+    except (DownloadError, StreamEnded) as err:
+        _local_error(errors, as_json, "FAILED", err)
         return 1
     except KeyboardInterrupt:
         errors.print("cancelled")
         return 130
+
+
+def _local_error(errors: Console, as_json: bool, code: str, err: Exception) -> None:
+    if as_json:
+        emit({"error": {"code": code, "message": str(err)}}, sys.stderr)
+    else:
+        errors.print(f"[red]error:[/] {err}", highlight=False)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 One long-lived channel per peer: it carries the bearer token and the current
 request id on every call, and takes a gRPC service config so several targets
-(``dns:///generator:50051`` with round_robin) and retries need no code.
+(``dns:///generator:50051`` with round_robin) and retries of idempotent reads need no code.
+Calls that start work are never retried by the channel: :func:`refused_before_start` is what
+decides whether asking again is safe.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from grpc import aio
 
 from mediagen.scaffold import tls
 from mediagen.scaffold.auth import bearer_metadata
+from mediagen.scaffold.errors import REFUSED_BEFORE_START, status_details, status_of_rpc_error
 from mediagen.scaffold.flow import flow_control_options
 from mediagen.scaffold.interceptor import REQUEST_ID_KEY
 from mediagen.scaffold.logging import current_log_ids
@@ -92,6 +95,15 @@ def open_channel(
     return aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
-def is_retryable_before_start(error: grpc.RpcError) -> bool:
-    """Codes that mean the peer did no work, so trying elsewhere is safe."""
-    return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)  # type: ignore[attr-defined]
+def refused_before_start(error: grpc.RpcError) -> bool:
+    """The peer said, with a reason in ``REFUSED_BEFORE_START``, that it did nothing.
+
+    Only then is asking again safe. A bare RESOURCE_EXHAUSTED or UNAVAILABLE proves nothing: a
+    message over a size limit or a connection lost after the job was queued look just the same,
+    and retrying those would run the job again.
+    """
+    info = status_details(status_of_rpc_error(error))
+    return info.reason in REFUSED_BEFORE_START and info.code in (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE,
+    )

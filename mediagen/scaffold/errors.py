@@ -5,6 +5,13 @@ the scaffold's interceptor turns it into a status whose details carry a
 ``google.rpc.ErrorInfo`` (a machine-readable reason plus ids such as the
 prompt and node) and, for bad input, a ``google.rpc.BadRequest`` naming every
 offending field. Clients read them back with :func:`status_details`.
+
+Whatever a status echoes (a template name, a parameter value, a peer's message) is cut to a
+small bound here, in the one place every status is built: a caller who sends a megabyte of name
+gets half a kilobyte of message back, never megabytes of trailers.
+
+Only the reasons in :data:`REFUSED_BEFORE_START` say "nothing was done, asking again is safe";
+a caller retries on those and on nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +26,29 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 ERROR_DOMAIN = "mediagen"
+# Every bound is in UTF-8 bytes. Together they keep a status (message, then details in base64
+# with the message again) under 8 KiB of trailers, gRPC's default limit on what a client reads:
+# a bigger status would reach the caller as a bare RESOURCE_EXHAUSTED instead.
+MAX_MESSAGE_BYTES = 512
+MAX_FIELD_BYTES = 96
+MAX_DESCRIPTION_BYTES = 256
+MAX_VIOLATIONS = 6
+MAX_METADATA_ENTRIES = 8
+MAX_METADATA_KEY_BYTES = 48
+MAX_METADATA_VALUE_BYTES = 128
+TRUNCATED = "...[truncated]"
+
+REFUSED_BEFORE_START = frozenset({"BACKENDS_FULL", "NO_BACKEND"})
+"""Reasons given only when a call was refused before any work started (nothing queued)."""
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` when it fits in ``limit`` UTF-8 bytes, else its head and a marker saying so."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    head = encoded[: max(limit - len(TRUNCATED), 0)].decode(errors="ignore")
+    return head + TRUNCATED
 
 
 @dataclass(frozen=True)
@@ -38,6 +68,7 @@ class ServiceError(Exception):
     violations: Sequence[FieldViolation] = ()
 
     def __post_init__(self) -> None:
+        self.message = bounded(self.message, MAX_MESSAGE_BYTES)
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -66,19 +97,31 @@ def build_status(
 ) -> status_pb2.Status:
     details: list[any_pb2.Any] = []
     if reason or metadata:
+        entries = sorted((metadata or {}).items())[:MAX_METADATA_ENTRIES]
         info = error_details_pb2.ErrorInfo(
-            reason=reason or code.name, domain=ERROR_DOMAIN, metadata=dict(metadata or {})
+            reason=bounded(reason or code.name, MAX_METADATA_KEY_BYTES),
+            domain=ERROR_DOMAIN,
+            metadata={
+                bounded(key, MAX_METADATA_KEY_BYTES): bounded(value, MAX_METADATA_VALUE_BYTES)
+                for key, value in entries
+            },
         )
         details.append(_pack(info))
     if violations:
+        shown = list(violations[:MAX_VIOLATIONS])
+        if len(violations) > MAX_VIOLATIONS:
+            shown[-1] = FieldViolation("", f"and {len(violations) - MAX_VIOLATIONS + 1} more violations")
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=bounded(v.field, MAX_FIELD_BYTES),
+                    description=bounded(v.description, MAX_DESCRIPTION_BYTES),
+                )
+                for v in shown
             ]
         )
         details.append(_pack(bad))
-    return status_pb2.Status(code=code.value[0], message=message, details=details)
+    return status_pb2.Status(code=code.value[0], message=bounded(message, MAX_MESSAGE_BYTES), details=details)
 
 
 def _pack(message: object) -> any_pb2.Any:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from grpc_health.v1 import health_pb2
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1.health import aio as health_aio
 
 log = logging.getLogger("mediagen.health")
 
@@ -29,7 +29,7 @@ class HealthMonitor:
 
     def __init__(
         self,
-        servicer: HealthServicer,
+        servicer: health_aio.HealthServicer,
         service_names: Iterable[str],
         checks: Mapping[str, DependencyCheck],
         interval: float = 2.0,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from mediagen.scaffold import tls
@@ -95,6 +95,10 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # A client re-resolves a dns:/// target only when a connection closes: ageing
+        # connections out is what lets running gateways find replicas added later.
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000)),
         *flow_control_options(),
     ]
 
@@ -108,7 +112,7 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     names = [name for name, _, _ in spec.servicers]
     for _, add, servicer in spec.servicers:
         add(servicer, server)
-    health_servicer = HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],

@@ -9,7 +9,9 @@ variable, rather than failing on the first request.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -42,6 +44,16 @@ class ServerSettings(BaseSettings):
     )
     max_message_bytes: int = Field(default=8 * MiB, ge=64 * 1024)
     grace_seconds: float = Field(default=10.0, ge=0)
+    max_connection_age_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="clients are asked to reconnect after this long, so `dns:///` targets see new replicas",
+    )
+    max_connection_age_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="how long calls already running on an aged connection may go on before it closes",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -66,16 +78,34 @@ class ServerSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
+def unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str]) -> list[str]:
+    """Variables under ``cls``'s prefix that name no setting: a typo, or a setting that moved.
+
+    Ignoring them would leave a service running without, say, the client certificate its
+    operator meant it to present, so they are refused like a bad value.
+    """
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    known = {name.upper() for name in cls.model_fields}
+    return sorted(
+        key
+        for key in environ
+        if key.upper().startswith(prefix) and key.upper().removeprefix(prefix) not in known
+    )
+
+
 def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Read settings from the environment or exit with one line per bad variable."""
+    """Read settings from the environment or exit with one line per bad or unknown variable."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    lines = [f"  {name}: not a setting of this service" for name in unknown_variables(cls, os.environ)]
+    settings = None
     try:
-        return cls()
+        settings = cls()
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        lines = [f"invalid configuration for {cls.__name__}:"]
         for err in exc.errors():
             name = "".join(str(part) for part in err["loc"][:1]).upper()
             where = f"{prefix}{name}" if name else "(settings)"
             lines.append(f"  {where}: {err['msg']}")
-        print("\n".join(lines), file=sys.stderr)
-        raise SystemExit(2) from None
+    if settings is None or lines:
+        print("\n".join([f"invalid configuration for {cls.__name__}:", *lines]), file=sys.stderr)
+        raise SystemExit(2)
+    return settings

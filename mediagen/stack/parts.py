@@ -7,6 +7,7 @@ it, plus any overrides the caller passes (fault knobs, timeouts, tokens).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -45,6 +46,25 @@ def simulator_argv(host: str, port: int, data_dir: Path, extra: tuple[str, ...] 
     ]
 
 
+REMOTE_SIMULATORS = {"images_api": "images_api_sim", "predictions": "predictions_sim"}
+"""The simulator module of each remote backend kind."""
+
+
+def remote_simulator_argv(kind: str, host: str, port: int, key_env: str) -> list[str]:
+    """A remote-kind simulator expecting the key held in ``key_env`` (never on the command line)."""
+    module = REMOTE_SIMULATORS[kind]
+    return [sys.executable, "-m", module, "--host", host, "--port", str(port), "--api-key-env", key_env]
+
+
+def remote_backends_env(simulators: Mapping[str, tuple[str, str]]) -> Env:
+    """``MEDIAGEN_GENERATOR_BACKENDS`` declaring each kind's simulator (URL, key variable)."""
+    declared = [
+        {"kind": kind, "name": f"{kind}-sim", "url": url, "key_env": key_env}
+        for kind, (url, key_env) in simulators.items()
+    ]
+    return {"MEDIAGEN_GENERATOR_BACKENDS": json.dumps(declared)} if declared else {}
+
+
 def storage_env(port: int, minio: MinioEndpoint, bucket: str, overrides: Mapping[str, str]) -> Env:
     return {
         "MEDIAGEN_STORAGE_PORT": str(port),
@@ -66,11 +86,12 @@ def generator_env(port: int, comfyui_url: str, comfyui_command: str, overrides: 
     return {**env, **overrides}
 
 
-def gateway_env(port: int, generator: str, storage: str, overrides: Mapping[str, str]) -> Env:
+def gateway_env(port: int, generator: str, storage: str, nats_url: str, overrides: Mapping[str, str]) -> Env:
     return {
         "MEDIAGEN_GATEWAY_PORT": str(port),
         "MEDIAGEN_GATEWAY_GENERATOR_TARGET": generator,
         "MEDIAGEN_GATEWAY_STORAGE_TARGET": storage,
+        "MEDIAGEN_GATEWAY_NATS_URL": nats_url,
         **overrides,
     }
 

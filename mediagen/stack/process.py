@@ -55,8 +55,8 @@ class ManagedProcess:
         """Poll ``ready`` until it holds; fail early if the process exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running:
-                raise ProcessExited(f"{self.name} exited with {self._popen.returncode}:\n{self.log_tail()}")
+            if not self.running:  # its last words explain it: a longer tail than for a timeout
+                raise ProcessExited(f"{self.name} exited with {self._popen.returncode}:\n{self.log_tail(40)}")
             if ready():
                 return
             time.sleep(0.05)

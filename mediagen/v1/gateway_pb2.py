@@ -23,41 +23,70 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from mediagen.v1 import common_pb2 as mediagen_dot_v1_dot_common__pb2
 from mediagen.v1 import generator_pb2 as mediagen_dot_v1_dot_generator__pb2
 from mediagen.v1 import storage_pb2 as mediagen_dot_v1_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediagen/v1/gateway.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\x1a\x18mediagen/v1/common.proto\x1a\x1bmediagen/v1/generator.proto\x1a\x19mediagen/v1/storage.proto\"\x91\x01\n\x16GatewayGenerateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12(\n\x07outputs\x18\x03 \x03(\x0b\x32\x17.mediagen.v1.OutputSpec\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\"e\n\nOutputSpec\x12+\n\x08workflow\x18\x01 \x01(\x0b\x32\x19.mediagen.v1.WorkflowSpec\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd1\x02\n\x0cGatewayEvent\x12.\n\x0brun_created\x18\x01 \x01(\x0b\x32\x17.mediagen.v1.RunCreatedH\x00\x12\x36\n\x0foutput_accepted\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.OutputAcceptedH\x00\x12\x36\n\x0foutput_progress\x18\x03 \x01(\x0b\x32\x1b.mediagen.v1.OutputProgressH\x00\x12\x30\n\x0cmedia_stored\x18\x04 \x01(\x0b\x32\x18.mediagen.v1.MediaStoredH\x00\x12\x32\n\routput_failed\x18\x05 \x01(\x0b\x32\x19.mediagen.v1.OutputFailedH\x00\x12\x32\n\rrun_completed\x18\x06 \x01(\x0b\x32\x19.mediagen.v1.RunCompletedH\x00\x42\x07\n\x05\x65vent\"+\n\nRunCreated\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.mediagen.v1.Run\"O\n\x0eOutputAccepted\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.Accepted\"O\n\x0eOutputProgress\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x08progress\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.Progress\"M\n\x0bMediaStored\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12(\n\x06record\x18\x02 \x01(\x0b\x32\x18.mediagen.v1.MediaRecord\"H\n\x0cOutputFailed\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"\xab\x01\n\rOutputOutcome\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.mediagen.v1.OutputState\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x11\n\tmedia_ids\x18\x04 \x03(\t\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.mediagen.v1.Timings\"\xa0\x01\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12+\n\x07outputs\x18\x02 \x03(\x0b\x32\x1a.mediagen.v1.OutputOutcome\x12\x14\n\x0cmedia_stored\x18\x03 \x01(\r\x12\x16\n\x0eoutputs_failed\x18\x04 \x01(\r\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.mediagen.v1.Timings*|\n\x0bOutputState\x12\x1c\n\x18OUTPUT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16OUTPUT_STATE_SUCCEEDED\x10\x01\x12\x17\n\x13OUTPUT_STATE_FAILED\x10\x02\x12\x1a\n\x16OUTPUT_STATE_CANCELLED\x10\x03\x32\xc4\x02\n\x0eGatewayService\x12L\n\x08Generate\x12#.mediagen.v1.GatewayGenerateRequest\x1a\x19.mediagen.v1.GatewayEvent0\x01\x12\x41\n\x06GetRun\x12\x1a.mediagen.v1.GetRunRequest\x1a\x1b.mediagen.v1.GetRunResponse\x12I\n\x08GetMedia\x12\x1c.mediagen.v1.GetMediaRequest\x1a\x1d.mediagen.v1.GetMediaResponse0\x01\x12V\n\rListWorkflows\x12!.mediagen.v1.ListWorkflowsRequest\x1a\".mediagen.v1.ListWorkflowsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediagen/v1/gateway.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18mediagen/v1/common.proto\x1a\x1bmediagen/v1/generator.proto\x1a\x19mediagen/v1/storage.proto\"\x91\x01\n\x16GatewayGenerateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12(\n\x07outputs\x18\x03 \x03(\x0b\x32\x17.mediagen.v1.OutputSpec\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\"e\n\nOutputSpec\x12+\n\x08workflow\x18\x01 \x01(\x0b\x32\x19.mediagen.v1.WorkflowSpec\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd1\x02\n\x0cGatewayEvent\x12.\n\x0brun_created\x18\x01 \x01(\x0b\x32\x17.mediagen.v1.RunCreatedH\x00\x12\x36\n\x0foutput_accepted\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.OutputAcceptedH\x00\x12\x36\n\x0foutput_progress\x18\x03 \x01(\x0b\x32\x1b.mediagen.v1.OutputProgressH\x00\x12\x30\n\x0cmedia_stored\x18\x04 \x01(\x0b\x32\x18.mediagen.v1.MediaStoredH\x00\x12\x32\n\routput_failed\x18\x05 \x01(\x0b\x32\x19.mediagen.v1.OutputFailedH\x00\x12\x32\n\rrun_completed\x18\x06 \x01(\x0b\x32\x19.mediagen.v1.RunCompletedH\x00\x42\x07\n\x05\x65vent\"+\n\nRunCreated\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.mediagen.v1.Run\"O\n\x0eOutputAccepted\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.Accepted\"O\n\x0eOutputProgress\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x08progress\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.Progress\"M\n\x0bMediaStored\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12(\n\x06record\x18\x02 \x01(\x0b\x32\x18.mediagen.v1.MediaRecord\"H\n\x0cOutputFailed\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"\xab\x01\n\rOutputOutcome\x12\x14\n\x0coutput_index\x18\x01 \x01(\r\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.mediagen.v1.OutputState\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x11\n\tmedia_ids\x18\x04 \x03(\t\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.mediagen.v1.Timings\"\xc6\x01\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12+\n\x07outputs\x18\x02 \x03(\x0b\x32\x1a.mediagen.v1.OutputOutcome\x12\x14\n\x0cmedia_stored\x18\x03 \x01(\r\x12\x16\n\x0eoutputs_failed\x18\x04 \x01(\r\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.mediagen.v1.Timings\x12$\n\x05state\x18\x06 \x01(\x0e\x32\x15.mediagen.v1.RunState\"\xb7\x01\n\x10SubmitRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12(\n\x07outputs\x18\x03 \x03(\x0b\x32\x17.mediagen.v1.OutputSpec\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\x12*\n\x08priority\x18\x05 \x01(\x0e\x32\x18.mediagen.v1.RunPriority\"\x90\x04\n\tRunStatus\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.mediagen.v1.RunState\x12*\n\x08priority\x18\x03 \x01(\x0e\x32\x18.mediagen.v1.RunPriority\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x08 \x01(\r\x12\x14\n\x0coutput_count\x18\t \x01(\r\x12+\n\x07outputs\x18\n \x03(\x0b\x32\x1a.mediagen.v1.OutputOutcome\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\r\x12\x18\n\x10\x63\x61ncel_requested\x18\x0c \x01(\x08\x12!\n\x05\x65rror\x18\r \x01(\x0b\x32\x12.google.rpc.Status\x12%\n\x07timings\x18\x0e \x01(\x0b\x32\x14.mediagen.v1.Timings\x12\x15\n\rlast_sequence\x18\x0f \x01(\x04\"\x87\x01\n\x15GatewayGetRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.mediagen.v1.Run\x12\'\n\x05media\x18\x02 \x03(\x0b\x32\x18.mediagen.v1.MediaRecord\x12&\n\x06status\x18\x03 \x01(\x0b\x32\x16.mediagen.v1.RunStatus\"9\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"\xd6\x03\n\x08RunEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x35\n\rstate_changed\x18\x04 \x01(\x0b\x32\x1c.mediagen.v1.RunStateChangedH\x00\x12\x34\n\x0equeue_position\x18\x05 \x01(\x0b\x32\x1a.mediagen.v1.QueuePositionH\x00\x12\x36\n\x0foutput_accepted\x18\x06 \x01(\x0b\x32\x1b.mediagen.v1.OutputAcceptedH\x00\x12\x36\n\x0foutput_progress\x18\x07 \x01(\x0b\x32\x1b.mediagen.v1.OutputProgressH\x00\x12\x30\n\x0cmedia_stored\x18\x08 \x01(\x0b\x32\x18.mediagen.v1.MediaStoredH\x00\x12\x32\n\routput_failed\x18\t \x01(\x0b\x32\x19.mediagen.v1.OutputFailedH\x00\x12\x32\n\rrun_completed\x18\n \x01(\x0b\x32\x19.mediagen.v1.RunCompletedH\x00\x42\x07\n\x05\x65vent\"\x94\x01\n\x0fRunStateChanged\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.mediagen.v1.RunState\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\"\n\x06reason\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12&\n\x06status\x18\x04 \x01(\x0b\x32\x16.mediagen.v1.RunStatus\"\'\n\rQueuePosition\x12\x16\n\x0equeue_position\x18\x01 \x01(\r\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\xaf\x02\n\x0fListRunsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.mediagen.v1.RunState\x12\x38\n\x06labels\x18\x02 \x03(\x0b\x32(.mediagen.v1.ListRunsRequest.LabelsEntry\x12\x31\n\rcreated_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x05 \x01(\r\x12\x12\n\npage_token\x18\x06 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x10ListRunsResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.mediagen.v1.RunStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*|\n\x0bOutputState\x12\x1c\n\x18OUTPUT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16OUTPUT_STATE_SUCCEEDED\x10\x01\x12\x17\n\x13OUTPUT_STATE_FAILED\x10\x02\x12\x1a\n\x16OUTPUT_STATE_CANCELLED\x10\x03*\x9a\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_STATE_QUEUED\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10RUN_STATE_FAILED\x10\x04\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x05*q\n\x0bRunPriority\x12\x1c\n\x18RUN_PRIORITY_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_PRIORITY_LOW\x10\x01\x12\x17\n\x13RUN_PRIORITY_NORMAL\x10\x02\x12\x15\n\x11RUN_PRIORITY_HIGH\x10\x03\x32\xdf\x04\n\x0eGatewayService\x12L\n\x08Generate\x12#.mediagen.v1.GatewayGenerateRequest\x1a\x19.mediagen.v1.GatewayEvent0\x01\x12H\n\x06GetRun\x12\x1a.mediagen.v1.GetRunRequest\x1a\".mediagen.v1.GatewayGetRunResponse\x12I\n\x08GetMedia\x12\x1c.mediagen.v1.GetMediaRequest\x1a\x1d.mediagen.v1.GetMediaResponse0\x01\x12V\n\rListWorkflows\x12!.mediagen.v1.ListWorkflowsRequest\x1a\".mediagen.v1.ListWorkflowsResponse\x12\x42\n\tSubmitRun\x12\x1d.mediagen.v1.SubmitRunRequest\x1a\x16.mediagen.v1.RunStatus\x12\x41\n\x08WatchRun\x12\x1c.mediagen.v1.WatchRunRequest\x1a\x15.mediagen.v1.RunEvent0\x01\x12\x42\n\tCancelRun\x12\x1d.mediagen.v1.CancelRunRequest\x1a\x16.mediagen.v1.RunStatus\x12G\n\x08ListRuns\x12\x1c.mediagen.v1.ListRunsRequest\x1a\x1d.mediagen.v1.ListRunsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mediagen.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTPUTSTATE']._serialized_start=1469
-  _globals['_OUTPUTSTATE']._serialized_end=1593
-  _globals['_GATEWAYGENERATEREQUEST']._serialized_start=182
-  _globals['_GATEWAYGENERATEREQUEST']._serialized_end=327
-  _globals['_OUTPUTSPEC']._serialized_start=329
-  _globals['_OUTPUTSPEC']._serialized_end=430
-  _globals['_GATEWAYEVENT']._serialized_start=433
-  _globals['_GATEWAYEVENT']._serialized_end=770
-  _globals['_RUNCREATED']._serialized_start=772
-  _globals['_RUNCREATED']._serialized_end=815
-  _globals['_OUTPUTACCEPTED']._serialized_start=817
-  _globals['_OUTPUTACCEPTED']._serialized_end=896
-  _globals['_OUTPUTPROGRESS']._serialized_start=898
-  _globals['_OUTPUTPROGRESS']._serialized_end=977
-  _globals['_MEDIASTORED']._serialized_start=979
-  _globals['_MEDIASTORED']._serialized_end=1056
-  _globals['_OUTPUTFAILED']._serialized_start=1058
-  _globals['_OUTPUTFAILED']._serialized_end=1130
-  _globals['_OUTPUTOUTCOME']._serialized_start=1133
-  _globals['_OUTPUTOUTCOME']._serialized_end=1304
-  _globals['_RUNCOMPLETED']._serialized_start=1307
-  _globals['_RUNCOMPLETED']._serialized_end=1467
-  _globals['_GATEWAYSERVICE']._serialized_start=1596
-  _globals['_GATEWAYSERVICE']._serialized_end=1920
+  _globals['_LISTRUNSREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_LISTRUNSREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_OUTPUTSTATE']._serialized_start=3544
+  _globals['_OUTPUTSTATE']._serialized_end=3668
+  _globals['_RUNSTATE']._serialized_start=3671
+  _globals['_RUNSTATE']._serialized_end=3825
+  _globals['_RUNPRIORITY']._serialized_start=3827
+  _globals['_RUNPRIORITY']._serialized_end=3940
+  _globals['_GATEWAYGENERATEREQUEST']._serialized_start=215
+  _globals['_GATEWAYGENERATEREQUEST']._serialized_end=360
+  _globals['_OUTPUTSPEC']._serialized_start=362
+  _globals['_OUTPUTSPEC']._serialized_end=463
+  _globals['_GATEWAYEVENT']._serialized_start=466
+  _globals['_GATEWAYEVENT']._serialized_end=803
+  _globals['_RUNCREATED']._serialized_start=805
+  _globals['_RUNCREATED']._serialized_end=848
+  _globals['_OUTPUTACCEPTED']._serialized_start=850
+  _globals['_OUTPUTACCEPTED']._serialized_end=929
+  _globals['_OUTPUTPROGRESS']._serialized_start=931
+  _globals['_OUTPUTPROGRESS']._serialized_end=1010
+  _globals['_MEDIASTORED']._serialized_start=1012
+  _globals['_MEDIASTORED']._serialized_end=1089
+  _globals['_OUTPUTFAILED']._serialized_start=1091
+  _globals['_OUTPUTFAILED']._serialized_end=1163
+  _globals['_OUTPUTOUTCOME']._serialized_start=1166
+  _globals['_OUTPUTOUTCOME']._serialized_end=1337
+  _globals['_RUNCOMPLETED']._serialized_start=1340
+  _globals['_RUNCOMPLETED']._serialized_end=1538
+  _globals['_SUBMITRUNREQUEST']._serialized_start=1541
+  _globals['_SUBMITRUNREQUEST']._serialized_end=1724
+  _globals['_RUNSTATUS']._serialized_start=1727
+  _globals['_RUNSTATUS']._serialized_end=2255
+  _globals['_GATEWAYGETRUNRESPONSE']._serialized_start=2258
+  _globals['_GATEWAYGETRUNRESPONSE']._serialized_end=2393
+  _globals['_WATCHRUNREQUEST']._serialized_start=2395
+  _globals['_WATCHRUNREQUEST']._serialized_end=2452
+  _globals['_RUNEVENT']._serialized_start=2455
+  _globals['_RUNEVENT']._serialized_end=2925
+  _globals['_RUNSTATECHANGED']._serialized_start=2928
+  _globals['_RUNSTATECHANGED']._serialized_end=3076
+  _globals['_QUEUEPOSITION']._serialized_start=3078
+  _globals['_QUEUEPOSITION']._serialized_end=3117
+  _globals['_CANCELRUNREQUEST']._serialized_start=3119
+  _globals['_CANCELRUNREQUEST']._serialized_end=3153
+  _globals['_LISTRUNSREQUEST']._serialized_start=3156
+  _globals['_LISTRUNSREQUEST']._serialized_end=3459
+  _globals['_LISTRUNSREQUEST_LABELSENTRY']._serialized_start=3414
+  _globals['_LISTRUNSREQUEST_LABELSENTRY']._serialized_end=3459
+  _globals['_LISTRUNSRESPONSE']._serialized_start=3461
+  _globals['_LISTRUNSRESPONSE']._serialized_end=3542
+  _globals['_GATEWAYSERVICE']._serialized_start=3943
+  _globals['_GATEWAYSERVICE']._serialized_end=4550
 # @@protoc_insertion_point(module_scope)

@@ -3,12 +3,19 @@
 isort:skip_file
 The gateway is what callers talk to: it runs a whole generation run, piping
 each output from the generator into storage as it is produced.
+
+Two ways to run: Generate does it within one call (the run lives as long as
+the call), while SubmitRun queues a durable run that any gateway worker
+executes, survives the death of the worker running it, and can be watched
+(WatchRun), inspected (GetRun), cancelled (CancelRun) and listed (ListRuns)
+from any gateway replica.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
@@ -44,6 +51,69 @@ OUTPUT_STATE_SUCCEEDED: OutputState.ValueType  # 1
 OUTPUT_STATE_FAILED: OutputState.ValueType  # 2
 OUTPUT_STATE_CANCELLED: OutputState.ValueType  # 3
 Global___OutputState: _TypeAlias = OutputState  # noqa: Y015
+
+class _RunState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_STATE_UNSPECIFIED: _RunState.ValueType  # 0
+    RUN_STATE_QUEUED: _RunState.ValueType  # 1
+    """Waiting for a worker with capacity."""
+    RUN_STATE_RUNNING: _RunState.ValueType  # 2
+    """A worker is generating and storing its outputs."""
+    RUN_STATE_SUCCEEDED: _RunState.ValueType  # 3
+    """Every output succeeded."""
+    RUN_STATE_FAILED: _RunState.ValueType  # 4
+    """At least one output failed (outputs say which), or the run itself could
+    not be run (error says why).
+    """
+    RUN_STATE_CANCELLED: _RunState.ValueType  # 5
+    """Cancelled by CancelRun, or by the caller of Generate going away."""
+
+class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
+    """Where a durable run is in its life. QUEUED -> RUNNING -> one of the final
+    states; a running run goes back to QUEUED when the generator has no room
+    for it (RESOURCE_EXHAUSTED) or when its worker died, and is taken again.
+    """
+
+RUN_STATE_UNSPECIFIED: RunState.ValueType  # 0
+RUN_STATE_QUEUED: RunState.ValueType  # 1
+"""Waiting for a worker with capacity."""
+RUN_STATE_RUNNING: RunState.ValueType  # 2
+"""A worker is generating and storing its outputs."""
+RUN_STATE_SUCCEEDED: RunState.ValueType  # 3
+"""Every output succeeded."""
+RUN_STATE_FAILED: RunState.ValueType  # 4
+"""At least one output failed (outputs say which), or the run itself could
+not be run (error says why).
+"""
+RUN_STATE_CANCELLED: RunState.ValueType  # 5
+"""Cancelled by CancelRun, or by the caller of Generate going away."""
+Global___RunState: _TypeAlias = RunState  # noqa: Y015
+
+class _RunPriority:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunPriorityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunPriority.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_PRIORITY_UNSPECIFIED: _RunPriority.ValueType  # 0
+    """Treated as NORMAL."""
+    RUN_PRIORITY_LOW: _RunPriority.ValueType  # 1
+    RUN_PRIORITY_NORMAL: _RunPriority.ValueType  # 2
+    RUN_PRIORITY_HIGH: _RunPriority.ValueType  # 3
+
+class RunPriority(_RunPriority, metaclass=_RunPriorityEnumTypeWrapper):
+    """Higher priorities are taken first; first in, first out within one."""
+
+RUN_PRIORITY_UNSPECIFIED: RunPriority.ValueType  # 0
+"""Treated as NORMAL."""
+RUN_PRIORITY_LOW: RunPriority.ValueType  # 1
+RUN_PRIORITY_NORMAL: RunPriority.ValueType  # 2
+RUN_PRIORITY_HIGH: RunPriority.ValueType  # 3
+Global___RunPriority: _TypeAlias = RunPriority  # noqa: Y015
 
 @_typing.final
 class GatewayGenerateRequest(_message.Message):
@@ -306,9 +376,12 @@ class RunCompleted(_message.Message):
     MEDIA_STORED_FIELD_NUMBER: _builtins.int
     OUTPUTS_FAILED_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     media_stored: _builtins.int
     outputs_failed: _builtins.int
+    state: Global___RunState.ValueType
+    """The run's final state; set for durable runs (SubmitRun)."""
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutputOutcome]: ...
     @_builtins.property
@@ -321,11 +394,432 @@ class RunCompleted(_message.Message):
         media_stored: _builtins.int = ...,
         outputs_failed: _builtins.int = ...,
         timings: _common_pb2.Timings | None = ...,
+        state: Global___RunState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_stored", b"media_stored", "outputs", b"outputs", "outputs_failed", b"outputs_failed", "run_id", b"run_id", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_stored", b"media_stored", "outputs", b"outputs", "outputs_failed", b"outputs_failed", "run_id", b"run_id", "state", b"state", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunCompleted: _TypeAlias = RunCompleted  # noqa: Y015
+
+@_typing.final
+class SubmitRunRequest(_message.Message):
+    """Fields 1-4 are those of GatewayGenerateRequest, with the same meaning."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """Optional; generated when empty. Given, it makes SubmitRun idempotent."""
+    concurrency: _builtins.int
+    """Outputs generated at once; 0 or 1 runs them one after another."""
+    priority: Global___RunPriority.ValueType
+    @_builtins.property
+    def context(self) -> _storage_pb2.RunContext: ...
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutputSpec]:
+        """At least one."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        context: _storage_pb2.RunContext | None = ...,
+        outputs: _abc.Iterable[Global___OutputSpec] | None = ...,
+        concurrency: _builtins.int = ...,
+        priority: Global___RunPriority.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "context", b"context", "outputs", b"outputs", "priority", b"priority", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitRunRequest: _TypeAlias = SubmitRunRequest  # noqa: Y015
+
+@_typing.final
+class RunStatus(_message.Message):
+    """A durable run as the run engine knows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    OUTPUT_COUNT_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    TIMINGS_FIELD_NUMBER: _builtins.int
+    LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    state: Global___RunState.ValueType
+    priority: Global___RunPriority.ValueType
+    queue_position: _builtins.int
+    """Runs a worker will take before this one. Meaningful while QUEUED."""
+    output_count: _builtins.int
+    """How many outputs the run has."""
+    attempts: _builtins.int
+    """Times a worker has taken the run (more than one after a worker died or
+    the generator had no room).
+    """
+    cancel_requested: _builtins.bool
+    """CancelRun was called; the state becomes CANCELLED once it has stopped."""
+    last_sequence: _builtins.int
+    """The sequence of the newest event in the run's event log."""
+    @_builtins.property
+    def context(self) -> _storage_pb2.RunContext: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When SubmitRun accepted it."""
+
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When a worker first took it; unset while it never ran."""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """When it reached a final state."""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutputOutcome]:
+        """The outcome of every output finished so far, in output order; which
+        outputs failed and why.
+        """
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why the run as a whole failed (e.g. the worker kept dying and the run
+        was given up), when it did.
+        """
+
+    @_builtins.property
+    def timings(self) -> _common_pb2.Timings:
+        """Summed over the finished outputs; total is submission to the end."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        state: Global___RunState.ValueType = ...,
+        priority: Global___RunPriority.ValueType = ...,
+        context: _storage_pb2.RunContext | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        queue_position: _builtins.int = ...,
+        output_count: _builtins.int = ...,
+        outputs: _abc.Iterable[Global___OutputOutcome] | None = ...,
+        attempts: _builtins.int = ...,
+        cancel_requested: _builtins.bool = ...,
+        error: _status_pb2.Status | None = ...,
+        timings: _common_pb2.Timings | None = ...,
+        last_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "started_at", b"started_at", "timings", b"timings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cancel_requested", b"cancel_requested", "context", b"context", "created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "last_sequence", b"last_sequence", "output_count", b"output_count", "outputs", b"outputs", "priority", b"priority", "queue_position", b"queue_position", "run_id", b"run_id", "started_at", b"started_at", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
+
+@_typing.final
+class GatewayGetRunResponse(_message.Message):
+    """GetRun's answer. Fields 1-2 are storage's GetRunResponse, unchanged."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    MEDIA_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run(self) -> _storage_pb2.Run: ...
+    @_builtins.property
+    def media(self) -> _containers.RepeatedCompositeFieldContainer[_storage_pb2.MediaRecord]: ...
+    @_builtins.property
+    def status(self) -> Global___RunStatus:
+        """Set for durable runs (SubmitRun) whose events are still retained."""
+
+    def __init__(
+        self,
+        *,
+        run: _storage_pb2.Run | None = ...,
+        media: _abc.Iterable[_storage_pb2.MediaRecord] | None = ...,
+        status: Global___RunStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media", b"media", "run", b"run", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GatewayGetRunResponse: _TypeAlias = GatewayGetRunResponse  # noqa: Y015
+
+@_typing.final
+class WatchRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    after_sequence: _builtins.int
+    """Replay the events after this sequence; 0 replays the whole log."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRunRequest: _TypeAlias = WatchRunRequest  # noqa: Y015
+
+@_typing.final
+class RunEvent(_message.Message):
+    """One event of a durable run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STATE_CHANGED_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    OUTPUT_ACCEPTED_FIELD_NUMBER: _builtins.int
+    OUTPUT_PROGRESS_FIELD_NUMBER: _builtins.int
+    MEDIA_STORED_FIELD_NUMBER: _builtins.int
+    OUTPUT_FAILED_FIELD_NUMBER: _builtins.int
+    RUN_COMPLETED_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The event's position in the log: increasing but not contiguous. Pass the
+    last one seen as after_sequence to resume. A queue_position event is not
+    logged and carries the sequence of the last logged event before it.
+    """
+    run_id: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def state_changed(self) -> Global___RunStateChanged: ...
+    @_builtins.property
+    def queue_position(self) -> Global___QueuePosition: ...
+    @_builtins.property
+    def output_accepted(self) -> Global___OutputAccepted: ...
+    @_builtins.property
+    def output_progress(self) -> Global___OutputProgress: ...
+    @_builtins.property
+    def media_stored(self) -> Global___MediaStored: ...
+    @_builtins.property
+    def output_failed(self) -> Global___OutputFailed: ...
+    @_builtins.property
+    def run_completed(self) -> Global___RunCompleted: ...
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        run_id: _builtins.str = ...,
+        state_changed: Global___RunStateChanged | None = ...,
+        queue_position: Global___QueuePosition | None = ...,
+        output_accepted: Global___OutputAccepted | None = ...,
+        output_progress: Global___OutputProgress | None = ...,
+        media_stored: Global___MediaStored | None = ...,
+        output_failed: Global___OutputFailed | None = ...,
+        run_completed: Global___RunCompleted | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "media_stored", b"media_stored", "output_accepted", b"output_accepted", "output_failed", b"output_failed", "output_progress", b"output_progress", "queue_position", b"queue_position", "run_completed", b"run_completed", "state_changed", b"state_changed", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "media_stored", b"media_stored", "output_accepted", b"output_accepted", "output_failed", b"output_failed", "output_progress", b"output_progress", "queue_position", b"queue_position", "run_completed", b"run_completed", "run_id", b"run_id", "sequence", b"sequence", "state_changed", b"state_changed", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["state_changed", "queue_position", "output_accepted", "output_progress", "media_stored", "output_failed", "run_completed"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___RunEvent: _TypeAlias = RunEvent  # noqa: Y015
+
+@_typing.final
+class RunStateChanged(_message.Message):
+    """The run moved to a new state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    state: Global___RunState.ValueType
+    attempt: _builtins.int
+    """The attempt that moved it (1 for the first worker to take it)."""
+    @_builtins.property
+    def reason(self) -> _status_pb2.Status:
+        """Why, when the move was not the normal course (requeued because the
+        generator had no room, resumed after a worker died, given up).
+        """
+
+    @_builtins.property
+    def status(self) -> Global___RunStatus:
+        """The run as submitted; set on the QUEUED event of the submission."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___RunState.ValueType = ...,
+        attempt: _builtins.int = ...,
+        reason: _status_pb2.Status | None = ...,
+        status: Global___RunStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "reason", b"reason", "state", b"state", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunStateChanged: _TypeAlias = RunStateChanged  # noqa: Y015
+
+@_typing.final
+class QueuePosition(_message.Message):
+    """Sent to watchers while the run waits, whenever its place changes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    queue_position: _builtins.int
+    def __init__(
+        self,
+        *,
+        queue_position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_position", b"queue_position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueuePosition: _TypeAlias = QueuePosition  # noqa: Y015
+
+@_typing.final
+class CancelRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
+
+@_typing.final
+class ListRunsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    STATES_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many runs (0 means 50; at most 500)."""
+    page_token: _builtins.str
+    """next_page_token of the previous page."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[Global___RunState.ValueType]:
+        """Only runs in one of these states; empty means every state."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Only runs carrying every one of these labels (RunContext.labels)."""
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """Only runs created at or after / before these times, when set."""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        states: _abc.Iterable[Global___RunState.ValueType] | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "labels", b"labels", "page_size", b"page_size", "page_token", b"page_token", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunStatus]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___RunStatus] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "runs", b"runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015

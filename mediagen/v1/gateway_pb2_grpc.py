@@ -45,7 +45,7 @@ class GatewayServiceStub:
         self.GetRun = channel.unary_unary(
                 '/mediagen.v1.GatewayService/GetRun',
                 request_serializer=mediagen_dot_v1_dot_storage__pb2.GetRunRequest.SerializeToString,
-                response_deserializer=mediagen_dot_v1_dot_storage__pb2.GetRunResponse.FromString,
+                response_deserializer=mediagen_dot_v1_dot_gateway__pb2.GatewayGetRunResponse.FromString,
                 _registered_method=True)
         self.GetMedia = channel.unary_stream(
                 '/mediagen.v1.GatewayService/GetMedia',
@@ -56,6 +56,26 @@ class GatewayServiceStub:
                 '/mediagen.v1.GatewayService/ListWorkflows',
                 request_serializer=mediagen_dot_v1_dot_generator__pb2.ListWorkflowsRequest.SerializeToString,
                 response_deserializer=mediagen_dot_v1_dot_generator__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.SubmitRun = channel.unary_unary(
+                '/mediagen.v1.GatewayService/SubmitRun',
+                request_serializer=mediagen_dot_v1_dot_gateway__pb2.SubmitRunRequest.SerializeToString,
+                response_deserializer=mediagen_dot_v1_dot_gateway__pb2.RunStatus.FromString,
+                _registered_method=True)
+        self.WatchRun = channel.unary_stream(
+                '/mediagen.v1.GatewayService/WatchRun',
+                request_serializer=mediagen_dot_v1_dot_gateway__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=mediagen_dot_v1_dot_gateway__pb2.RunEvent.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/mediagen.v1.GatewayService/CancelRun',
+                request_serializer=mediagen_dot_v1_dot_gateway__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=mediagen_dot_v1_dot_gateway__pb2.RunStatus.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/mediagen.v1.GatewayService/ListRuns',
+                request_serializer=mediagen_dot_v1_dot_gateway__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=mediagen_dot_v1_dot_gateway__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
 
 
@@ -73,7 +93,11 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A run as storage has it (its record and media, fields 1-2 as before),
+        plus, for a durable run, its state, timings and queue position. A queued
+        durable run is not in storage yet: then only `status` and `run` are set.
+        NOT_FOUND when neither storage nor the run engine knows the id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -91,6 +115,48 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitRun(self, request, context):
+        """Queues a durable run and answers at once with its status (QUEUED). The
+        answer is OK only once the run is stored by the queue, so an OK run is
+        never lost. A caller-given run_id makes the call idempotent: the same
+        request again returns the same run; a different request under the same
+        id is ALREADY_EXISTS. UNAVAILABLE when the queue cannot be reached;
+        RESOURCE_EXHAUSTED (with the cap in the error details) when the queue is
+        full; INVALID_ARGUMENT as for Generate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """The run's events, each with a sequence number: every event after
+        after_sequence is replayed, then new ones follow live; the stream ends
+        after run_completed. Any number of watchers on any replica. Reconnecting
+        with the last sequence seen misses nothing and repeats nothing. NOT_FOUND
+        for an unknown run, or one whose events have expired (the message names
+        the retention).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Cancels a run from any replica: a queued run never starts; a running one
+        has its generator jobs cancelled and its uploads aborted. Returns the
+        status after the request (cancel_requested set; state CANCELLED once the
+        worker has stopped it). Cancelling a finished run changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Durable runs, newest first, filtered by state, labels and creation time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,7 +168,7 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
                     request_deserializer=mediagen_dot_v1_dot_storage__pb2.GetRunRequest.FromString,
-                    response_serializer=mediagen_dot_v1_dot_storage__pb2.GetRunResponse.SerializeToString,
+                    response_serializer=mediagen_dot_v1_dot_gateway__pb2.GatewayGetRunResponse.SerializeToString,
             ),
             'GetMedia': grpc.unary_stream_rpc_method_handler(
                     servicer.GetMedia,
@@ -113,6 +179,26 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListWorkflows,
                     request_deserializer=mediagen_dot_v1_dot_generator__pb2.ListWorkflowsRequest.FromString,
                     response_serializer=mediagen_dot_v1_dot_generator__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'SubmitRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitRun,
+                    request_deserializer=mediagen_dot_v1_dot_gateway__pb2.SubmitRunRequest.FromString,
+                    response_serializer=mediagen_dot_v1_dot_gateway__pb2.RunStatus.SerializeToString,
+            ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=mediagen_dot_v1_dot_gateway__pb2.WatchRunRequest.FromString,
+                    response_serializer=mediagen_dot_v1_dot_gateway__pb2.RunEvent.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=mediagen_dot_v1_dot_gateway__pb2.CancelRunRequest.FromString,
+                    response_serializer=mediagen_dot_v1_dot_gateway__pb2.RunStatus.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=mediagen_dot_v1_dot_gateway__pb2.ListRunsRequest.FromString,
+                    response_serializer=mediagen_dot_v1_dot_gateway__pb2.ListRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -169,7 +255,7 @@ class GatewayService:
             target,
             '/mediagen.v1.GatewayService/GetRun',
             mediagen_dot_v1_dot_storage__pb2.GetRunRequest.SerializeToString,
-            mediagen_dot_v1_dot_storage__pb2.GetRunResponse.FromString,
+            mediagen_dot_v1_dot_gateway__pb2.GatewayGetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -224,6 +310,114 @@ class GatewayService:
             '/mediagen.v1.GatewayService/ListWorkflows',
             mediagen_dot_v1_dot_generator__pb2.ListWorkflowsRequest.SerializeToString,
             mediagen_dot_v1_dot_generator__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediagen.v1.GatewayService/SubmitRun',
+            mediagen_dot_v1_dot_gateway__pb2.SubmitRunRequest.SerializeToString,
+            mediagen_dot_v1_dot_gateway__pb2.RunStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mediagen.v1.GatewayService/WatchRun',
+            mediagen_dot_v1_dot_gateway__pb2.WatchRunRequest.SerializeToString,
+            mediagen_dot_v1_dot_gateway__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediagen.v1.GatewayService/CancelRun',
+            mediagen_dot_v1_dot_gateway__pb2.CancelRunRequest.SerializeToString,
+            mediagen_dot_v1_dot_gateway__pb2.RunStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediagen.v1.GatewayService/ListRuns',
+            mediagen_dot_v1_dot_gateway__pb2.ListRunsRequest.SerializeToString,
+            mediagen_dot_v1_dot_gateway__pb2.ListRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,12 @@
 isort:skip_file
 The gateway is what callers talk to: it runs a whole generation run, piping
 each output from the generator into storage as it is produced.
+
+Two ways to run: Generate does it within one call (the run lives as long as
+the call), while SubmitRun queues a durable run that any gateway worker
+executes, survives the death of the worker running it, and can be watched
+(WatchRun), inspected (GetRun), cancelled (CancelRun) and listed (ListRuns)
+from any gateway replica.
 """
 
 from collections import abc as _abc
@@ -42,10 +48,40 @@ class GatewayServiceStub:
     happens. One output failing does not end the stream: it is reported in
     output_failed and the run goes on.
     """
-    GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.GetRunResponse]
+    GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _gateway_pb2.GatewayGetRunResponse]
+    """A run as storage has it (its record and media, fields 1-2 as before),
+    plus, for a durable run, its state, timings and queue position. A queued
+    durable run is not in storage yet: then only `status` and `run` are set.
+    NOT_FOUND when neither storage nor the run engine knows the id.
+    """
     GetMedia: _grpc.UnaryStreamMultiCallable[_storage_pb2.GetMediaRequest, _storage_pb2.GetMediaResponse]
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]
     """The generator's templates, for clients that only talk to the gateway."""
+    SubmitRun: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SubmitRunRequest, _gateway_pb2.RunStatus]
+    """Queues a durable run and answers at once with its status (QUEUED). The
+    answer is OK only once the run is stored by the queue, so an OK run is
+    never lost. A caller-given run_id makes the call idempotent: the same
+    request again returns the same run; a different request under the same
+    id is ALREADY_EXISTS. UNAVAILABLE when the queue cannot be reached;
+    RESOURCE_EXHAUSTED (with the cap in the error details) when the queue is
+    full; INVALID_ARGUMENT as for Generate.
+    """
+    WatchRun: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchRunRequest, _gateway_pb2.RunEvent]
+    """The run's events, each with a sequence number: every event after
+    after_sequence is replayed, then new ones follow live; the stream ends
+    after run_completed. Any number of watchers on any replica. Reconnecting
+    with the last sequence seen misses nothing and repeats nothing. NOT_FOUND
+    for an unknown run, or one whose events have expired (the message names
+    the retention).
+    """
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CancelRunRequest, _gateway_pb2.RunStatus]
+    """Cancels a run from any replica: a queued run never starts; a running one
+    has its generator jobs cancelled and its uploads aborted. Returns the
+    status after the request (cancel_requested set; state CANCELLED once the
+    worker has stopped it). Cancelling a finished run changes nothing.
+    """
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListRunsRequest, _gateway_pb2.ListRunsResponse]
+    """Durable runs, newest first, filtered by state, labels and creation time."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -57,10 +93,40 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     happens. One output failing does not end the stream: it is reported in
     output_failed and the run goes on.
     """
-    GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.GetRunResponse]  # type: ignore[assignment]
+    GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _gateway_pb2.GatewayGetRunResponse]  # type: ignore[assignment]
+    """A run as storage has it (its record and media, fields 1-2 as before),
+    plus, for a durable run, its state, timings and queue position. A queued
+    durable run is not in storage yet: then only `status` and `run` are set.
+    NOT_FOUND when neither storage nor the run engine knows the id.
+    """
     GetMedia: _aio.UnaryStreamMultiCallable[_storage_pb2.GetMediaRequest, _storage_pb2.GetMediaResponse]  # type: ignore[assignment]
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """The generator's templates, for clients that only talk to the gateway."""
+    SubmitRun: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SubmitRunRequest, _gateway_pb2.RunStatus]  # type: ignore[assignment]
+    """Queues a durable run and answers at once with its status (QUEUED). The
+    answer is OK only once the run is stored by the queue, so an OK run is
+    never lost. A caller-given run_id makes the call idempotent: the same
+    request again returns the same run; a different request under the same
+    id is ALREADY_EXISTS. UNAVAILABLE when the queue cannot be reached;
+    RESOURCE_EXHAUSTED (with the cap in the error details) when the queue is
+    full; INVALID_ARGUMENT as for Generate.
+    """
+    WatchRun: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchRunRequest, _gateway_pb2.RunEvent]  # type: ignore[assignment]
+    """The run's events, each with a sequence number: every event after
+    after_sequence is replayed, then new ones follow live; the stream ends
+    after run_completed. Any number of watchers on any replica. Reconnecting
+    with the last sequence seen misses nothing and repeats nothing. NOT_FOUND
+    for an unknown run, or one whose events have expired (the message names
+    the retention).
+    """
+    CancelRun: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CancelRunRequest, _gateway_pb2.RunStatus]  # type: ignore[assignment]
+    """Cancels a run from any replica: a queued run never starts; a running one
+    has its generator jobs cancelled and its uploads aborted. Returns the
+    status after the request (cancel_requested set; state CANCELLED once the
+    worker has stopped it). Cancelling a finished run changes nothing.
+    """
+    ListRuns: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListRunsRequest, _gateway_pb2.ListRunsResponse]  # type: ignore[assignment]
+    """Durable runs, newest first, filtered by state, labels and creation time."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The entry point for callers: one call runs a whole generation run."""
@@ -81,7 +147,12 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.GetRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_storage_pb2.GetRunResponse, _abc.Awaitable[_storage_pb2.GetRunResponse]]: ...
+    ) -> _typing.Union[_gateway_pb2.GatewayGetRunResponse, _abc.Awaitable[_gateway_pb2.GatewayGetRunResponse]]:
+        """A run as storage has it (its record and media, fields 1-2 as before),
+        plus, for a durable run, its state, timings and queue position. A queued
+        durable run is not in storage yet: then only `status` and `run` are set.
+        NOT_FOUND when neither storage nor the run engine knows the id.
+        """
 
     @_abc_1.abstractmethod
     def GetMedia(
@@ -97,5 +168,54 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_generator_pb2.ListWorkflowsResponse, _abc.Awaitable[_generator_pb2.ListWorkflowsResponse]]:
         """The generator's templates, for clients that only talk to the gateway."""
+
+    @_abc_1.abstractmethod
+    def SubmitRun(
+        self,
+        request: _gateway_pb2.SubmitRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RunStatus, _abc.Awaitable[_gateway_pb2.RunStatus]]:
+        """Queues a durable run and answers at once with its status (QUEUED). The
+        answer is OK only once the run is stored by the queue, so an OK run is
+        never lost. A caller-given run_id makes the call idempotent: the same
+        request again returns the same run; a different request under the same
+        id is ALREADY_EXISTS. UNAVAILABLE when the queue cannot be reached;
+        RESOURCE_EXHAUSTED (with the cap in the error details) when the queue is
+        full; INVALID_ARGUMENT as for Generate.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRun(
+        self,
+        request: _gateway_pb2.WatchRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.RunEvent], _abc.AsyncIterator[_gateway_pb2.RunEvent]]:
+        """The run's events, each with a sequence number: every event after
+        after_sequence is replayed, then new ones follow live; the stream ends
+        after run_completed. Any number of watchers on any replica. Reconnecting
+        with the last sequence seen misses nothing and repeats nothing. NOT_FOUND
+        for an unknown run, or one whose events have expired (the message names
+        the retention).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRun(
+        self,
+        request: _gateway_pb2.CancelRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RunStatus, _abc.Awaitable[_gateway_pb2.RunStatus]]:
+        """Cancels a run from any replica: a queued run never starts; a running one
+        has its generator jobs cancelled and its uploads aborted. Returns the
+        status after the request (cancel_requested set; state CANCELLED once the
+        worker has stopped it). Cancelling a finished run changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRuns(
+        self,
+        request: _gateway_pb2.ListRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListRunsResponse, _abc.Awaitable[_gateway_pb2.ListRunsResponse]]:
+        """Durable runs, newest first, filtered by state, labels and creation time."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -84,7 +84,9 @@ Global___ParameterValue: _TypeAlias = ParameterValue  # noqa: Y015
 @_typing.final
 class InputMedia(_message.Message):
     """A file to upload to ComfyUI before the job runs, bound to an input
-    parameter (e.g. the init image of an image-to-image template).
+    parameter (e.g. the init image of an image-to-image template). A raw graph
+    refers to it by this name in a loader node's file input
+    ("image": "<parameter>"); loader nodes may name no other file.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -93,7 +95,9 @@ class InputMedia(_message.Message):
     FILENAME_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     parameter: _builtins.str
-    """The template parameter this file is bound to, e.g. "image"."""
+    """The template parameter this file is bound to, e.g. "image"; for a raw
+    graph, the name its loader nodes use for it.
+    """
     filename: _builtins.str
     """The file name to upload under; only its base name is used."""
     data: _builtins.bytes
@@ -300,7 +304,10 @@ class Accepted(_message.Message):
     """The template that was resolved ("" for a raw graph)."""
     @_builtins.property
     def parameters(self) -> _containers.MessageMap[_builtins.str, Global___ParameterValue]:
-        """Every template parameter with the value that was used, defaults included."""
+        """Every template parameter with the value that was used, defaults included,
+        except string values longer than 256 bytes (the caller sent those): the
+        event stays small whatever the request carried.
+        """
 
     def __init__(
         self,
@@ -446,6 +453,86 @@ class Completed(_message.Message):
 Global___Completed: _TypeAlias = Completed  # noqa: Y015
 
 @_typing.final
+class ValidateWorkflowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOBS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenerateRequest]:
+        """The jobs to check, as Generate would receive them. An input's data may be
+        cut to its first bytes (enough to recognise its format); only emptiness
+        and format are judged here.
+        """
+
+    def __init__(
+        self,
+        *,
+        jobs: _abc.Iterable[Global___GenerateRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidateWorkflowsRequest: _TypeAlias = ValidateWorkflowsRequest  # noqa: Y015
+
+@_typing.final
+class ValidateWorkflowsResponse(_message.Message):
+    """Every problem found; empty when every job would be accepted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobViolation]: ...
+    def __init__(
+        self,
+        *,
+        violations: _abc.Iterable[Global___JobViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidateWorkflowsResponse: _TypeAlias = ValidateWorkflowsResponse  # noqa: Y015
+
+@_typing.final
+class JobViolation(_message.Message):
+    """One bad field of one job. ``field`` and ``description`` are exactly what
+    Generate puts in its BadRequest for the same job.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_INDEX_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    job_index: _builtins.int
+    """Index into ValidateWorkflowsRequest.jobs."""
+    field: _builtins.str
+    """Path in the GenerateRequest, e.g. "workflow.parameters[steps]",
+    "timeout", "graph.3.inputs.image".
+    """
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_index: _builtins.int = ...,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field", "job_index", b"job_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobViolation: _TypeAlias = JobViolation  # noqa: Y015
+
+@_typing.final
 class ListWorkflowsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -490,8 +577,11 @@ class WorkflowTemplate(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     MEDIA_TYPES_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    BACKEND_KIND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
+    backend_kind: _builtins.str
+    """The kind of backend that runs it: "comfyui", "images_api" or "predictions"."""
     @_builtins.property
     def media_types(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.MediaType.ValueType]:
         """The kinds of media it produces."""
@@ -505,10 +595,11 @@ class WorkflowTemplate(_message.Message):
         description: _builtins.str = ...,
         media_types: _abc.Iterable[_common_pb2.MediaType.ValueType] | None = ...,
         parameters: _abc.Iterable[Global___ParameterSpec] | None = ...,
+        backend_kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "media_types", b"media_types", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_kind", b"backend_kind", "description", b"description", "media_types", b"media_types", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -617,6 +708,7 @@ class BackendStatus(_message.Message):
     ACTIVE_JOBS_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     url: _builtins.str
     up: _builtins.bool
@@ -634,6 +726,8 @@ class BackendStatus(_message.Message):
     """Process restarts since the generator started (managed backends)."""
     last_error: _builtins.str
     """Why the backend is down, when it is."""
+    kind: _builtins.str
+    """What kind of backend it is: "comfyui", "images_api" or "predictions"."""
     def __init__(
         self,
         *,
@@ -647,10 +741,11 @@ class BackendStatus(_message.Message):
         active_jobs: _builtins.int = ...,
         restarts: _builtins.int = ...,
         last_error: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_jobs", b"active_jobs", "last_error", b"last_error", "managed", b"managed", "name", b"name", "queue_pending", b"queue_pending", "queue_running", b"queue_running", "restarts", b"restarts", "running_prompt_id", b"running_prompt_id", "up", b"up", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_jobs", b"active_jobs", "kind", b"kind", "last_error", b"last_error", "managed", b"managed", "name", b"name", "queue_pending", b"queue_pending", "queue_running", b"queue_running", "restarts", b"restarts", "running_prompt_id", b"running_prompt_id", "up", b"up", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

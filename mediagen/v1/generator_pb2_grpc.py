@@ -40,6 +40,11 @@ class GeneratorServiceStub:
                 request_serializer=mediagen_dot_v1_dot_generator__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=mediagen_dot_v1_dot_generator__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.ValidateWorkflows = channel.unary_unary(
+                '/mediagen.v1.GeneratorService/ValidateWorkflows',
+                request_serializer=mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsRequest.SerializeToString,
+                response_deserializer=mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsResponse.FromString,
+                _registered_method=True)
         self.ListWorkflows = channel.unary_unary(
                 '/mediagen.v1.GeneratorService/ListWorkflows',
                 request_serializer=mediagen_dot_v1_dot_generator__pb2.ListWorkflowsRequest.SerializeToString,
@@ -61,7 +66,19 @@ class GeneratorServiceServicer:
         then every output as media_start, media_chunk*, media_end, and completed
         last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-        DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+        DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+        status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+        was queued; only those are safe to retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateWorkflows(self, request, context):
+        """Checks jobs exactly as Generate would before it runs them (templates,
+        parameters, input media, time limits, a raw graph against the backend's
+        node catalogue) without running anything. The gateway asks it before a run
+        exists, so a bad request creates nothing and every rule has one owner.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,7 +92,7 @@ class GeneratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBackendStatus(self, request, context):
-        """The state of every ComfyUI backend.
+        """The state of every backend, of every kind.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,6 +105,11 @@ def add_GeneratorServiceServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=mediagen_dot_v1_dot_generator__pb2.GenerateRequest.FromString,
                     response_serializer=mediagen_dot_v1_dot_generator__pb2.GenerateEvent.SerializeToString,
+            ),
+            'ValidateWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateWorkflows,
+                    request_deserializer=mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsRequest.FromString,
+                    response_serializer=mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsResponse.SerializeToString,
             ),
             'ListWorkflows': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWorkflows,
@@ -128,6 +150,33 @@ class GeneratorService:
             '/mediagen.v1.GeneratorService/Generate',
             mediagen_dot_v1_dot_generator__pb2.GenerateRequest.SerializeToString,
             mediagen_dot_v1_dot_generator__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediagen.v1.GeneratorService/ValidateWorkflows',
+            mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsRequest.SerializeToString,
+            mediagen_dot_v1_dot_generator__pb2.ValidateWorkflowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,12 +41,20 @@ class GeneratorServiceStub:
     then every output as media_start, media_chunk*, media_end, and completed
     last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-    DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+    DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+    status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+    was queued; only those are safe to retry.
+    """
+    ValidateWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]
+    """Checks jobs exactly as Generate would before it runs them (templates,
+    parameters, input media, time limits, a raw graph against the backend's
+    node catalogue) without running anything. The gateway asks it before a run
+    exists, so a bad request creates nothing and every rule has one owner.
     """
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]
     """The workflow templates this generator can run, with their parameters."""
     GetBackendStatus: _grpc.UnaryUnaryMultiCallable[_generator_pb2.GetBackendStatusRequest, _generator_pb2.GetBackendStatusResponse]
-    """The state of every ComfyUI backend."""
+    """The state of every backend, of every kind."""
 
 @_typing.type_check_only
 class GeneratorServiceAsyncStub(GeneratorServiceStub):
@@ -58,12 +66,20 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     then every output as media_start, media_chunk*, media_end, and completed
     last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-    DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+    DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+    status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+    was queued; only those are safe to retry.
+    """
+    ValidateWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ValidateWorkflowsRequest, _generator_pb2.ValidateWorkflowsResponse]  # type: ignore[assignment]
+    """Checks jobs exactly as Generate would before it runs them (templates,
+    parameters, input media, time limits, a raw graph against the backend's
+    node catalogue) without running anything. The gateway asks it before a run
+    exists, so a bad request creates nothing and every rule has one owner.
     """
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_generator_pb2.ListWorkflowsRequest, _generator_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """The workflow templates this generator can run, with their parameters."""
     GetBackendStatus: _aio.UnaryUnaryMultiCallable[_generator_pb2.GetBackendStatusRequest, _generator_pb2.GetBackendStatusResponse]  # type: ignore[assignment]
-    """The state of every ComfyUI backend."""
+    """The state of every backend, of every kind."""
 
 class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs ComfyUI workflows and streams their media back; see the file comment."""
@@ -78,7 +94,21 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         then every output as media_start, media_chunk*, media_end, and completed
         last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
-        DEADLINE_EXCEEDED, ABORTED for an execution error with its node).
+        DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
+        status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
+        was queued; only those are safe to retry.
+        """
+
+    @_abc_1.abstractmethod
+    def ValidateWorkflows(
+        self,
+        request: _generator_pb2.ValidateWorkflowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generator_pb2.ValidateWorkflowsResponse, _abc.Awaitable[_generator_pb2.ValidateWorkflowsResponse]]:
+        """Checks jobs exactly as Generate would before it runs them (templates,
+        parameters, input media, time limits, a raw graph against the backend's
+        node catalogue) without running anything. The gateway asks it before a run
+        exists, so a bad request creates nothing and every rule has one owner.
         """
 
     @_abc_1.abstractmethod
@@ -95,6 +125,6 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _generator_pb2.GetBackendStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_generator_pb2.GetBackendStatusResponse, _abc.Awaitable[_generator_pb2.GetBackendStatusResponse]]:
-        """The state of every ComfyUI backend."""
+        """The state of every backend, of every kind."""
 
 def add_GeneratorServiceServicer_to_server(servicer: GeneratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

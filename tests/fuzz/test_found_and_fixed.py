@@ -1,15 +1,19 @@
-"""Defects the fuzzing found and that were fixed, each pinned by its smallest case."""
+"""Defects the fuzzing found and that were fixed, each pinned by its smallest case (the NaN,
+nesting and echo cases were fixed in the generator's validation)."""
 
 from __future__ import annotations
+
+import json
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2
 
 from bench.fuzz.cases import ANCHOR_RUNS, Case
-from bench.fuzz.checks import Session
+from bench.fuzz.checks import MAX_DETAILS, MAX_MESSAGE, Session
 from generator_service.comfy.outputs import parse_history
-from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
+from mediagen.scaffold.errors import status_of_rpc_error
+from mediagen.v1 import gateway_pb2, generator_pb2, generator_pb2_grpc, storage_pb2
 
 
 async def status_of(session: Session, case: Case) -> grpc.StatusCode:
@@ -57,3 +61,87 @@ def test_history_node_ids_with_non_ascii_digits_are_ordered() -> None:
         "outputs": {"²": {"images": [{"filename": "a.png", "type": "output"}]}, "3": {"images": []}},
     }
     assert [f.node_id for f in parse_history(entry, False).files] == ["²"]
+
+
+async def answer(stub: generator_pb2_grpc.GeneratorServiceAsyncStub, workflow: generator_pb2.WorkflowSpec):
+    request = generator_pb2.GenerateRequest(request_id="known-defect", workflow=workflow)
+    try:
+        async for _ in stub.Generate(request, timeout=30):
+            pass
+    except grpc.RpcError as err:
+        return status_of_rpc_error(err)
+    return None
+
+
+def raw(text: str) -> generator_pb2.WorkflowSpec:
+    return generator_pb2.WorkflowSpec(raw_graph_json=text)
+
+
+async def test_nan_in_a_raw_graph_is_invalid_argument(generator_stub) -> None:
+    graph = (
+        '{"1": {"class_type": "EmptyImage",'
+        ' "inputs": {"width": NaN, "height": 8, "batch_size": 1, "color": 0}},'
+        ' "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}'
+    )
+    status = await answer(generator_stub, raw(graph))
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def test_a_nan_parameter_is_invalid_argument(generator_stub) -> None:
+    workflow = generator_pb2.WorkflowSpec(template="animated_webp")
+    workflow.parameters["fps"].float_value = float("nan")
+    status = await answer(generator_stub, workflow)
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def test_a_deeply_nested_raw_graph_is_invalid_argument(generator_stub) -> None:
+    depth = 10_000
+    graph = '{"1": {"class_type": "EmptyImage", "inputs": {"width": ' + "[" * depth + "]" * depth + "}}}"
+    status = await answer(generator_stub, raw(graph))
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def test_a_megabyte_template_name_is_quoted_only_in_part(generator_stub) -> None:
+    status = await answer(generator_stub, generator_pb2.WorkflowSpec(template="x" * 1_000_000))
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert len(status.message.encode()) <= MAX_MESSAGE
+    assert sum(d.ByteSize() for d in status.details) <= MAX_DETAILS
+
+
+def test_the_json_of_the_nan_case_is_what_a_caller_can_send() -> None:
+    """The NaN case above is reachable: Python's json (the generator's parser) accepts it."""
+    assert json.loads('{"a": NaN}')["a"] != json.loads('{"a": NaN}')["a"]
+
+
+async def test_a_raw_graph_integer_of_5000_digits_is_invalid_argument(generator_stub) -> None:
+    graph = '{"1": {"class_type": "EmptyImage", "inputs": {"width": ' + "9" * 5000 + "}}}"
+    status = await answer(generator_stub, raw(graph))
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def test_seventy_bad_outputs_get_a_status_that_fits_in_trailers(fuzz_session: Session) -> None:
+    output = gateway_pb2.OutputSpec(workflow=generator_pb2.WorkflowSpec(template=""))
+    case = Case("gateway", "Generate", "many", gateway_pb2.GatewayGenerateRequest(outputs=[output] * 70))
+    answer_ = await fuzz_session.target.call(case)
+    assert answer_.status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert answer_.status.details_bytes <= MAX_DETAILS
+
+
+async def test_an_oversize_upload_gets_storages_status_not_a_client_internal(fuzz_session: Session) -> None:
+    """grpc/grpc#36066: a send failing after storage ended the call was reported as INTERNAL."""
+    size = 2 * 1024 * 1024
+    data = b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
+    parts = (
+        storage_pb2.PutMediaRequest(header=storage_pb2.MediaHeader(run_id=ANCHOR_RUNS[1], output_index=9)),
+        *(storage_pb2.PutMediaRequest(chunk=data[i : i + 65536]) for i in range(0, size, 65536)),
+        storage_pb2.PutMediaRequest(trailer=storage_pb2.MediaTrailer(size_bytes=size)),
+    )
+    for _ in range(5):
+        assert await status_of(fuzz_session, Case("storage", "PutMedia", "oversize", parts)) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+        )

@@ -73,7 +73,8 @@ class Gateway:
 
 
 async def start_gateway(**values: object) -> Gateway:
-    settings = GatewaySettings.model_validate({"port": 0, "log_format": "text", **values})
+    # Durable runs off unless a test asks for them (with its own nats-server).
+    settings = GatewaySettings.model_validate({"port": 0, "log_format": "text", "nats_url": "", **values})
     running = await start_server(await build_spec(settings), settings)
     channel = aio.insecure_channel(running.address)
     return Gateway(running, gateway_pb2_grpc.GatewayServiceStub(channel), channel, settings)  # type: ignore[arg-type]

@@ -26,8 +26,12 @@ async def test_round_robin_spreads_outputs_over_generator_replicas(
             generators.append(await start_server(await build_generator(settings), settings))
         target = "ipv4:" + ",".join(g.address for g in generators)
         gateway = await start_gateway(generator_target=target, storage_target=storage.address)
-        before = [int(s.state()["prompts_run"]) for s in (sim, second_sim)]  # type: ignore[call-overload]
         try:
+            # round_robin connects to every address at once but picks only among the ready
+            # ones: the first calls may all land on whichever answered first.
+            for n in range(2):
+                await run(gateway.stub, request(output("solid_image", width=8, height=8, color=2000 + n)))
+            before = [int(s.state()["prompts_run"]) for s in (sim, second_sim)]  # type: ignore[call-overload]
             for n in range(4):
                 result = await run(
                     gateway.stub, request(output("solid_image", width=8, height=8, color=3000 + n))

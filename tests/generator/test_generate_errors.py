@@ -27,7 +27,9 @@ async def test_out_of_bounds_parameter_names_the_parameter(generator_stub):
     assert result.error.violations[0].field == "workflow.parameters[width]"
 
 
-async def test_comfyui_validation_errors_become_one_violation_per_node_input(generator_stub, simulator):
+async def test_graph_errors_are_found_before_submission_one_violation_per_node_input(
+    generator_stub, simulator
+):
     graph = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": "abc", "height": 8, "batch_size": 1}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
@@ -37,10 +39,9 @@ async def test_comfyui_validation_errors_become_one_violation_per_node_input(gen
     assert result.error.code == grpc.StatusCode.INVALID_ARGUMENT, result.error
     fields = {v.field for v in result.error.violations}
     assert {"graph.1.inputs.width", "graph.1.inputs.color"} <= fields
-    assert result.error.metadata["node_id"] == "1"
-    assert result.error.metadata["prompt_id"]
     assert "Traceback" not in result.error.message
     assert not result.events
+    assert simulator.state()["prompts_run"] == 0
 
 
 async def test_unknown_node_class_is_invalid_argument_on_the_graph(generator_stub):
@@ -48,7 +49,7 @@ async def test_unknown_node_class_is_invalid_argument_on_the_graph(generator_stu
     result = await run(generator_stub, raw_request(graph))
     assert result.error is not None
     assert result.error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert result.error.violations[0].field == "graph"
+    assert result.error.violations[0].field == "graph.1.class_type"
     assert "NoSuchNode" in result.error.violations[0].description
 
 

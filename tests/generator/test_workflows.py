@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -15,6 +16,7 @@ from mediagen.scaffold import ServiceError
 from mediagen.v1 import generator_pb2
 
 TEMPLATES = load_templates(PACKAGED_DIR)
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def spec(template: str, inputs=(), **params) -> generator_pb2.WorkflowSpec:
@@ -116,7 +118,7 @@ def test_float_parameters_accept_integers():
 
 
 def test_image_inputs_must_target_an_image_parameter_and_required_ones_must_be_given():
-    png = generator_pb2.InputMedia(parameter="prompt", filename="x.png", data=b"\x89PNG")
+    png = generator_pb2.InputMedia(parameter="prompt", filename="x.png", data=PNG_HEAD)
     violations = refused(spec("sd15_img2img", inputs=[png], prompt="a"))
     assert "workflow.inputs[0].parameter" in violations
     assert "workflow.inputs[image]" in violations
@@ -127,7 +129,7 @@ def test_image_inputs_must_target_an_image_parameter_and_required_ones_must_be_g
 
 
 def test_image_input_keeps_only_the_base_name():
-    item = generator_pb2.InputMedia(parameter="image", filename="../../etc/passwd", data=b"x")
+    item = generator_pb2.InputMedia(parameter="image", filename="../../etc/passwd", data=PNG_HEAD)
     resolved = workflows.resolve(spec("sd15_img2img", inputs=[item], prompt="a"), TEMPLATES)
     assert resolved.images[0].filename == "passwd"
 
@@ -183,3 +185,51 @@ def test_broken_template_files_fail_loading_with_the_file_name(tmp_path: Path, c
     with pytest.raises(TemplateError, match=r"bad\.json") as caught:
         load_templates(tmp_path)
     assert words in str(caught.value)
+
+
+CUSTOM_NODES = {
+    "MyLoader": {
+        "input": {
+            "required": {
+                "picture": [["a.png", "b.png"], {"image_upload": True}],
+                "strength": ["FLOAT", {"min": 0.0, "max": 1.0}],
+            }
+        },
+        "output": ["IMAGE"],
+        "output_node": False,
+    },
+    "MySaver": {
+        "input": {"required": {"images": ["IMAGE", {}], "filename_prefix": ["STRING", {"default": "x"}]}},
+        "output": [],
+        "output_node": True,
+    },
+}
+
+
+def raw_spec(graph: dict, *inputs: generator_pb2.InputMedia) -> generator_pb2.WorkflowSpec:
+    return generator_pb2.WorkflowSpec(raw_graph_json=json.dumps(graph), inputs=list(inputs))
+
+
+def test_any_input_declared_as_an_upload_is_a_loader_that_takes_only_the_jobs_inputs():
+    graph: dict[str, dict[str, Any]] = {
+        "1": {"class_type": "MyLoader", "inputs": {"picture": "a.png", "strength": 0.5}},
+        "2": {"class_type": "MySaver", "inputs": {"images": ["1", 0], "filename_prefix": "p"}},
+    }
+    with pytest.raises(ServiceError) as caught:
+        workflows.resolve(raw_spec(graph), TEMPLATES, CUSTOM_NODES)
+    assert [v.field for v in caught.value.violations] == ["graph.1.inputs.picture"]
+    graph["1"]["inputs"]["picture"] = "mine"
+    photo = generator_pb2.InputMedia(parameter="mine", filename="../me.png", data=PNG_HEAD)
+    resolved = workflows.resolve(raw_spec(graph, photo), TEMPLATES, CUSTOM_NODES)
+    assert [
+        (i.filename, [(t.node_id, t.input_name) for t in i.parameter.targets]) for i in resolved.images
+    ] == [("me.png", [("1", "picture")])]
+    workflows.bind_upload(resolved, resolved.images[0], "uploaded/me.png")
+    assert resolved.graph["1"]["inputs"]["picture"] == "uploaded/me.png"
+
+
+def test_without_a_node_catalogue_the_stock_loaders_still_take_only_the_jobs_inputs():
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "/etc/hostname"}}}
+    with pytest.raises(ServiceError) as caught:
+        workflows.resolve(raw_spec(graph), TEMPLATES, None)
+    assert [v.field for v in caught.value.violations] == ["graph.1.inputs.image"]

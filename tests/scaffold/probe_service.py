@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
+
 from mediagen.scaffold import ServiceSpec
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.errors import FieldViolation, ServiceError, invalid_argument
 from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
 
 SERVICE = "mediagen.v1.GeneratorService"
@@ -20,6 +22,20 @@ class ProbeServicer(generator_pb2_grpc.GeneratorServiceServicer):
 
     async def ListWorkflows(self, request: Any, context: Any) -> generator_pb2.ListWorkflowsResponse:
         raise invalid_argument("workflow.template", "no template named 'nope'")
+
+    async def ValidateWorkflows(self, request: Any, context: Any) -> generator_pb2.ValidateWorkflowsResponse:
+        """Echoes every job's template into an error, as a careless service would."""
+        names = [job.workflow.template for job in request.jobs]
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"unknown templates {names!r}",
+            "UNKNOWN_TEMPLATE",
+            {f"template_{i}": name for i, name in enumerate(names)},
+            [
+                FieldViolation(f"jobs[{i}].workflow.template[{name}]", f"no template {name!r}")
+                for i, name in enumerate(names)
+            ],
+        )
 
     async def GetBackendStatus(self, request: Any, context: Any) -> generator_pb2.GetBackendStatusResponse:
         raise RuntimeError("a bug in the servicer")

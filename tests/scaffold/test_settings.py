@@ -29,3 +29,18 @@ def test_a_bad_value_stops_start_up_naming_the_variable(
         load_settings(ExampleSettings)
     assert stopped.value.code == 2
     assert "MEDIAGEN_EXAMPLE_PORT" in capsys.readouterr().err
+
+
+def test_an_unknown_variable_under_the_prefix_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEDIAGEN_EXAMPLE_PORT", "50077")
+    monkeypatch.setenv("MEDIAGEN_EXAMPLE_PEER_CERT_FILE", "/etc/client.pem")
+    monkeypatch.setenv("MEDIAGEN_OTHER_THING", "not ours, not checked")
+    with pytest.raises(SystemExit) as stopped:
+        load_settings(ExampleSettings)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "MEDIAGEN_EXAMPLE_PEER_CERT_FILE: not a setting of this service" in err
+    assert "MEDIAGEN_OTHER_THING" not in err
+    assert "MEDIAGEN_EXAMPLE_PORT" not in err

@@ -1,0 +1,199 @@
+"""One generation job on a remote backend, with the same stream and rules as a ComfyUI job.
+
+The job runs as its own task and hands events to the gRPC handler through the same outbox (a
+slow caller slows the provider's download). It reports ``accepted`` once the provider took the
+job, the provider's progress, every output as ``media_start``/``media_chunk``*/``media_end`` and
+``completed`` last. Its time limit is ``asyncio.timeout_at`` on the whole run, 429 waits included;
+whatever ends it early (deadline, caller gone, shutdown, a failure while following it) cancels
+the job on the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import duration_pb2
+
+from generator_service import failures
+from generator_service.jobs import JobLimits
+from generator_service.outbox import Outbox
+from generator_service.providers.base import (
+    MediaBegin,
+    MediaBytes,
+    MediaDone,
+    Progressed,
+    Queued,
+    RemoteBackend,
+    RunContext,
+)
+from generator_service.providers.media import MediaWriter
+from generator_service.providers.templates import ProviderWorkflow
+from mediagen.params import to_value
+from mediagen.scaffold import ServiceError
+from mediagen.scaffold.logging import bind_log_ids
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
+from mediagen.v1 import common_pb2, generator_pb2
+
+log = logging.getLogger("generator.providers.job")
+_END = object()
+
+
+@dataclass(eq=False)
+class ProviderJob:
+    backend: RemoteBackend
+    workflow: ProviderWorkflow
+    deadline: float
+    """Loop time by which the job must be over."""
+    limits: JobLimits
+    job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    outbox: Outbox = field(default_factory=Outbox)
+    created: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[None] | None = None
+    provider_id: str = ""
+    """The provider's id of the job once it has one (what a cancel names)."""
+    delivered: bool = field(default=False, init=False)
+    released: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"prompt_id": self.job_id, "backend": self.backend.name}
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._produce(), name=f"job {self.job_id}")
+
+    def release(self) -> None:
+        """The caller is done: stop the job if it is still producing."""
+        if not self.delivered and self.task and not self.task.done():
+            self.task.cancel()
+        self.released.set()
+
+    async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        while True:
+            item = await self.outbox.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def _produce(self) -> None:
+        bind_log_ids(prompt_id=self.job_id)
+        try:
+            final = await self._outcome()
+            await self.outbox.put(final)
+            self.delivered = True
+            await self.released.wait()
+        except asyncio.CancelledError:
+            if self.provider_id:
+                await asyncio.shield(self.backend.spawn(self._cancel()))
+            raise
+
+    async def _outcome(self) -> object:
+        outcome = "error"
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await self._run()
+            outcome = "success"
+            return _END
+        except TimeoutError:
+            outcome = "deadline"
+            if self.provider_id:
+                await self._cancel()
+            return failures.deadline_exceeded(self.job_id, self.backend.name)
+        except ServiceError as exc:
+            outcome = exc.reason.lower() or "error"
+            if self.provider_id:  # e.g. the provider became unreachable mid-job: do not leave it running
+                self.backend.spawn(self._cancel())
+            return exc
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:  # a bug must still end the call, with the provider's job stopped
+            log.exception("job %s failed unexpectedly", self.job_id)
+            if self.provider_id:
+                await self._cancel()
+            return ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids)
+        finally:
+            JOB_OUTCOMES.labels("generator", outcome).inc()
+            JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
+
+    async def _cancel(self) -> None:
+        """Cancel on the provider, bounded by the cancel wait; a failure is logged, not raised."""
+        try:
+            async with asyncio.timeout(self.limits.cancel_wait):
+                if not await self.backend.cancel(self.provider_id):
+                    log.warning("job %s: the provider did not cancel %s", self.job_id, self.provider_id)
+        except (TimeoutError, ServiceError) as exc:
+            log.warning("job %s: cancelling %s failed: %s", self.job_id, self.provider_id, exc)
+
+    async def _run(self) -> None:
+        writer = MediaWriter(self.limits.chunk_size)
+        accepted_at = started = finished = transfer_start = None
+        context = RunContext(self.job_id, self.deadline, reserve=self.backend.typical_seconds)
+        run = self.backend.run(self.workflow, context)
+        async with contextlib.aclosing(run):
+            async for event in run:
+                if isinstance(event, Queued):
+                    self.provider_id = event.provider_id
+                    if event.provider_id:
+                        log.info("job %s is %s on %s", self.job_id, event.provider_id, self.backend.name)
+                    accepted_at = time.monotonic()
+                    await self.outbox.put(self._accepted())
+                elif isinstance(event, Progressed):
+                    if started is None and event.progress.stage == common_pb2.PROGRESS_STAGE_EXECUTING:
+                        started = time.monotonic()
+                    self.outbox.push_progress(generator_pb2.GenerateEvent(progress=event.progress))
+                elif isinstance(event, MediaBegin):
+                    if transfer_start is None:
+                        finished = transfer_start = time.monotonic()
+                    await self.outbox.put(writer.begin(event))
+                elif isinstance(event, MediaBytes):
+                    if (chunk := writer.add(event)) is not None:
+                        await self.outbox.put(chunk)
+                elif isinstance(event, MediaDone):
+                    for item in writer.end(event):
+                        await self.outbox.put(item)
+        now = time.monotonic()
+        self.backend.observe(asyncio.get_running_loop().time() - context.attempt_started)
+        accepted_at = accepted_at or self.created
+        started = started or accepted_at
+        finished = finished or now
+        phases = {
+            "queue": started - accepted_at,
+            "execution": finished - started,
+            "transfer": now - (transfer_start or now),
+        }
+        for phase, seconds in phases.items():
+            JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+        timings = common_pb2.Timings(
+            queue_wait=_dur(phases["queue"]),
+            execution=_dur(phases["execution"]),
+            transfer=_dur(phases["transfer"]),
+            total=_dur(now - self.created),
+        )
+        completed = generator_pb2.Completed(prompt_id=self.job_id, media_count=writer.count, timings=timings)
+        await self.outbox.put(generator_pb2.GenerateEvent(completed=completed))
+
+    def _accepted(self) -> generator_pb2.GenerateEvent:
+        return generator_pb2.GenerateEvent(
+            accepted=generator_pb2.Accepted(
+                prompt_id=self.job_id,
+                backend=self.backend.name,
+                seed=self.workflow.seed,
+                template=self.workflow.template.name,
+                parameters={name: to_value(value) for name, value in self.workflow.values.items()},
+            )
+        )
+
+
+def _dur(seconds: float) -> duration_pb2.Duration:
+    value = duration_pb2.Duration()
+    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
+    return value

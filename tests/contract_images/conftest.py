@@ -1,0 +1,67 @@
+"""The target of the Images API contract tests: a fresh simulator, or a real provider.
+
+Every test runs against the simulator, and again against the real API named by
+``MEDIAGEN_TEST_IMAGES_URL`` with the key in ``MEDIAGEN_TEST_IMAGES_KEY`` (and the model in
+``MEDIAGEN_TEST_IMAGES_MODEL``, default ``gpt-image-1``) when those are set; skipped, with the
+reason, otherwise. Real runs are billed by the provider, so requests ask for low quality. Tests
+that need fault knobs ask for ``faults`` and skip on a real provider.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from images_api_sim import Faults, ImagesSimConfig, ImagesSimHandle, start_images_sim
+
+SIM_KEY = "sk-contract-sim"
+
+
+@dataclass
+class Target:
+    url: str
+    key: str
+    model: str
+    sim: ImagesSimHandle | None
+    http: httpx.AsyncClient
+
+    @property
+    def faults(self) -> Faults:
+        if self.sim is None:
+            pytest.skip("needs simulator fault knobs; not available on a real provider")
+        return self.sim.faults
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    async def generate(self, **body: object) -> httpx.Response:
+        payload = {"model": self.model, "quality": "low", **body}
+        return await self.http.post(f"{self.url}/v1/images/generations", json=payload, headers=self.auth)
+
+
+@pytest.fixture(params=["simulator", "real"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(300.0)) as http:
+        if request.param == "simulator":
+            sim = await start_images_sim(ImagesSimConfig(api_key=SIM_KEY))
+            try:
+                yield Target(sim.url, SIM_KEY, "gpt-image-1", sim, http)
+            finally:
+                await sim.stop()
+            return
+        url, key = (
+            os.environ.get("MEDIAGEN_TEST_IMAGES_URL", ""),
+            os.environ.get("MEDIAGEN_TEST_IMAGES_KEY", ""),
+        )
+        if not url or not key:
+            pytest.skip(
+                "set MEDIAGEN_TEST_IMAGES_URL and MEDIAGEN_TEST_IMAGES_KEY to run against a real provider"
+            )
+        yield Target(
+            url.rstrip("/"), key, os.environ.get("MEDIAGEN_TEST_IMAGES_MODEL", "gpt-image-1"), None, http
+        )
