@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench.bench_runs_queueing",
     "bench.bench_runs_gpu_busy",
     "bench.bench_scale_out",
+    "bench.bench_fuzz",
 )
 
 

@@ -38,6 +38,8 @@ from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
 State = gateway_pb2.OutputState
+MAX_DURATION_SECONDS = 315_576_000_000
+"""The largest valid ``google.protobuf.Duration`` (10,000 years): longer asks mean "no limit"."""
 
 
 class OutputRunner:
@@ -104,7 +106,9 @@ class OutputRunner:
         )
 
     async def _generate(self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer) -> None:
-        timeout = spec.timeout.ToTimedelta().total_seconds() or self._settings.default_output_timeout
+        # Read without ToTimedelta(): a Duration off the wire may hold any int64 of seconds.
+        asked = min(spec.timeout.seconds + spec.timeout.nanos / 1e9, MAX_DURATION_SECONDS)
+        timeout = asked or self._settings.default_output_timeout
         request = generator_pb2.GenerateRequest(
             request_id=f"{self._run_id}.{index}",
             workflow=spec.workflow,
