@@ -29,6 +29,7 @@ from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
+from mediagen.rules import duration_seconds
 from mediagen.scaffold.channels import refused_before_start
 from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
@@ -106,8 +107,7 @@ class OutputRunner:
         )
 
     async def _generate(self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer) -> None:
-        # Read without ToTimedelta(): a Duration off the wire may hold any int64 of seconds.
-        asked = min(spec.timeout.seconds + spec.timeout.nanos / 1e9, MAX_DURATION_SECONDS)
+        asked = min(duration_seconds(spec.timeout), MAX_DURATION_SECONDS)
         timeout = asked or self._settings.default_output_timeout
         request = generator_pb2.GenerateRequest(
             request_id=f"{self._run_id}.{index}",

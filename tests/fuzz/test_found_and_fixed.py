@@ -145,3 +145,29 @@ async def test_an_oversize_upload_gets_storages_status_not_a_client_internal(fuz
         assert await status_of(fuzz_session, Case("storage", "PutMedia", "oversize", parts)) == (
             grpc.StatusCode.RESOURCE_EXHAUSTED
         )
+
+
+async def test_a_generator_timeout_beyond_timedelta_is_the_longest_allowed(fuzz_session: Session) -> None:
+    """The generator read it with ToTimedelta() and answered INTERNAL OverflowError."""
+    workflow = generator_pb2.WorkflowSpec(template="solid_image")
+    workflow.parameters["width"].int_value = 8
+    request = generator_pb2.GenerateRequest(
+        request_id="fuzz", workflow=workflow, timeout=duration_pb2.Duration(seconds=2**63 - 1)
+    )
+    case = Case("generator", "Generate", "timeout", request)
+    assert await status_of(fuzz_session, case) == grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("media_type", [-1, 99])
+async def test_a_media_type_outside_the_enum_is_invalid_argument(
+    fuzz_session: Session, media_type: int
+) -> None:
+    """With a format hint and bytes that say nothing, it reached ``MediaType.Name()``: INTERNAL."""
+    header = storage_pb2.MediaHeader(run_id=ANCHOR_RUNS[0], output_index=7, format_hint="bin")
+    header.media_type = media_type  # type: ignore[assignment]
+    parts = (
+        storage_pb2.PutMediaRequest(header=header),
+        storage_pb2.PutMediaRequest(chunk=b"\x00" * 16),
+    )
+    case = Case("storage", "PutMedia", "header", parts)
+    assert await status_of(fuzz_session, case) == grpc.StatusCode.INVALID_ARGUMENT
