@@ -41,6 +41,7 @@ class Stats:
     interrupts: int = 0
     nodes_executed: int = 0
     frees: int = 0
+    history_delete_requests: int = 0
     executed_classes: dict[str, int] = field(default_factory=dict)
 
 

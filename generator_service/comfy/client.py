@@ -8,9 +8,10 @@ is sent (ComfyUI's CSRF guard would answer 403 on a mismatch).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
@@ -59,11 +60,21 @@ class QueueState:
         return len(self.running) + sum(1 for item in self.pending if item.number < mine.number)
 
 
+@dataclass
+class _HistoryDeletes:
+    """Prompt ids whose history entries go in one ``POST /history``, and that request."""
+
+    prompt_ids: list[str] = field(default_factory=list)
+    sent: asyncio.Task[None] | None = None
+
+
 class ComfyClient:
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, limits=limits)
+        self._history_deletes: _HistoryDeletes | None = None
+        self._history_delete_on_wire = asyncio.Lock()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -116,7 +127,26 @@ class ComfyClient:
         return entry if isinstance(entry, dict) else None
 
     async def delete_history(self, prompt_id: str) -> None:
-        await self._call("POST", "/history", json={"delete": [prompt_id]})
+        """Drop a prompt's history entry; raises :class:`BackendUnreachable` like the request.
+
+        ComfyUI deletes a list of entries in one request, and each request costs this process
+        more than the list's length does: while one delete is on the wire, the prompts that
+        finish meanwhile wait for it and then go together in the next one. Alone, a delete is
+        sent at once.
+        """
+        batch = self._history_deletes
+        if batch is None or batch.sent is None:
+            batch = self._history_deletes = _HistoryDeletes()
+            batch.sent = asyncio.ensure_future(self._send_history_deletes(batch))
+            batch.sent.add_done_callback(_retrieve)  # every waiter may have been cancelled
+        batch.prompt_ids.append(prompt_id)
+        await asyncio.shield(batch.sent)
+
+    async def _send_history_deletes(self, batch: _HistoryDeletes) -> None:
+        async with self._history_delete_on_wire:
+            if self._history_deletes is batch:  # from here on, new deletes start the next batch
+                self._history_deletes = None
+            await self._call("POST", "/history", json={"delete": batch.prompt_ids})
 
     async def delete_queued(self, prompt_id: str) -> None:
         await self._call("POST", "/queue", json={"delete": [prompt_id]})
@@ -150,6 +180,11 @@ class ComfyClient:
                 yield response
         except httpx.TransportError as exc:
             raise BackendUnreachable(f"GET /view {filename}: {type(exc).__name__}: {exc}") from exc
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _items(raw: Any) -> tuple[QueueItem, ...]:
