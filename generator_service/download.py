@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 
+import aiohttp
 import grpc
-import httpx
 
-from generator_service.comfy.client import BackendUnreachable, ComfyClient
+from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient
 from generator_service.comfy.outputs import OutputFile, media_kind
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
@@ -31,12 +31,12 @@ async def stream_output(
         yield _start(file, index, expected, response.headers.get("content-type", ""))
         digest, size = hashlib.sha256(), 0
         try:
-            async for chunk in _gathered(response.aiter_raw(), chunk_size):
+            async for chunk in _gathered(response.content.iter_any(), chunk_size):
                 digest.update(chunk)
                 size += len(chunk)
                 BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
                 yield _chunk_event(index, chunk)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
         if expected and size != expected:
             raise _truncated(file, size, expected, ids, "length mismatch")
@@ -48,9 +48,9 @@ async def stream_output(
 async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
     """Socket reads joined into chunks of at least ``chunk_size`` (the last may be shorter).
 
-    Joining whole reads costs one copy; cutting exact sizes (``aiter_bytes``) costs several per
-    read, and the download is the generator's largest CPU cost. A chunk exceeds ``chunk_size`` by
-    less than one read.
+    Joining whole reads costs one copy; cutting exact sizes costs several per read, and the
+    download of a large file is the generator's largest CPU cost. A chunk exceeds ``chunk_size``
+    by less than one read.
     """
     pieces: list[bytes] = []
     gathered = 0
@@ -90,15 +90,15 @@ def _start(file: OutputFile, index: int, expected: int, content_type: str) -> ge
     )
 
 
-def _check_status(response: httpx.Response, file: OutputFile, ids: dict[str, str]) -> None:
-    if response.status_code == 200:
+def _check_status(response: aiohttp.ClientResponse, file: OutputFile, ids: dict[str, str]) -> None:
+    if response.status == 200:
         return
-    if response.status_code >= 500:
-        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status_code}")
+    if response.status >= 500:
+        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status}")
     raise ServiceError(
         grpc.StatusCode.DATA_LOSS,
         f"output {file.filename} of node {file.node_id} is listed in history but /view answered "
-        f"HTTP {response.status_code}",
+        f"HTTP {response.status}",
         reason="OUTPUT_MISSING",
         metadata={**ids, "node_id": file.node_id, "filename": file.filename},
     )
