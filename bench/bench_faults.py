@@ -7,7 +7,10 @@ multipart upload and nothing twice. Each scenario runs on a fresh stack with
 a MinIO of its own (so MinIO too can be killed and inspected afterwards),
 bounded in time, and everything it started is stopped whatever happens.
 
-    python -m bench.bench_faults [--only NAME ...] [--verbose]
+``minio-points`` kills MinIO at ten exact points of one multipart upload
+(see :mod:`bench.faults.minio_points`), ``--trials`` times in all.
+
+    python -m bench.bench_faults [--only NAME ...] [--trials 20] [--verbose]
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from bench.faults.calls import caller_cancels, deadline_passes
 from bench.faults.duplicates import stored_twice
 from bench.faults.generator_restart import generator_killed_then_restarted
 from bench.faults.kills import generator_killed_while_executing, killed
+from bench.faults.minio_points import POINTS, RelayedRig, minio_killed_at_points
 from bench.faults.rig import Rig, Row
 from bench.faults.storage_restart import storage_killed_then_restarted
 
 SCENARIO_LIMIT = 60.0
+TRIAL_LIMIT = 120.0  # one trial of minio-points, MinIO restart and clean-up included
 Scenario = Callable[[Rig], Awaitable[Row]]
 
 
@@ -48,8 +53,21 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def run_one(key: str) -> Row:
+async def run_points(trials: int) -> Row:
+    async with RelayedRig() as rig:
+        try:
+            row, _ = await asyncio.wait_for(
+                minio_killed_at_points(rig, rig.relay, trials), TRIAL_LIMIT * trials
+            )
+            return row
+        except Exception as exc:  # noqa: BLE001 - reported as a row like any other scenario
+            return Row("minio-points", code="ERROR", notes=[f"{type(exc).__name__}: {str(exc)[:160]}"])
+
+
+async def run_one(key: str, trials: int = 2 * len(POINTS)) -> Row:
     """A fresh stack, the scenario under its time bound, the stack gone again."""
+    if key == "minio-points":
+        return await run_points(trials)
     async with Rig() as rig:
         try:
             return await asyncio.wait_for(SCENARIOS[key](rig), SCENARIO_LIMIT)
@@ -78,7 +96,7 @@ def line(row: Row) -> str:
     return " | ".join(cells)
 
 
-async def main_async(keys: list[str], verbose: bool) -> int:
+async def main_async(keys: list[str], verbose: bool, trials: int = 2 * len(POINTS)) -> int:
     print(
         "scenario | status code | time to status (vs baseline) | ComfyUI freed | "
         "partial objects | orphaned uploads | duplicates",
@@ -86,7 +104,7 @@ async def main_async(keys: list[str], verbose: bool) -> int:
     )
     started = time.monotonic()
     for key in keys:
-        row = await run_one(key)
+        row = await run_one(key, trials)
         print(line(row), flush=True)
         if verbose or row.code == "ERROR":
             for note in row.notes:
@@ -97,10 +115,12 @@ async def main_async(keys: list[str], verbose: bool) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="fault scenarios: status, ComfyUI freed, leftovers")
-    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
+    names = [*SCENARIOS, "minio-points"]
+    parser.add_argument("--only", nargs="+", choices=sorted(names), default=names)
+    parser.add_argument("--trials", type=int, default=2 * len(POINTS), help="minio-points trials in all")
     parser.add_argument("--verbose", action="store_true", help="print each scenario's notes")
     args = parser.parse_args()
-    return asyncio.run(main_async(args.only, args.verbose))
+    return asyncio.run(main_async(args.only, args.verbose, args.trials))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,16 @@ the call is cancelled and storage leaves no object behind.
 
 Chunks are queued already serialized (see :mod:`gateway.wire`): each one is
 copied once, from the generator's message into storage's.
+
+When storage fails while chunks are still being sent, it says so first in the
+call's initial metadata (``mediagen-put-refused``, see
+:mod:`storage_service.intake`) and waits for this side to close its stream
+before it ends the call. The request stream therefore ends as soon as that
+metadata arrives, and storage's own status (UNAVAILABLE when MinIO is down)
+reaches the caller: a send failing on a call storage had already ended would
+otherwise be recorded by gRPC as INTERNAL "Internal error from Core" over it.
+The request stream also ends whenever the upload does, so gRPC's task that
+consumes it never outlives the call.
 """
 
 from __future__ import annotations
@@ -23,10 +33,12 @@ from grpc import aio
 from gateway import wire
 from gateway.errors import peer_error
 from gateway.peers import PutMedia
+from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import ServiceError
 from mediagen.v1 import storage_pb2
 
 _END = None
+REFUSED = PUT_REFUSED_METADATA_KEY
 Part = bytes | storage_pb2.PutMediaRequest
 
 
@@ -40,10 +52,12 @@ class MediaUpload:
     ) -> None:
         self._queue: asyncio.Queue[Part | None] = asyncio.Queue(depth)
         self._queue.put_nowait(storage_pb2.PutMediaRequest(header=header))
+        self._closed = asyncio.Event()  # no more requests: finished, refused by storage, or aborted
         self._call: aio.StreamUnaryCall[Part, storage_pb2.MediaRecord] = put_media(  # type: ignore[assignment]
             self._requests(), timeout=timeout
         )
         self._result = asyncio.ensure_future(self._await_record())
+        self._watch = asyncio.ensure_future(self._close_when_refused())
 
     async def send(self, data: bytes | memoryview) -> None:
         await self._put(wire.encode_chunk(data))
@@ -57,20 +71,48 @@ class MediaUpload:
 
     async def abort(self) -> None:
         """Cancel the call (storage then discards the partial upload); safe after finish."""
+        self._closed.set()
         self._call.cancel()
         self._result.cancel()
+        self._watch.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._result
 
     async def _requests(self) -> AsyncIterator[Part]:
-        while (item := await self._queue.get()) is not _END:
-            yield item
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            while True:
+                if self._queue.empty():
+                    got = asyncio.ensure_future(self._queue.get())
+                    await asyncio.wait({got, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    if not got.done():
+                        got.cancel()
+                        return
+                    item = got.result()
+                elif self._closed.is_set():
+                    return
+                else:
+                    item = self._queue.get_nowait()
+                if item is _END:
+                    return
+                yield item
+        finally:
+            closed.cancel()
+
+    async def _close_when_refused(self) -> None:
+        """End the request stream as soon as storage says it has failed (see the module doc)."""
+        with contextlib.suppress(Exception):
+            metadata = await self._call.initial_metadata()
+            if metadata is not None and any(key == REFUSED for key, _ in metadata):
+                self._closed.set()
 
     async def _await_record(self) -> storage_pb2.MediaRecord:
         try:
             return await self._call
         except grpc.RpcError as err:
             raise peer_error(err, "storage") from None
+        finally:
+            self._closed.set()
 
     async def _put(self, item: Part | None) -> None:
         """Queue ``item``, waiting for room, unless storage ended the call first."""

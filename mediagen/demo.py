@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import sys
@@ -141,6 +142,18 @@ def print_commands(stack: LocalStack, console: Console) -> None:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
+WELL_KNOWN_PORTS = {"gateway": 50051, "generator": 50052, "storage": 50053}
+
+
+def well_known_ports() -> dict[str, int]:
+    """The ports the README's grpcurl lines use, or ``MEDIAGEN_<SERVICE>_PORT`` where set."""
+    ports = {}
+    for name, default in WELL_KNOWN_PORTS.items():
+        value = os.environ.get(f"MEDIAGEN_{name.upper()}_PORT", "")
+        ports[name] = int(value) if value.isdigit() and int(value) else default
+    return ports
+
+
 def wait_for_interrupt() -> None:
     stop = False
 
@@ -164,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mediagen-demo-") as work:
-        config = StackConfig(work_dir=Path(work), remote_simulators=True)
+        ports = well_known_ports() if args.keep_running else {}
+        config = StackConfig(work_dir=Path(work), remote_simulators=True, ports=ports)
         comfy = config.comfyui_url or config.comfyui_command or "the ComfyUI simulator"
         console.print(
             f"starting MinIO, NATS, {comfy}, the Images API and predictions simulators, storage, generator "

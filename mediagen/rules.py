@@ -39,3 +39,8 @@ def timeout_problem(timeout: duration_pb2.Duration) -> str:
 def number_problem(value: float) -> str:
     """NaN and infinities are not values any workflow can use (and JSON cannot carry them)."""
     return "" if math.isfinite(value) else "must be a finite number"
+
+PUT_REFUSED_METADATA_KEY = "mediagen-put-refused"
+"""Initial-metadata key storage sends on a PutMedia call it has failed (value: the status code's
+name) before it drains the rest of the caller's stream; a caller that sees it stops sending and
+reads storage's status, instead of having a late send overwrite that status with INTERNAL."""

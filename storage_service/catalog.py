@@ -49,6 +49,19 @@ class MediaCatalog:
             )
         return found
 
+    async def holds_object(self, record: storage_pb2.MediaRecord) -> bool:
+        """Whether the record's object is there and is the one the record describes.
+
+        Objects of one part carry their sha256; a multipart object is only ever
+        completed by the record's owner, so its size is the check.
+        """
+        facts = await self.store.facts(record.key)
+        if facts is None:
+            return False
+        size, headers = facts
+        sha256 = headers.get("x-amz-meta-sha256")
+        return sha256 == record.descriptor.sha256 if sha256 else size == record.descriptor.size_bytes
+
     async def list(self, run_id: str) -> list[storage_pb2.MediaRecord]:
         keys = await self.store.keys(records_prefix(run_id))
         gate = asyncio.Semaphore(PARALLEL_READS)

@@ -3,23 +3,27 @@
 The record, created with ``If-None-Match: *``, decides who owns the slot; the
 idempotency marker, created the same way, decides who owns the key; and the
 run is looked up again in case it was deleted while the bytes arrived. These
-three requests go out together: in the common case all succeed and the write
-waits for one MinIO round trip instead of three. The rare outcomes are
-settled afterwards, always ending in one owner per slot and per key:
+three requests go out together, so in the common case the claim costs one
+MinIO round trip. What came back is settled into a :class:`Claim`, always
+ending in one owner per slot and per key:
 
-* key taken for another slot: the slot is given back and the write takes the
-  careful path (key first, waiting for the key's writer, then the slot);
-* key taken for this very slot: the marker already says what ours would say;
-* slot taken: the key is given back unless the slot's owner holds that same
-  key (the marker is then rightly the owner's); the owner's record answers;
-* run gone, or MinIO failing: whatever was taken is given back.
+* something failed (MinIO, or the run is gone): whatever was taken is given back;
+* the key is taken for another slot: the slot is given back and the claim is
+  made again one thing at a time (key first, waiting for the key's writer);
+* the slot is taken: the key is given back unless the slot's owner holds that
+  same key; the owner's record is the answer (:attr:`Ownership.STORED`);
+* otherwise the slot and key are this write's (:attr:`Ownership.OURS`).
+
+Giving back is clean-up's (:meth:`storage_service.store.cleanup.UploadCleanup.give_back`):
+it survives a cancelled caller and, retried by the sweep, a MinIO away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NoReturn
 
 import grpc
@@ -29,7 +33,8 @@ from mediagen.v1 import storage_pb2
 from storage_service import records
 from storage_service.catalog import MediaCatalog
 from storage_service.layout import Slot, idempotency_key
-from storage_service.store import ObjectExists, ObjectStore, finish_anyway
+from storage_service.store import ObjectExists, ObjectStore
+from storage_service.store.cleanup import UploadCleanup
 
 JSON = {"Content-Type": "application/json"}
 # A taken idempotency key whose record has not appeared: how long to wait for its writer,
@@ -39,41 +44,66 @@ COMMIT_WAIT_ROUNDS = 40
 STALE_MARKER_SECONDS = 60.0
 
 
-@dataclass
-class Claim:
-    """``existing`` set: the slot or key is someone else's, write nothing. Else ``taken`` is ours."""
+class Ownership(enum.Enum):
+    OURS = "ours"  # this write owns the slot (and key): it writes the object
+    STORED = "stored"  # the slot or key already holds a record: answer from it, write nothing
 
+
+@dataclass(frozen=True)
+class Claim:
+    ownership: Ownership
+    taken: tuple[str, ...] = ()  # keys this claim created, to give back if the write fails
     existing: storage_pb2.MediaRecord | None = None
-    taken: list[str] = field(default_factory=list)
+
+    @classmethod
+    def ours(cls, *taken: str) -> Claim:
+        return cls(Ownership.OURS, taken=taken)
+
+    @classmethod
+    def stored(cls, record: storage_pb2.MediaRecord) -> Claim:
+        return cls(Ownership.STORED, existing=record)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the three requests of a claim found."""
+
+    slot_won: bool
+    key_won: bool
+    failure: BaseException | None
 
 
 class SlotClaims:
-    def __init__(self, store: ObjectStore, catalog: MediaCatalog) -> None:
+    def __init__(self, store: ObjectStore, catalog: MediaCatalog, cleanup: UploadCleanup) -> None:
         self.store = store
         self.catalog = catalog
+        self.give_back = cleanup.give_back
 
     async def claim(self, record: storage_pb2.MediaRecord, key: str) -> Claim:
         slot = Slot(record.run_id, record.output_index, record.item_index)
         marker = idempotency_key(slot.run_id, key) if key else ""
+        attempt = await self._all_at_once(slot, record, marker)
+        taken = [k for k, won in ((slot.record_key, attempt.slot_won), (marker, attempt.key_won)) if won]
+        if attempt.failure is not None:
+            await self.give_back(taken)
+            raise attempt.failure
+        if key and not attempt.key_won and await self._marked_slot(slot.run_id, key) != slot.media_id:
+            await self.give_back(taken)
+            return await self._one_by_one(record, key)
+        if not attempt.slot_won:
+            winner = await self.catalog.record(slot)
+            if attempt.key_won and (winner is None or winner.idempotency_key != key):
+                await self.give_back([marker])
+            return Claim.stored(winner or _rolled_back(slot))
+        return Claim.ours(*taken)
+
+    async def _all_at_once(self, slot: Slot, record: storage_pb2.MediaRecord, marker: str) -> Attempt:
         attempts = [self._create(slot.record_key, records.to_json(record)), self._run_still_there(slot)]
-        if key:
+        if marker:
             attempts.append(self._create(marker, marker_body(slot)))
         outcome = await asyncio.gather(*attempts, return_exceptions=True)
-        slot_won, key_won = outcome[0] is True, bool(key) and outcome[-1] is True
-        taken = [k for k, won in ((slot.record_key, slot_won), (marker, key_won)) if won]
         failure = next((r for r in outcome if isinstance(r, BaseException)), None)
-        if failure is not None:
-            await self._give_back(taken)
-            raise failure
-        if key and not key_won and await self._marked_slot(slot.run_id, key) != slot.media_id:
-            await self._give_back(taken)
-            return await self._one_by_one(record, key)
-        if not slot_won:
-            winner = await self.catalog.record(slot)
-            if key_won and (winner is None or winner.idempotency_key != key):
-                await self._give_back([marker])
-            return Claim(existing=winner or _rolled_back(slot))
-        return Claim(taken=taken)
+        return Attempt(outcome[0] is True, bool(marker) and outcome[-1] is True, failure)
 
     async def _create(self, key: str, body: bytes) -> bool:
         try:
@@ -90,21 +120,17 @@ class SlotClaims:
         data = await self.store.get(idempotency_key(run_id, key))
         return str(json.loads(data)["media_id"]) if data is not None else None
 
-    async def _give_back(self, keys: list[str]) -> None:
-        if keys:
-            await finish_anyway(self.store.remove(keys), f"giving back {', '.join(keys)}")
-
     async def _one_by_one(self, record: storage_pb2.MediaRecord, key: str) -> Claim:
         """Key first (waiting for a concurrent writer of it), then the slot."""
         slot = Slot(record.run_id, record.output_index, record.item_index)
         other = await self._claim_idempotency(slot, key)
         if other is not None:
-            return Claim(existing=other)
+            return Claim.stored(other)
         marker = idempotency_key(slot.run_id, key)
         if not await self._create(slot.record_key, records.to_json(record)):
-            await self._give_back([marker])
-            return Claim(existing=await self.catalog.record(slot) or _rolled_back(slot))
-        return Claim(taken=[marker, slot.record_key])
+            await self.give_back([marker])
+            return Claim.stored(await self.catalog.record(slot) or _rolled_back(slot))
+        return Claim.ours(marker, slot.record_key)
 
     async def _claim_idempotency(self, slot: Slot, key: str) -> storage_pb2.MediaRecord | None:
         """None once ``key`` is ours; else the record it already points to."""

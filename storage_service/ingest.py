@@ -5,10 +5,19 @@ in one part-sized buffer, full parts go to a multipart upload that keeps at
 most a couple in flight. Media that fits in one part is kept whole and
 written with a single PUT only after its trailer checks out, so an object
 never exists before the whole stream has been verified.
+
+The format is probed from bounded bytes (see :mod:`storage_service.probe`):
+media held whole is probed whole; larger media is probed from its first part
+when the upload starts (that sets the object's metadata) and again at the end
+from the first :data:`HEAD_BYTES`, the last :data:`TAIL_BYTES` and the size,
+for facts that only the end of a file holds (an MP4 index written last, the
+last Ogg page). The tail is kept as references to the last chunks received,
+never copied until the end.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +28,10 @@ import grpc
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
-from storage_service.probe import Probe, sniff
+from storage_service.probe import Probe, sniff, sniff_whole
+
+HEAD_BYTES = 1024 * 1024
+TAIL_BYTES = 256 * 1024
 
 
 class PartSink(Protocol):
@@ -53,20 +65,42 @@ async def receive(
     """Consume ``chunks``; without ``start`` the bytes are only counted and hashed."""
     digest, size = hashlib.sha256(), 0
     parts = PartBuffer(part_size, start)
+    tail = Tail(TAIL_BYTES)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
         digest.update(chunk)
+        tail.add(chunk)
         if start is not None:
             await parts.add(chunk)
     if size == 0:
         raise invalid_argument("chunk", "the media is empty")
     rest = parts.take()
     if parts.upload is None or parts.probe is None:
-        return Received(size, digest.hexdigest(), sniff(rest), rest)
+        return Received(size, digest.hexdigest(), sniff_whole(rest), rest)
     await parts.upload.add(rest)
-    return Received(size, digest.hexdigest(), parts.probe)
+    final = sniff(parts.head, tail.bytes(), size)
+    # The upload's key was named after the first part's format: the record must agree with it.
+    return Received(size, digest.hexdigest(), final if final.format == parts.probe.format else parts.probe)
+
+
+class Tail:
+    """The last ``limit`` bytes of a stream, kept as the chunks that hold them."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._held = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._held += len(chunk)
+        while self._held - len(self._chunks[0]) >= self._limit:
+            self._held -= len(self._chunks.popleft())
+
+    def bytes(self) -> bytes:
+        return b"".join(self._chunks)[-self._limit :]
 
 
 class PartBuffer:
@@ -84,6 +118,7 @@ class PartBuffer:
         self._filled = 0
         self.upload: PartSink | None = None
         self.probe: Probe | None = None
+        self.head = b""  # the first HEAD_BYTES of the first part sent
 
     async def add(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -104,6 +139,7 @@ class PartBuffer:
         if self.upload is None:
             assert self._start is not None
             self.probe = sniff(part)
+            self.head = part[:HEAD_BYTES]
             self.upload = await self._start(self.probe)
         await self.upload.add(part)
 

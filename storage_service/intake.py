@@ -4,23 +4,56 @@ The stream must be exactly: one header, chunks, one trailer, end. Anything
 else is INVALID_ARGUMENT naming the part at fault, raised at the moment it is
 seen so no byte after a protocol error is stored. The trailer only counts once
 the caller has closed its side: data after the trailer voids the upload.
+
+A call that fails while the caller is still sending is not ended at once.
+gRPC clients record a send that fails because the call just ended as
+INTERNAL "Internal error from Core", and that can overwrite the status the
+service sent (UNAVAILABLE, NOT_FOUND...). So the service first tells the
+caller it has failed, in the call's initial metadata (:data:`REFUSED`, with
+the status code), then reads and drops what the caller still sends until it
+closes its side (at most :data:`DRAIN_SECONDS`), and only then ends the call
+with its status. A caller that stops sending on :data:`REFUSED` (the gateway
+does) gets the real status within milliseconds; any other caller gets it once
+its stream ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
+from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
+
+REFUSED = PUT_REFUSED_METADATA_KEY
+DRAIN_SECONDS = 10.0
 
 
 class MediaIntake:
     def __init__(self, requests: AsyncIterator[storage_pb2.PutMediaRequest]) -> None:
         self._requests = requests
         self._trailer: storage_pb2.MediaTrailer | None = None
+        self.closed_by_caller = False
+
+    async def _next(self) -> storage_pb2.PutMediaRequest | None:
+        request = await anext(self._requests, None)
+        self.closed_by_caller = request is None
+        return request
+
+    async def drain(self, limit: float = DRAIN_SECONDS) -> None:
+        """Read and drop requests until the caller closes its side, for at most ``limit`` seconds."""
+
+        async def to_the_end() -> None:
+            while not self.closed_by_caller and await self._next() is not None:
+                pass
+
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(to_the_end(), limit)
 
     async def header(self) -> storage_pb2.MediaHeader:
-        first = await anext(self._requests, None)
+        first = await self._next()
         if first is None:
             raise invalid_argument("header", "the stream was empty; it must start with a header")
         if first.WhichOneof("part") != "header":
@@ -31,7 +64,7 @@ class MediaIntake:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The media bytes, until the trailer; the trailer is then kept for :meth:`trailer`."""
-        async for request in self._requests:
+        while (request := await self._next()) is not None:
             kind = request.WhichOneof("part")
             if kind == "chunk":
                 if request.chunk:
@@ -49,7 +82,7 @@ class MediaIntake:
         """The trailer, once the caller has closed the stream with nothing after it."""
         if self._trailer is None:
             raise invalid_argument("trailer", "the stream ended without a trailer")
-        extra = await anext(self._requests, None)
+        extra = await self._next()
         if extra is not None:
             kind = extra.WhichOneof("part") or "part"
             raise invalid_argument(kind, f"a {kind} arrived after the trailer")

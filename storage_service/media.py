@@ -1,22 +1,34 @@
 """Writing media: each slot once, committed only after its bytes checked out.
 
-Media larger than one part look up the run, the slot's record and the
-idempotency key together (one round trip) before their multipart upload
-starts: a repeat of a stored write is then answered from the record without
-writing anything. Media of one part skip that look-up, since the claims
-below find the same things in the round trip they take anyway (an unknown
-run is NOT_FOUND there, with the claims given back). After the trailer
-checked out, the slot and key are claimed (see :mod:`storage_service.claims`)
-and only then is the object completed, so whoever creates the record owns
-the slot: of two concurrent writers exactly one wins; the other aborts its
-upload and gets the winner's record when the sha256 matches, or
-ALREADY_EXISTS when it differs. A failure after a claim rolls the claims back.
+Read top to bottom, :meth:`MediaLibrary.put` does this:
+
+1. The header is checked and a look-up starts at once, while the bytes
+   arrive: the run must exist, and a record already holding the slot or the
+   idempotency key means this write is a repeat (:meth:`MediaLibrary.stored`).
+2. The bytes are received (:func:`storage_service.ingest.receive`). Media
+   larger than one part waits for the look-up before its first part goes
+   out: a repeat is then only counted and hashed, never uploaded; otherwise a
+   multipart upload starts (:class:`UploadStart`). Media of one part waits
+   for nothing: if the look-up has not answered by the trailer, it is dropped,
+   since the commit's claim finds the same records in its own round trip.
+3. The trailer must match the bytes (DATA_LOSS otherwise), and a repeat is
+   answered from the stored record: the same sha256 returns it, other bytes
+   are ALREADY_EXISTS. A record whose object is not there (yet, or any more:
+   a failed write's claim not yet given back) is ABORTED, to be retried.
+4. The slot is claimed (:mod:`storage_service.claims`) and the object
+   written. One part: the claim and an ``If-None-Match: *`` PUT of the object
+   go out together, one round trip in the common case. Multipart: the claim,
+   then CompleteMultipartUpload, so whoever holds the record completes.
+
+Of two concurrent writers exactly one owns the record. The owner's object
+wins even where a loser's PUT created the key first (the owner then
+overwrites it); a loser removes an object it created only where the owner's
+record points elsewhere. A failure after a claim gives the claim back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import grpc
 
@@ -24,59 +36,57 @@ from mediagen.scaffold import ServiceError
 from mediagen.v1 import storage_pb2
 from storage_service import records
 from storage_service.catalog import MediaCatalog
-from storage_service.claims import SlotClaims
+from storage_service.claims import Ownership, SlotClaims
 from storage_service.headers import check_header, effective_probe
 from storage_service.ingest import Discard, PartSink, Received, check_trailer, receive
 from storage_service.intake import MediaIntake
 from storage_service.layout import Slot
 from storage_service.probe import Probe
 from storage_service.settings import StorageSettings
-from storage_service.store import MultipartUpload, ObjectStore, finish_anyway
+from storage_service.store import MultipartUpload, ObjectExists, ObjectStore
+from storage_service.store.cleanup import UploadCleanup
+from storage_service.store.uploads import S3Uploads
+
+Record = storage_pb2.MediaRecord
 
 
 class MediaLibrary:
-    def __init__(self, store: ObjectStore, settings: StorageSettings) -> None:
+    def __init__(
+        self, store: ObjectStore, uploads: S3Uploads, cleanup: UploadCleanup, settings: StorageSettings
+    ) -> None:
         self.store = store
         self.catalog = MediaCatalog(store)
-        self._claims = SlotClaims(store, self.catalog)
+        self._uploads = uploads
+        self._cleanup = cleanup
+        self._claims = SlotClaims(store, self.catalog, cleanup)
         self._settings = settings
 
-    async def put(self, requests: AsyncIterator[storage_pb2.PutMediaRequest]) -> storage_pb2.MediaRecord:
-        intake = MediaIntake(requests)
+    async def put(self, intake: MediaIntake) -> Record:
         header = await intake.header()
         slot = check_header(header)
-        limit, part_size = self._settings.max_media_bytes, self._settings.part_size
-        uploads: list[MultipartUpload] = []
-        stored: list[storage_pb2.MediaRecord] = []
-
-        async def begin(sniffed: Probe) -> PartSink:
-            existing = await self._existing(slot, header.idempotency_key)
-            if existing is not None:
-                stored.append(existing)
-                return Discard()
-            probe = effective_probe(sniffed, header)
-            upload = await MultipartUpload.begin(
-                self.store,
-                slot.media_key(probe.format),
-                records.object_headers(header, probe),
-                self._settings.parts_in_flight,
-            )
-            uploads.append(upload)
-            return upload
-
+        lookup = asyncio.ensure_future(self.stored(slot, header.idempotency_key))
+        start = UploadStart(self, slot, header, lookup)
         try:
-            received = await receive(intake.chunks(), limit, part_size, begin)
+            received = await receive(
+                intake.chunks(), self._settings.max_media_bytes, self._settings.part_size, start
+            )
             check_trailer(await intake.trailer(), received)
-            if stored:
-                return same_content_or_refuse(stored[0], received.sha256)
+            waits = start.upload is not None or lookup.done()  # one part: the claim finds the same
+            existing = await lookup if waits else None
+            if existing is not None:
+                return await self._answer_from(existing, received.sha256)
             received.probe = effective_probe(received.probe, header)
             record = records.media_record(slot, self.store.bucket, header, received)
-            return await self._commit(record, header, received, uploads[0] if uploads else None)
+            if start.upload is not None:
+                return await self._commit_upload(record, start.upload)
+            return await self._commit_one_part(record, header, received)
         finally:
-            for upload in uploads:
-                await upload.discard()
+            lookup.cancel()
+            lookup.add_done_callback(_retrieved)
+            if start.upload is not None:
+                start.upload.discard()
 
-    async def _existing(self, slot: Slot, key: str) -> storage_pb2.MediaRecord | None:
+    async def stored(self, slot: Slot, key: str) -> Record | None:
         """The record already holding this slot or key; NOT_FOUND when the run does not exist."""
         by_key = self.catalog.by_idempotency(slot.run_id, key) if key else _nothing()
         _, record, keyed = await asyncio.gather(
@@ -84,42 +94,115 @@ class MediaLibrary:
         )
         return record or keyed
 
-    async def _commit(
-        self,
-        record: storage_pb2.MediaRecord,
-        header: storage_pb2.MediaHeader,
-        received: Received,
-        upload: MultipartUpload | None,
-    ) -> storage_pb2.MediaRecord:
-        claim = await self._claims.claim(record, header.idempotency_key)
-        if claim.existing is not None:
-            return same_content_or_refuse(claim.existing, received.sha256)
+    async def _answer_from(self, existing: Record, sha256: str) -> Record:
+        """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``)."""
+        same = same_content_or_refuse(existing, sha256)
+        if not await self.catalog.holds_object(existing):
+            raise ServiceError(
+                grpc.StatusCode.ABORTED,
+                f"media {existing.media_id} is being written, or its failed write undone; retry",
+                reason="CONCURRENT_WRITE",
+                metadata={"media_id": existing.media_id},
+            )
+        return same
+
+    async def start_upload(self, key: str, headers: dict[str, str]) -> MultipartUpload:
+        return await MultipartUpload.begin(
+            self._uploads, self._cleanup, key, headers, self._settings.parts_in_flight
+        )
+
+    async def _commit_upload(self, record: Record, upload: MultipartUpload) -> Record:
+        claim = await self._claims.claim(record, record.idempotency_key)
+        if claim.ownership is Ownership.STORED:
+            assert claim.existing is not None
+            return await self._answer_from(claim.existing, record.descriptor.sha256)
         try:
-            await self._write_object(record, header, received, upload)
-        except BaseException:
-            await finish_anyway(self.store.remove(claim.taken), f"rolling back {record.media_id}")
+            await upload.complete()
+        except BaseException:  # the complete may have taken effect with its answer lost
+            await self._claims.give_back(
+                (*claim.taken, record.key), lambda: self.catalog.holds_object(record)
+            )
             raise
         return record
 
-    async def _write_object(
-        self,
-        record: storage_pb2.MediaRecord,
-        header: storage_pb2.MediaHeader,
-        received: Received,
-        upload: MultipartUpload | None,
-    ) -> None:
-        if upload is not None:
-            await upload.complete()
-            return
+    async def _commit_one_part(
+        self, record: Record, header: storage_pb2.MediaHeader, received: Received
+    ) -> Record:
         headers = records.object_headers(header, received.probe, received.sha256, received.size)
-        await self.store.put(record.key, received.data, headers)
+        claimed, created = await asyncio.gather(
+            self._claims.claim(record, record.idempotency_key),
+            self._create_object(record.key, received.data, headers),
+            return_exceptions=True,
+        )
+        maybe_ours = created is not False  # True, or a failure that may have written it
+        if isinstance(claimed, BaseException):
+            if maybe_ours:  # unless a writer holding the slot has it by then
+                await self._claims.give_back([record.key], lambda: self._slot_held(record))
+            raise claimed
+        if claimed.ownership is Ownership.STORED:
+            assert claimed.existing is not None
+            if maybe_ours and claimed.existing.key != record.key:
+                await self._claims.give_back([record.key])  # ours alone: the owner writes elsewhere
+            return await self._answer_from(claimed.existing, record.descriptor.sha256)
+        try:
+            if isinstance(created, BaseException):
+                raise created
+            if not created:  # a loser's or a crashed writer's object: the slot's owner replaces it
+                await self.store.put(record.key, received.data, headers)
+        except BaseException:  # the object may have been written with the answer lost
+            await self._claims.give_back(
+                (*claimed.taken, record.key), lambda: self.catalog.holds_object(record)
+            )
+            raise
+        return record
+
+    async def _slot_held(self, record: Record) -> bool:
+        slot = Slot(record.run_id, record.output_index, record.item_index)
+        return await self.catalog.record(slot) is not None
+
+    async def _create_object(self, key: str, data: bytes, headers: dict[str, str]) -> bool:
+        try:
+            await self.store.put(key, data, headers, if_absent=True)
+        except ObjectExists:
+            return False
+        return True
+
+
+class UploadStart:
+    """Called with the first full part: where the parts of this media go."""
+
+    def __init__(
+        self,
+        library: MediaLibrary,
+        slot: Slot,
+        header: storage_pb2.MediaHeader,
+        lookup: asyncio.Future[Record | None],
+    ) -> None:
+        self._library = library
+        self._slot = slot
+        self._header = header
+        self._lookup = lookup
+        self.upload: MultipartUpload | None = None
+
+    async def __call__(self, sniffed: Probe) -> PartSink:
+        if await self._lookup is not None:
+            return Discard()  # a repeat: hashed for the comparison, not uploaded
+        probe = effective_probe(sniffed, self._header)
+        key = self._slot.media_key(probe.format)
+        self.upload = await self._library.start_upload(key, records.object_headers(self._header, probe))
+        return self.upload
+
+
+def _retrieved(future: asyncio.Future[Record | None]) -> None:
+    if not future.cancelled():
+        future.exception()  # a look-up whose answer was not needed: asyncio must not warn of it
 
 
 async def _nothing() -> None:
     return None
 
 
-def same_content_or_refuse(existing: storage_pb2.MediaRecord, sha256: str) -> storage_pb2.MediaRecord:
+def same_content_or_refuse(existing: Record, sha256: str) -> Record:
     """The existing record when it holds these bytes; ALREADY_EXISTS when it holds others."""
     if existing.descriptor.sha256 == sha256:
         return existing

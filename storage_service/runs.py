@@ -2,9 +2,10 @@
 
 ``run.json`` is written with ``If-None-Match: *`` and never rewritten, so a
 caller-chosen id that is taken fails with ALREADY_EXISTS even when two
-callers race for it. Deleting aborts unfinished uploads first (those any
-replica marked, by exact key, plus any MinIO lists), removes the media, and
-removes ``run.json`` last, so a delete cut short can be repeated.
+callers race for it. Deleting first aborts the run's unfinished uploads
+(every upload is marked before it is created, see
+:mod:`storage_service.store.cleanup`), removes the media, and removes
+``run.json`` last, so a delete cut short can be repeated.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from mediagen.v1 import storage_pb2
 from storage_service import records
 from storage_service.layout import check_run_id, run_key, run_prefix
 from storage_service.store import ObjectExists, ObjectStore
-from storage_service.store.reaper import OrphanReaper
+from storage_service.store.cleanup import UploadCleanup
 
 JSON = {"Content-Type": "application/json"}
 
 
 class RunBook:
-    def __init__(self, store: ObjectStore, reaper: OrphanReaper) -> None:
+    def __init__(self, store: ObjectStore, cleanup: UploadCleanup) -> None:
         self.store = store
-        self._reaper = reaper
+        self._cleanup = cleanup
 
     async def create(self, request: storage_pb2.CreateRunRequest) -> storage_pb2.Run:
         run_id = check_run_id(request.run_id) if request.run_id else uuid.uuid4().hex
@@ -56,9 +57,7 @@ class RunBook:
         if not await self.store.exists(run_key(check_run_id(run_id))):
             raise not_found(run_id)
         prefix = run_prefix(run_id)
-        await self._reaper.abort(await self._reaper.of_prefix(prefix))
-        for key, upload_id in await self.store.uploads(prefix):
-            await self.store.abort_upload(key, upload_id)
+        await self._cleanup.release_run(prefix)
         keys = [key for key in await self.store.keys(prefix) if key != run_key(run_id)]
         await self.store.remove(keys)
         await self.store.remove([run_key(run_id)])

@@ -15,23 +15,27 @@ from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import storage_pb2, storage_pb2_grpc
+from storage_service.intake import REFUSED, MediaIntake
 from storage_service.layout import Slot, check_run_id
 from storage_service.media import MediaLibrary
 from storage_service.runs import RunBook
 from storage_service.settings import StorageSettings
 from storage_service.store import ObjectStore
-from storage_service.store.reaper import OrphanReaper
+from storage_service.store.cleanup import UploadCleanup
+from storage_service.store.uploads import S3Uploads
 
 Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 READ_CHUNK = 1024 * 1024
 
 
 class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
-    def __init__(self, store: ObjectStore, settings: StorageSettings, reaper: OrphanReaper) -> None:
+    def __init__(
+        self, store: ObjectStore, settings: StorageSettings, uploads: S3Uploads, cleanup: UploadCleanup
+    ) -> None:
         self._store = store
         self._settings = settings
-        self._runs = RunBook(store, reaper)
-        self._media = MediaLibrary(store, settings)
+        self._runs = RunBook(store, cleanup)
+        self._media = MediaLibrary(store, uploads, cleanup, settings)
 
     async def CreateRun(self, request: storage_pb2.CreateRunRequest, context: Context) -> storage_pb2.Run:
         run = await self._runs.create(request)
@@ -53,7 +57,15 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     async def PutMedia(
         self, request_iterator: AsyncIterator[storage_pb2.PutMediaRequest], context: Context
     ) -> storage_pb2.MediaRecord:
-        record = await self._media.put(request_iterator)
+        intake = MediaIntake(request_iterator)
+        try:
+            record = await self._media.put(intake)
+        except Exception as exc:
+            if not intake.closed_by_caller:  # see storage_service.intake: the status must not be lost
+                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                await context.send_initial_metadata(((REFUSED, code.name),))
+                await intake.drain()
+            raise
         BYTES_STREAMED.labels("storage", "in").inc(record.descriptor.size_bytes)
         return record
 

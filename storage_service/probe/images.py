@@ -3,20 +3,38 @@
 Dimensions sit in fixed header places for all four. Frame counts are cheap for
 APNG (the acTL chunk says it) and are counted for GIF and animated WEBP from
 the frames visible in the bytes given.
+
+One rule decides between IMAGE and ANIMATED_IMAGE for every format: more than
+one frame is an animation, one frame is an image (frame count 1), whatever
+the container calls it. A one-frame APNG (an acTL chunk saying 1) and a
+one-frame animated WEBP (the VP8X animation flag, one ANMF chunk), as
+animation-saving nodes write when given one image, are both IMAGE.
 """
 
 from __future__ import annotations
 
-from storage_service.probe.kinds import ANIMATED, IMAGE, Probe, Reader, u16be, u16le, u24le, u32be, u32le
+from mediagen.v1 import common_pb2
+from storage_service.probe.kinds import (
+    ANIMATED,
+    IMAGE,
+    Probe,
+    Reader,
+    Sample,
+    u16be,
+    u16le,
+    u24le,
+    u32be,
+    u32le,
+)
 
 
-def read_png(head: bytes) -> Probe | None:
+def read_png(sample: Sample) -> Probe | None:
+    head = sample.head
     if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 24:
         return None
     width, height = u32be(head, 16), u32be(head, 20)
-    frames = _apng_frames(head)
-    kind = ANIMATED if frames > 1 else IMAGE
-    return Probe("png", "image/png", kind, width, height, frames or 1)
+    frames = _apng_frames(head) or 1
+    return Probe("png", "image/png", kind_of(frames), width, height, frames)
 
 
 def _apng_frames(head: bytes) -> int:
@@ -32,10 +50,16 @@ def _apng_frames(head: bytes) -> int:
     return 0
 
 
+def kind_of(frames: int) -> common_pb2.MediaType.ValueType:
+    """The one rule for every format: more than one frame is an animation."""
+    return ANIMATED if frames > 1 else IMAGE
+
+
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def read_jpeg(head: bytes) -> Probe | None:
+def read_jpeg(sample: Sample) -> Probe | None:
+    head = sample.head
     if not head.startswith(b"\xff\xd8\xff"):
         return None
     at = 2
@@ -47,12 +71,12 @@ def read_jpeg(head: bytes) -> Probe | None:
     return Probe("jpg", "image/jpeg", IMAGE)
 
 
-def read_gif(head: bytes) -> Probe | None:
+def read_gif(sample: Sample) -> Probe | None:
+    head = sample.head
     if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 10:
         return None
     frames = _gif_frames(head)
-    kind = ANIMATED if frames > 1 else IMAGE
-    return Probe("gif", "image/gif", kind, u16le(head, 6), u16le(head, 8), frames)
+    return Probe("gif", "image/gif", kind_of(frames), u16le(head, 6), u16le(head, 8), frames)
 
 
 def _gif_frames(head: bytes) -> int:
@@ -82,7 +106,8 @@ def _skip_sub_blocks(head: bytes, at: int) -> int:
     return at + 1
 
 
-def read_webp(head: bytes) -> Probe | None:
+def read_webp(sample: Sample) -> Probe | None:
+    head = sample.head
     if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
         return None
     kind = head[12:16]
@@ -93,9 +118,8 @@ def read_webp(head: bytes) -> Probe | None:
         return Probe("webp", "image/webp", IMAGE, (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1)
     if kind == b"VP8X":
         width, height = u24le(head, 24) + 1, u24le(head, 27) + 1
-        if head[20] & 0x02:
-            return Probe("webp", "image/webp", ANIMATED, width, height, _webp_frames(head))
-        return Probe("webp", "image/webp", IMAGE, width, height, 1)
+        frames = _webp_frames(head) if head[20] & 0x02 else 1
+        return Probe("webp", "image/webp", kind_of(frames), width, height, frames)
     return Probe("webp", "image/webp", IMAGE)
 
 

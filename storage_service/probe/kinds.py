@@ -28,7 +28,26 @@ class Probe:
 
 UNKNOWN = Probe("bin", "application/octet-stream", common_pb2.MEDIA_TYPE_OTHER)
 
-Reader = Callable[[bytes], Probe | None]
+
+@dataclass(frozen=True)
+class Sample:
+    """What a reader may look at: the first bytes of the media, its last bytes, and its size.
+
+    Both ends are bounded (see :mod:`storage_service.ingest`); for media held
+    whole, head and tail are the whole media. ``size`` 0 means not known yet.
+    """
+
+    head: bytes
+    tail: bytes = b""
+    size: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether ``head`` is the whole media."""
+        return self.size == len(self.head) > 0
+
+
+Reader = Callable[[Sample], Probe | None]
 
 IMAGE = common_pb2.MEDIA_TYPE_IMAGE
 ANIMATED = common_pb2.MEDIA_TYPE_ANIMATED_IMAGE
@@ -46,6 +65,10 @@ def u32be(data: bytes, at: int) -> int:
 
 def u64be(data: bytes, at: int) -> int:
     return int(struct.unpack_from(">Q", data, at)[0])
+
+
+def u64le(data: bytes, at: int) -> int:
+    return int(struct.unpack_from("<Q", data, at)[0])
 
 
 def u16le(data: bytes, at: int) -> int:

@@ -1,20 +1,27 @@
 """Video containers: MP4/QuickTime (ISO boxes) and WebM/Matroska (EBML).
 
-Both are walked element by element over the bytes given. When the index
-(``moov`` in MP4, ``Tracks`` in WebM) lies within them, width, height and
-duration come out; when it sits at the end of a large file, they stay zero.
+Both are walked element by element, skipping media data by its size, never
+decoding it. MP4's index (``moov``) gives width, height, duration and the
+video track's sample count (its frame count); it is read from the head of
+the stream or, where it was written last, from the tail. WebM's ``Info`` and
+``Tracks`` give duration, width, height and the video track's frame duration,
+so the frame count is the duration divided by it; without a frame duration,
+the video track's blocks are counted when the whole file is at hand.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
-from storage_service.probe.kinds import AUDIO, VIDEO, Probe, Reader, u32be, u64be
+from storage_service.probe.kinds import AUDIO, VIDEO, Probe, Reader, Sample, u32be, u64be
 
-_MP4_CONTAINERS = {b"moov", b"trak"}
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+Track = dict[str, bytes | int]  # one trak's handler type and sample count
 
 
-def read_mp4(head: bytes) -> Probe | None:
+def read_mp4(sample: Sample) -> Probe | None:
+    head = sample.head
     if len(head) < 12 or head[4:8] != b"ftyp":
         return None
     brand = head[8:12]
@@ -25,19 +32,30 @@ def read_mp4(head: bytes) -> Probe | None:
     else:
         base = Probe("mp4", "video/mp4", VIDEO)
     facts: dict[str, float] = {}
-    _walk_boxes(head, 0, len(head), facts)
+    _walk_boxes(head, 0, len(head), facts, {})
+    if "duration" not in facts:
+        _moov_in_tail(sample.tail, facts)
     return Probe(
         base.format,
         base.mime_type,
         base.media_type,
         int(facts.get("width", 0)),
         int(facts.get("height", 0)),
-        0,
+        int(facts.get("frames", 0)),
         facts.get("duration", 0.0),
     )
 
 
-def _walk_boxes(data: bytes, at: int, end: int, facts: dict[str, float]) -> None:
+def _moov_in_tail(tail: bytes, facts: dict[str, float]) -> None:
+    """A ``moov`` written after the media data, when it lies whole within the tail."""
+    at = tail.rfind(b"moov") - 4
+    if at >= 0 and at + u32be(tail, at) <= len(tail):
+        _walk_boxes(tail, at, len(tail), facts, {})
+
+
+def _walk_boxes(
+    data: bytes, at: int, end: int, facts: dict[str, float], track: dict[str, bytes | int]
+) -> None:
     while at + 8 <= end:
         size, kind, body = u32be(data, at), data[at + 4 : at + 8], at + 8
         if size == 1 and at + 16 <= end:
@@ -46,12 +64,23 @@ def _walk_boxes(data: bytes, at: int, end: int, facts: dict[str, float]) -> None
             size = end - at
         if size < 8:
             return
-        if kind in _MP4_CONTAINERS:
-            _walk_boxes(data, body, min(at + size, end), facts)
+        stop = min(at + size, end)
+        if kind == b"trak":
+            this_track: Track = {}
+            _walk_boxes(data, body, stop, facts, this_track)
+            samples = this_track.get("samples", 0)
+            if this_track.get("handler") == b"vide" and "frames" not in facts and isinstance(samples, int):
+                facts["frames"] = float(samples)
+        elif kind in _MP4_CONTAINERS:
+            _walk_boxes(data, body, stop, facts, track)
         elif kind == b"mvhd":
             _read_mvhd(data, body, facts)
         elif kind == b"tkhd" and "width" not in facts:
             _read_tkhd(data, body, facts)
+        elif kind == b"hdlr" and body + 12 <= len(data):
+            track["handler"] = data[body + 8 : body + 12]
+        elif kind == b"stsz" and body + 12 <= len(data):
+            track["samples"] = u32be(data, body + 8)
         at += size
 
 
@@ -77,44 +106,87 @@ def _read_tkhd(data: bytes, body: int, facts: dict[str, float]) -> None:
 
 
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-_EBML_MASTERS = {0x18538067, 0x1654AE6B, 0xAE, 0xE0, 0x1549A966}
-_EBML_LEAVES = {0xB0: "width", 0xBA: "height", 0x2AD7B1: "scale", 0x4489: "duration"}
-_CLUSTER = 0x1F43B675
+_SEGMENT, _INFO, _TRACKS, _TRACK_ENTRY, _VIDEO = 0x18538067, 0x1549A966, 0x1654AE6B, 0xAE, 0xE0
+_CLUSTER, _BLOCK_GROUP, _SIMPLE_BLOCK, _BLOCK = 0x1F43B675, 0xA0, 0xA3, 0xA1
+_EBML_LEAVES = {
+    0xB0: "width",
+    0xBA: "height",
+    0x2AD7B1: "scale",
+    0x4489: "duration",
+    0x83: "type",
+    0xD7: "number",
+    0x23E383: "frame_ns",
+}
+_FLOATS = {0x4489}
+_VIDEO_TRACK = 1
 
 
-def read_webm(head: bytes) -> Probe | None:
+def read_webm(sample: Sample) -> Probe | None:
+    head = sample.head
     if not head.startswith(_EBML_MAGIC):
         return None
     webm = b"webm" in head[:64]
     facts: dict[str, float] = {}
     _walk_ebml(head, 0, len(head), facts)
-    scale = facts.get("scale", 1_000_000)
+    duration = facts.get("duration", 0.0) * facts.get("scale", 1_000_000) / 1e9
+    frames = 0
+    if facts.get("frame_ns"):
+        frames = round(duration * 1e9 / facts["frame_ns"])
+    elif sample.complete and "number" in facts:
+        frames = _count_blocks(head, 0, len(head), int(facts["number"]))
     return Probe(
         "webm" if webm else "mkv",
         "video/webm" if webm else "video/x-matroska",
         VIDEO,
         int(facts.get("width", 0)),
         int(facts.get("height", 0)),
-        0,
-        facts.get("duration", 0.0) * scale / 1e9,
+        frames,
+        duration,
     )
 
 
 def _walk_ebml(data: bytes, at: int, end: int, facts: dict[str, float]) -> None:
+    """Info and Tracks; the first video track's facts go into ``facts``."""
+    for ident, start, stop, size in _elements(data, at, end):
+        if ident == _CLUSTER:
+            return
+        if ident == _TRACK_ENTRY:
+            track: dict[str, float] = {}
+            _walk_ebml(data, start, stop, track)
+            if track.get("type") == _VIDEO_TRACK:
+                for name in ("width", "height", "frame_ns", "number"):
+                    if name in track:
+                        facts.setdefault(name, track[name])
+        elif ident in (_SEGMENT, _INFO, _TRACKS, _VIDEO):
+            _walk_ebml(data, start, stop, facts)
+        elif ident in _EBML_LEAVES and stop - start == size:
+            facts.setdefault(_EBML_LEAVES[ident], _ebml_number(data[start:stop], ident in _FLOATS))
+
+
+def _count_blocks(data: bytes, at: int, end: int, track: int) -> int:
+    """Blocks of ``track`` in the clusters within ``data`` (the whole file)."""
+    count = 0
+    for ident, start, stop, _ in _elements(data, at, end):
+        if ident in (_SEGMENT, _CLUSTER, _BLOCK_GROUP):
+            count += _count_blocks(data, start, stop, track)
+        elif ident in (_SIMPLE_BLOCK, _BLOCK):
+            number = _vint(data, start, keep_marker=False)
+            count += number is not None and number[0] == track
+    return count
+
+
+def _elements(data: bytes, at: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(id, body start, body stop, declared size) of each element from ``at`` to ``end``."""
     while at < end:
         element = _vint(data, at, keep_marker=True)
         if element is None:
             return
         ident, at = element
         length = _vint(data, at, keep_marker=False)
-        if length is None or ident == _CLUSTER:
+        if length is None:
             return
         size, at = length
-        stop = min(at + size, end)
-        if ident in _EBML_MASTERS:
-            _walk_ebml(data, at, stop, facts)
-        elif ident in _EBML_LEAVES and stop - at == size:
-            facts.setdefault(_EBML_LEAVES[ident], _ebml_number(data[at:stop], ident == 0x4489))
+        yield ident, at, min(at + size, end), size
         at += size
 
 

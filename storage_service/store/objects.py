@@ -7,12 +7,17 @@ however many streams are in flight. A call that finds MinIO unreachable
 reports it to health at once. Conditional writes use minio-py's underscore
 methods (it has no public API for them); multipart calls are in
 :mod:`storage_service.store.uploads`.
+
+"Nothing is stored twice" rests on ``If-None-Match: *`` being honoured, so
+:meth:`ObjectStore.check_conditional_writes` tries it once before the
+service serves (see :mod:`storage_service.app`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,16 +27,19 @@ import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
-from storage_service.store.background import wait_for_cleanups
 from storage_service.store.errors import ObjectExists, ObjectMissing, classify, is_outage
-from storage_service.store.uploads import MultipartCalls, UploadMarks
 
 T = TypeVar("T")
 OutageReporter = Callable[[str], Awaitable[None]]
 IF_ABSENT = {"If-None-Match": "*"}
+CONDITIONAL_CHECK = ".mediagen/conditional-write-check/"
 
 
-class ObjectStore(MultipartCalls):
+class ConditionalWritesUnsupported(Exception):
+    """The S3 server overwrote an object despite ``If-None-Match: *``."""
+
+
+class ObjectStore:
     def __init__(
         self, client: Minio, presigner: Minio, bucket: str, threads: int, http: urllib3.PoolManager
     ) -> None:
@@ -41,15 +49,11 @@ class ObjectStore(MultipartCalls):
         self._presigner = presigner
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="storage-io")
         self._report: OutageReporter | None = None
-        self._unaborted: set[tuple[str, str]] = set()
-        self.live_uploads: set[str] = set()  # upload ids this process is still writing
-        self.marks: UploadMarks | None = None
 
     def on_outage(self, report: OutageReporter) -> None:
         self._report = report
 
     async def close(self) -> None:
-        await wait_for_cleanups(limit=30.0)
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._pool.shutdown, True))
         self.http.clear()
 
@@ -66,11 +70,26 @@ class ObjectStore(MultipartCalls):
             raise replacement from exc
 
     async def ensure_bucket(self) -> None:
-        """The health check: the bucket answers (created if missing); then retry owed aborts."""
+        """The health check: the bucket answers (created if missing)."""
         if not await self.call(self.client.bucket_exists, self.bucket):
             await self.call(self.client.make_bucket, self.bucket)
-        for key, upload_id in list(self._unaborted):
-            await self.abort_upload(key, upload_id)
+
+    async def check_conditional_writes(self) -> None:
+        """Raise :class:`ConditionalWritesUnsupported` unless a second create of one key is refused."""
+        key = f"{CONDITIONAL_CHECK}{uuid.uuid4().hex}"
+        try:
+            await self.put(key, b"first", {}, if_absent=True)
+            try:
+                await self.put(key, b"second", {}, if_absent=True)
+            except ObjectExists:
+                return
+            raise ConditionalWritesUnsupported(
+                f"the S3 server overwrote {self.bucket}/{key} although the write carried "
+                "If-None-Match: *; storage needs conditional writes (a MinIO release that supports "
+                "them, or any S3 service honouring If-None-Match) to store each media once"
+            )
+        finally:
+            await self.remove([key])
 
     async def put(
         self, key: str, data: bytes, headers: Mapping[str, str], *, if_absent: bool = False
@@ -99,6 +118,15 @@ class ObjectStore(MultipartCalls):
         except ObjectMissing:
             return False
         return True
+
+    async def facts(self, key: str) -> tuple[int, dict[str, str]] | None:
+        """Size and headers (user metadata included) of ``key``; None if it does not exist."""
+        try:
+            stat = await self.call(self.client.stat_object, self.bucket, key)
+        except ObjectMissing:
+            return None
+        headers = {str(k).lower(): str(v) for k, v in (stat.metadata or {}).items()}
+        return stat.size or 0, headers
 
     async def age(self, key: str) -> float | None:
         """Seconds since ``key`` was written; None if it does not exist."""
@@ -152,4 +180,4 @@ class ObjectStore(MultipartCalls):
         return str(self._presigner.presigned_get_object(self.bucket, key, expires=ttl))
 
 
-__all__ = ["ObjectExists", "ObjectStore"]
+__all__ = ["ConditionalWritesUnsupported", "ObjectExists", "ObjectStore"]

@@ -53,9 +53,11 @@ def wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
     return out.getvalue()
 
 
-def audio(container: str, codec: str, seconds: float = 1.0, rate: int = 48000) -> bytes:
+def audio(container: str, codec: str, seconds: float = 1.0, rate: int = 48000, xing: bool = True) -> bytes:
+    """``xing=False``: an MP3 without a Xing/Info frame, so only its bit rate gives the duration."""
     out = io.BytesIO()
-    with av.open(out, "w", format=container) as muxer:
+    options = {} if xing else {"write_xing": "0"}
+    with av.open(out, "w", format=container, options=options) as muxer:
         stream = muxer.add_stream(codec, rate=rate)
         assert isinstance(stream, av.AudioStream)
         frame_samples = 960

@@ -9,8 +9,18 @@ import grpc
 import pytest
 
 from mediagen.v1 import storage_pb2
+from storage_service.servicer import StorageServicer
 from tests.storage import media_files
-from tests.storage.client import chunks_of, failure, fields_of, header, leftovers, new_run, put, trailer_for
+from tests.storage.client import (
+    chunks_of,
+    failure,
+    fields_of,
+    header,
+    leftovers,
+    new_run,
+    put,
+    trailer_for,
+)
 from tests.storage.conftest import StorageServer
 
 
@@ -76,6 +86,15 @@ async def test_unknown_run_is_not_found_everywhere(storage_server: StorageServer
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND, failure(caught.value)
 
 
+async def markers_gone(minio, bucket: str, within: float = 10.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + within
+    while list(minio.list_objects(bucket, "uploads/", recursive=True)):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def test_delete_run_removes_objects_and_unfinished_uploads(storage_server: StorageServer):
     stub, minio, bucket = storage_server.stub, storage_server.minio, storage_server.bucket
     run_id = await new_run(stub)
@@ -83,8 +102,11 @@ async def test_delete_run_removes_objects_and_unfinished_uploads(storage_server:
     await put(stub, run_id, media_files.png(), output=0)
     await put(stub, run_id, media_files.wav(), output=1, idempotency_key="k1")
     await put(stub, keep, media_files.png(), output=0)
-    upload_id = minio._create_multipart_upload(bucket, f"runs/{run_id}/media/o009-i000.png", {})
-    assert upload_id
+    servicer = storage_server.running.spec.servicers[0][2]
+    assert isinstance(servicer, StorageServicer)
+    # An upload the service started and is still writing (every upload it starts is marked first).
+    upload = await servicer._media.start_upload(f"runs/{run_id}/media/o009-i000.png", {})
+    assert leftovers(minio, bucket, f"runs/{run_id}/")[1]
 
     deleted = await stub.DeleteRun(storage_pb2.DeleteRunRequest(run_id=run_id))
 
@@ -92,6 +114,8 @@ async def test_delete_run_removes_objects_and_unfinished_uploads(storage_server:
     assert list(minio.list_objects(bucket, f"runs/{run_id}/", recursive=True)) == []
     assert leftovers(minio, bucket, f"runs/{run_id}/") == ([], [])
     assert len(list(minio.list_objects(bucket, f"runs/{keep}/", recursive=True))) == 3
+    upload.discard()  # its writer gives up: the marker goes, the upload already did
+    assert await markers_gone(minio, bucket)
     with pytest.raises(grpc.RpcError) as caught:
         await stub.GetRun(storage_pb2.GetRunRequest(run_id=run_id))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -2,7 +2,10 @@
 
 1. An endpoint named in the environment (``MEDIAGEN_TEST_MINIO_ENDPOINT`` with
    ``..._ACCESS_KEY``, ``..._SECRET_KEY`` and optionally ``..._SECURE=1``).
-2. A testcontainers MinIO container, when a Docker engine answers.
+2. A testcontainers MinIO container, when a Docker engine answers, pinned to
+   :data:`MINIO_IMAGE`: a release that honours ``If-None-Match: *`` (storage
+   refuses to start on one that does not; testcontainers' default image is
+   older than conditional writes).
 3. The local ``minio`` binary installed by ``tools/bootstrap.sh``.
 There is never an in-memory stand-in: storage behaviour is only worth testing
 against the real server.
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
+
+MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
 
 
 def _from_environment() -> MinioEndpoint | None:
@@ -46,9 +51,9 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def _container() -> Iterator[MinioEndpoint]:
-    from testcontainers.minio import MinioContainer
+    from testcontainers.community.minio import MinioContainer
 
-    with MinioContainer() as container:
+    with MinioContainer(image=MINIO_IMAGE) as container:
         config = container.get_config()
         yield MinioEndpoint(config["endpoint"], config["access_key"], config["secret_key"])
 
