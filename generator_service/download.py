@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 
-import aiohttp
 import grpc
 
-from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient
+from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient, ViewResponse
 from generator_service.comfy.outputs import OutputFile, media_kind
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
@@ -31,7 +30,7 @@ async def stream_output(
         yield _start(file, index, expected, response.headers.get("content-type", ""))
         digest, size = hashlib.sha256(), 0
         try:
-            async for chunk in _gathered(response.content.iter_any(), chunk_size):
+            async for chunk in _gathered(response.aiter_raw(), chunk_size):
                 digest.update(chunk)
                 size += len(chunk)
                 BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
@@ -90,15 +89,15 @@ def _start(file: OutputFile, index: int, expected: int, content_type: str) -> ge
     )
 
 
-def _check_status(response: aiohttp.ClientResponse, file: OutputFile, ids: dict[str, str]) -> None:
-    if response.status == 200:
+def _check_status(response: ViewResponse, file: OutputFile, ids: dict[str, str]) -> None:
+    if response.status_code == 200:
         return
-    if response.status >= 500:
-        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status}")
+    if response.status_code >= 500:
+        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status_code}")
     raise ServiceError(
         grpc.StatusCode.DATA_LOSS,
         f"output {file.filename} of node {file.node_id} is listed in history but /view answered "
-        f"HTTP {response.status}",
+        f"HTTP {response.status_code}",
         reason="OUTPUT_MISSING",
         metadata={**ids, "node_id": file.node_id, "filename": file.filename},
     )

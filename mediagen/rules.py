@@ -40,6 +40,7 @@ def number_problem(value: float) -> str:
     """NaN and infinities are not values any workflow can use (and JSON cannot carry them)."""
     return "" if math.isfinite(value) else "must be a finite number"
 
+
 PUT_REFUSED_METADATA_KEY = "mediagen-put-refused"
 """Initial-metadata key storage sends on a PutMedia call it has failed (value: the status code's
 name) before it drains the rest of the caller's stream; a caller that sees it stops sending and

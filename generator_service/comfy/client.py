@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,25 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+class ViewResponse:
+    """An open ``GET /view`` answer: its status and headers are in, its body is read as it comes."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as the socket delivers it (not decoded: it is asked for uncompressed)."""
+        return self._response.content.iter_any()
 
 
 class ComfyClient:
@@ -206,7 +225,7 @@ class ComfyClient:
         return f"{subfolder}/{name}" if subfolder else name
 
     @contextlib.asynccontextmanager
-    async def view(self, filename: str, subfolder: str, kind: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def view(self, filename: str, subfolder: str, kind: str) -> AsyncIterator[ViewResponse]:
         """An open streaming ``GET /view`` response (status not yet checked).
 
         The body is asked for uncompressed: it is read raw, and its length is checked against
@@ -219,7 +238,7 @@ class ComfyClient:
         except (*TRANSPORT_ERRORS, RuntimeError) as exc:
             raise BackendUnreachable(f"GET /view {filename}: {type(exc).__name__}: {exc}") from exc
         async with response:  # a body left unread closes the connection instead of reusing it
-            yield response
+            yield ViewResponse(response)
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:
