@@ -50,6 +50,10 @@ from storage_service.store.uploads import S3Uploads
 Record = storage_pb2.MediaRecord
 
 
+CONCURRENT_WRITE_WAIT_SECONDS = 3.0
+"""How long a repeat waits for the object of a record whose write is in flight."""
+
+
 class MediaLibrary:
     def __init__(
         self, store: ObjectStore, uploads: S3Uploads, cleanup: UploadCleanup, settings: StorageSettings
@@ -95,16 +99,30 @@ class MediaLibrary:
         return record or keyed
 
     async def _answer_from(self, existing: Record, sha256: str) -> Record:
-        """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``)."""
+        """A repeat's answer: the stored record, once its object is there (see ``store.cleanup``).
+
+        A record without its object is a write in flight (a concurrent writer of the same bytes
+        that won the claim a moment ago) or one being undone. The first ends within moments, so
+        the repeat waits a little for the object before it is told to retry.
+        """
         same = same_content_or_refuse(existing, sha256)
-        if not await self.catalog.holds_object(existing):
-            raise ServiceError(
-                grpc.StatusCode.ABORTED,
-                f"media {existing.media_id} is being written, or its failed write undone; retry",
-                reason="CONCURRENT_WRITE",
-                metadata={"media_id": existing.media_id},
-            )
+        pause, waited = 0.01, 0.0
+        while not await self.catalog.holds_object(existing):
+            if waited >= CONCURRENT_WRITE_WAIT_SECONDS:
+                raise self._still_being_written(existing)
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.25)
         return same
+
+    @staticmethod
+    def _still_being_written(existing: Record) -> ServiceError:
+        return ServiceError(
+            grpc.StatusCode.ABORTED,
+            f"media {existing.media_id} is being written, or its failed write undone; retry",
+            reason="CONCURRENT_WRITE",
+            metadata={"media_id": existing.media_id},
+        )
 
     async def start_upload(self, key: str, headers: dict[str, str]) -> MultipartUpload:
         return await MultipartUpload.begin(
