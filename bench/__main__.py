@@ -17,6 +17,8 @@ BENCHMARKS = (
     "bench.bench_runs_crash_resume",
     "bench.bench_runs_queueing",
     "bench.bench_runs_gpu_busy",
+    "bench.bench_scale_out",
+    "bench.bench_fuzz",
 )
 
 

@@ -22,7 +22,10 @@ from collections.abc import Awaitable, Callable
 
 from bench.faults.calls import caller_cancels, deadline_passes
 from bench.faults.duplicates import stored_twice
-from bench.faults.generator_restart import generator_killed_then_restarted
+from bench.faults.generator_restart import (
+    generator_killed_other_replica_frees,
+    generator_killed_then_restarted,
+)
 from bench.faults.kills import generator_killed_while_executing, killed
 from bench.faults.minio_points import POINTS, RelayedRig, minio_killed_at_points
 from bench.faults.rig import Rig, Row
@@ -43,6 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
     "generator": lambda rig: killed(rig, "generator killed mid-stream", "generator"),
     "generator-executing": generator_killed_while_executing,
     "generator-restarted": generator_killed_then_restarted,
+    "generator-adopted": generator_killed_other_replica_frees,
     "storage": lambda rig: killed(rig, "storage killed mid-stream", "storage"),
     "storage-restarted": storage_killed_then_restarted,
     "cancel": lambda rig: caller_cancels(rig, executing=False),

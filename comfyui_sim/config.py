@@ -50,6 +50,19 @@ class Faults:
     """Send no per-prompt WebSocket events at all (status still flows): watchdog tests."""
     history_delay_s: float = 0.0
     """Pause between ``execution_success`` and the history write (widens the real race)."""
+    history_injected_files: list[dict[str, Any]] = field(default_factory=list)
+    """File entries (``filename``, ``subfolder``, ``type``) every history entry lists under an extra
+    output node ``"0"``, ahead of the real outputs: a backend naming files the job never made
+    (``..`` or absolute paths, other folders, files that do not exist)."""
+    view_length_offset: int = 0
+    """``/view`` announces the file's size plus this as Content-Length, sends the file, and closes
+    the connection: positive promises bytes that never come, negative cuts the body short."""
+    view_endless: bool = False
+    """``/view`` answers without a Content-Length and repeats the file's bytes until the client
+    leaves (at ``view_bytes_per_s`` when that is set)."""
+    ws_foreign_events: bool = False
+    """Every event sent for a prompt is sent again for another prompt: the first one waiting in
+    the queue, or a made-up id when none waits."""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys raise ``KeyError``, like a typo should."""

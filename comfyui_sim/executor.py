@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class Stats:
     frees: int = 0
     history_delete_requests: int = 0
     executed_classes: dict[str, int] = field(default_factory=dict)
+    runs_by_prompt: dict[str, int] = field(default_factory=dict)
+    """How often each prompt id started executing: a job run twice shows up here."""
 
 
 def _format(value: Any) -> Any:
@@ -84,23 +87,36 @@ class Executor:
         result, status = await self.execute(item)
         if self.faults.history_delay_s > 0:
             await asyncio.sleep(self.faults.history_delay_s)
+        if self.faults.history_injected_files:
+            injected = [dict(entry) for entry in self.faults.history_injected_files]
+            result["outputs"] = {"0": {"images": injected}, **result["outputs"]}
         self.queue.task_done(index, result, status)
         self.running_prompt_id = None
         if self.client_id is not None and not self.faults.silent_prompts:
-            self.hub.send_sync("executing", {"node": None, "prompt_id": item[1]}, self.client_id)
+            self._send_for_prompt("executing", {"node": None, "prompt_id": item[1]}, self.client_id)
 
     def _emit(self, event: str | int, data: Any, to_client: bool = True, broadcast: bool = False) -> None:
         if self.faults.silent_prompts:
             return
         if self.client_id is not None and to_client:
-            self.hub.send_sync(event, data, self.client_id)
+            self._send_for_prompt(event, data, self.client_id)
         elif self.client_id is None and broadcast:
             self.hub.send_sync(event, data, None)
+
+    def _send_for_prompt(self, event: str | int, data: Any, sid: str | None) -> None:
+        """Send a prompt's event; with ``ws_foreign_events`` a copy goes out for another prompt."""
+        self.hub.send_sync(event, data, sid)
+        if self.faults.ws_foreign_events and isinstance(data, dict) and data.get("prompt_id"):
+            _, pending = self.queue.current()
+            others = [item[1] for item in sorted(pending) if item[1] != data["prompt_id"]]
+            other = others[0] if others else f"foreign-{uuid.uuid4()}"
+            self.hub.send_sync(event, {**data, "prompt_id": other}, sid)
 
     async def execute(self, item: QueueItem) -> tuple[dict[str, Any], dict[str, Any]]:
         _, prompt_id, prompt, extra_data, outputs = item
         self.flag.clear()
         self.stats.prompts_run += 1
+        self.stats.runs_by_prompt[prompt_id] = self.stats.runs_by_prompt.get(prompt_id, 0) + 1
         self.client_id = extra_data.get("client_id")
         messages: list[list[Any]] = []
 
@@ -300,7 +316,7 @@ class Executor:
             }
             self._send_binary(PREVIEW_IMAGE_WITH_METADATA, self.hub.preview_with_metadata(png, meta), sid)
         if not self.faults.silent_prompts:
-            self.hub.send_sync(
+            self._send_for_prompt(
                 "progress",
                 {"value": value, "max": total, "prompt_id": progress.prompt_id, "node": node_id},
                 sid,

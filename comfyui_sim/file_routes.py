@@ -10,12 +10,13 @@ stream that still announces the full Content-Length.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import mimetypes
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from PIL import Image
@@ -35,6 +36,12 @@ class ServeStats:
     files_served: int = 0
     bytes_served: int = 0
     uploads: int = 0
+    view_requests: list[str] = field(default_factory=list)
+    """The last :data:`KEPT_REQUESTS` ``/view`` queries as ``type:subfolder/filename``, whatever
+    was answered: what a client tried to read."""
+
+
+KEPT_REQUESTS = 200
 
 
 class Files:
@@ -67,6 +74,8 @@ class Files:
 
     async def view(self, request: web.Request) -> web.StreamResponse:
         query = request.rel_url.query
+        asked = f"{query.get('type', 'output')}:{query.get('subfolder', '')}/{query.get('filename', '')}"
+        self.stats.view_requests = [*self.stats.view_requests[-(KEPT_REQUESTS - 1) :], asked]
         found = await asyncio.to_thread(self._resolve, query)
         if isinstance(found, int):
             return web.Response(status=found)
@@ -80,7 +89,13 @@ class Files:
             kind = "application/octet-stream"
         self.stats.files_served += 1
         faults = self.faults
-        if faults.view_bytes_per_s or faults.view_truncate_after is not None or faults.view_corrupt:
+        if (
+            faults.view_bytes_per_s
+            or faults.view_truncate_after is not None
+            or faults.view_corrupt
+            or faults.view_length_offset
+            or faults.view_endless
+        ):
             return await self._faulty(request, path, kind, disposition)
         response = web.FileResponse(path, headers={**disposition, "Content-Type": kind})
         self.stats.bytes_served += (await asyncio.to_thread(os.stat, path)).st_size
@@ -89,9 +104,12 @@ class Files:
     async def _faulty(
         self, request: web.Request, path: str, kind: str, headers: dict[str, str]
     ) -> web.StreamResponse:
+        if self.faults.view_endless:
+            return await self._endless(request, path, kind, headers)
         size = (await asyncio.to_thread(os.stat, path)).st_size
         response = web.StreamResponse(headers={**headers, "Content-Type": kind})
-        response.content_length = size
+        offset = self.faults.view_length_offset
+        response.content_length = max(size + offset, 0)
         await response.prepare(request)
         limit = self.faults.view_truncate_after
         rate = self.faults.view_bytes_per_s
@@ -115,7 +133,27 @@ class Files:
                     if request.transport is not None:
                         request.transport.close()
                     return response
+        if offset and request.transport is not None:
+            request.transport.close()  # a promise of more bytes, or a body cut at the short length
+            return response
         await response.write_eof()
+        return response
+
+    async def _endless(
+        self, request: web.Request, path: str, kind: str, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """The file's bytes over and over, chunked, until the client goes away."""
+        response = web.StreamResponse(headers={**headers, "Content-Type": kind})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        data = await asyncio.to_thread(_read, path)
+        block = data * max(1, 64 * 1024 // max(len(data), 1))
+        rate = self.faults.view_bytes_per_s
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while True:
+                await response.write(block)
+                self.stats.bytes_served += len(block)
+                await asyncio.sleep(len(block) / rate if rate else 0)
         return response
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -158,6 +196,11 @@ def _store(upload_dir: str, subfolder: str, filename: str, data: bytes, overwrit
             counter += 1
     _write(path, data)
     return filename
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _write(path: str, data: bytes) -> None:

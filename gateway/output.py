@@ -29,6 +29,7 @@ from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
+from mediagen.rules import duration_seconds
 from mediagen.scaffold.channels import refused_before_start
 from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
@@ -38,6 +39,8 @@ from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 log = logging.getLogger("mediagen.gateway.output")
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
 State = gateway_pb2.OutputState
+MAX_DURATION_SECONDS = 315_576_000_000
+"""The largest valid ``google.protobuf.Duration`` (10,000 years): longer asks mean "no limit"."""
 
 
 class OutputRunner:
@@ -104,7 +107,8 @@ class OutputRunner:
         )
 
     async def _generate(self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer) -> None:
-        timeout = spec.timeout.ToTimedelta().total_seconds() or self._settings.default_output_timeout
+        asked = min(duration_seconds(spec.timeout), MAX_DURATION_SECONDS)
+        timeout = asked or self._settings.default_output_timeout
         request = generator_pb2.GenerateRequest(
             request_id=f"{self._run_id}.{index}",
             workflow=spec.workflow,

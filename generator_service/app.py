@@ -22,7 +22,8 @@ from pathlib import Path
 from generator_service.backends import Backend, BackendPool
 from generator_service.job_files import JobFiles
 from generator_service.jobs import JobLimits
-from generator_service.journal import Journal, JournalUnavailable
+from generator_service.journal import FileJournal, Journal, JournalUnavailable
+from generator_service.nats_journal import NatsJournal
 from generator_service.process import ManagedProcess
 from generator_service.providers.config import build_remote
 from generator_service.providers.templates import PACKAGED_DIR as PROVIDER_TEMPLATES
@@ -49,8 +50,9 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         if temporary is not None:
             await asyncio.to_thread(shutil.rmtree, temporary, True)
 
+    journal = await _journal(settings)
     try:
-        comfy = _backends(settings, temporary)
+        comfy = _backends(settings, temporary, journal)
         remote = build_remote(settings.backends, settings.http_timeout)
         kinds = {backend.kind for backend in remote}
         providers = {n: t for n, t in load_provider_templates(PROVIDER_TEMPLATES).items() if t.kind in kinds}
@@ -58,8 +60,10 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         servicer = GeneratorServicer(
             settings, pool, templates if comfy else {}, job_limits(settings), providers
         )
+        journal.on_orphans = pool.recover_orphans
         await pool.start()
     except BaseException:
+        await journal.close()
         await remove_temporary()
         raise
 
@@ -70,7 +74,7 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         name="generator",
         servicers=[(SERVICE_NAME, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer)],
         dependency_checks={"comfyui": pool.health_check},
-        on_shutdown=[pool.stop_processes, servicer.shutdown, pool.close, remove_temporary],
+        on_shutdown=[pool.stop_processes, servicer.shutdown, pool.close, journal.close, remove_temporary],
         on_health=on_health,
     )
 
@@ -98,20 +102,26 @@ def job_limits(settings: GeneratorSettings) -> JobLimits:
     )
 
 
-def _journal(settings: GeneratorSettings) -> Journal:
-    """The configured state directory, or the default one; a temporary one if that is not writable."""
+async def _journal(settings: GeneratorSettings) -> Journal:
+    """NATS when configured (shared by the replicas); else the configured state directory, or the
+    default one, or a temporary one if that is not writable."""
+    if settings.nats_url:
+        shared = NatsJournal(
+            settings.nats_url, settings.nats_prefix, settings.lease_seconds, settings.nats_replicas
+        )
+        await shared.start()
+        return shared
     try:
-        return Journal(settings.journal_dir)
+        return FileJournal(settings.journal_dir)
     except JournalUnavailable as exc:
         if settings.state_dir is not None:
             raise
         fallback = Path(tempfile.gettempdir()) / f"mediagen-generator-state-{os.getuid()}"
         log.warning("%s; using %s (set a state dir that outlives the process)", exc, fallback)
-        return Journal(fallback)
+        return FileJournal(fallback)
 
 
-def _backends(settings: GeneratorSettings, temporary: Path | None) -> list[Backend]:
-    journal = _journal(settings)
+def _backends(settings: GeneratorSettings, temporary: Path | None, journal: Journal) -> list[Backend]:
     common = (settings.client_id_prefix, settings.http_timeout, journal, settings.cancel_wait_seconds)
     backends = [Backend(f"comfyui-{i}", url, *common) for i, url in enumerate(settings.urls)]
     root = settings.comfyui_data_dir or temporary
@@ -133,5 +143,5 @@ def _backends(settings: GeneratorSettings, temporary: Path | None) -> list[Backe
                 instance=i,
             )
             backends.append(Backend(name, process.url, *common, process))
-    journal.keep_only({backend.identity for backend in backends})
+    journal.use_backends({backend.identity for backend in backends})
     return backends

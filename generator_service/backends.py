@@ -206,6 +206,12 @@ class BackendPool:
             await self.close()
             raise failed[0]
 
+    def recover_orphans(self, identity: str) -> None:
+        """Orphans appeared on the backend known as ``identity`` (adopted from a dead replica)."""
+        for backend in self.backends:
+            if isinstance(backend, Backend) and backend.identity == identity and backend.up:
+                backend.recover_orphans()
+
     def _notifier(self, backend: Backend) -> Any:
         def notify(up: bool, why: str) -> None:
             backend.set_up(up, why)

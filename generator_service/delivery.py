@@ -1,7 +1,8 @@
 """What a job reports when it is accepted, and the end of a successful one.
 
 At the end the outcome is read from the history entry (``status`` and the last message), not
-from the events, because it is written before the final push. Files go out one after another
+from the events, because it is written before the final push. A history that names a file
+outside the output folders fails the job before anything is downloaded. Files go out one after another
 through the outbox, so the caller's pace sets the download's pace. ``completed`` is the last
 event the caller gets; nothing else (history clean-up in particular) happens before it.
 """
@@ -12,14 +13,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from google.protobuf import duration_pb2
 
 from generator_service import failures, workflows
 from generator_service.comfy.client import ComfyClient
 from generator_service.comfy.outputs import parse_history
-from generator_service.download import stream_output
+from generator_service.download import short_name, stream_output
 from generator_service.outbox import Outbox
 from mediagen.params import to_value
+from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import JOB_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
@@ -49,6 +52,8 @@ async def deliver(
         raise failures.execution_failed(result.error, prompt_id, backend)
     if result.status == "interrupted":
         raise failures.interrupted_elsewhere(result.error, prompt_id, backend)
+    if result.refused:
+        raise unsafe_outputs(result.refused, ids)
     finished = moments.finished or time.monotonic()
     started = moments.started or moments.accepted
     nodes = len(workflow.graph)
@@ -81,6 +86,22 @@ async def deliver(
         prompt_id=prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
     )
     await outbox.put(generator_pb2.GenerateEvent(completed=completed))
+
+
+def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
+    """DATA_LOSS: the history names files outside the output folders; none of the job's is sent.
+
+    Fetching them could read anything the backend can see; leaving them out would hand the caller
+    less than the job made without saying so.
+    """
+    first = short_name(names[0])
+    return ServiceError(
+        grpc.StatusCode.DATA_LOSS,
+        f"the backend listed {len(names)} output file(s) outside its output folders "
+        f"(first: {first!r}); nothing was fetched",
+        "UNSAFE_OUTPUT_NAME",
+        {**ids, "filename": first, "refused_files": str(len(names))},
+    )
 
 
 ECHO_MAX_BYTES = 256

@@ -93,25 +93,31 @@ def _check_status(response: ViewResponse, file: OutputFile, ids: dict[str, str])
     if response.status_code == 200:
         return
     if response.status_code >= 500:
-        raise BackendUnreachable(f"GET /view {file.filename}: HTTP {response.status_code}")
+        raise BackendUnreachable(f"GET /view {short_name(file.filename)}: HTTP {response.status_code}")
+    name, node = short_name(file.filename), short_name(file.node_id)
     raise ServiceError(
         grpc.StatusCode.DATA_LOSS,
-        f"output {file.filename} of node {file.node_id} is listed in history but /view answered "
-        f"HTTP {response.status_code}",
+        f"output {name} of node {node} is listed in history but /view answered HTTP {response.status_code}",
         reason="OUTPUT_MISSING",
-        metadata={**ids, "node_id": file.node_id, "filename": file.filename},
+        metadata={**ids, "node_id": node, "filename": name},
     )
 
 
+def short_name(text: str, limit: int = 120) -> str:
+    """A backend-given name as far as a status may quote it (the backend chooses its length)."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def _truncated(file: OutputFile, size: int, expected: int, ids: dict[str, str], why: str) -> ServiceError:
+    name, node = short_name(file.filename), short_name(file.node_id)
     return ServiceError(
         grpc.StatusCode.DATA_LOSS,
-        f"download of {file.filename} (node {file.node_id}) ended after {size} of {expected} bytes ({why})",
+        f"download of {name} (node {node}) ended after {size} of {expected} bytes ({why})",
         reason="TRUNCATED_DOWNLOAD",
         metadata={
             **ids,
-            "node_id": file.node_id,
-            "filename": file.filename,
+            "node_id": node,
+            "filename": name,
             "received_bytes": str(size),
             "expected_bytes": str(expected),
         },

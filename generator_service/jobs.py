@@ -164,7 +164,7 @@ class Job:
                 return
             await self._remove_files()
             if await forget_prompt(self.backend.client, self.prompt_id):
-                self.backend.journal.remove(self.prompt_id)
+                await self.backend.journal.remove(self.prompt_id)
         finally:
             self.backend.journal.settle(self.prompt_id)
 
@@ -185,14 +185,14 @@ class Job:
             workflows.bind_upload(self.workflow, image, comfy_name)
         workflows.apply_job_prefix(self.workflow.graph, self.limits.output_prefix, self.prompt_id)
         ahead = self.backend.events.queue_remaining
-        self.backend.journal.record(self.backend.identity, self.prompt_id)
+        await self.backend.journal.record(self.backend.identity, self.prompt_id)
         self.submitted = True  # from here a lost answer may still have queued the prompt
         try:
             await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
             if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
                 self.submitted = False
-                self.backend.journal.remove(self.prompt_id)
+                await self.backend.journal.remove(self.prompt_id)
             raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
         with self.backend.queued_by_us():
             accepted_at = self.accepted_at = time.monotonic()

@@ -1,4 +1,10 @@
-"""The prompts this generator has handed to ComfyUI and not yet cleaned up, kept on disk.
+"""The prompts this generator has handed to ComfyUI and not yet cleaned up: one interface, two stores.
+
+:class:`Journal` is what jobs and recovery use. :class:`FileJournal` (below) keeps it on local disk,
+one directory per replica: a dead replica's prompts are only cleaned up when that replica starts
+again on the same directory. :class:`generator_service.nats_journal.NatsJournal` keeps it in a
+NATS JetStream key-value bucket with a lease per replica, so any live replica that reaches the
+same ComfyUI cleans up after a dead one within seconds and replicas need no volume.
 
 ComfyUI has no server-side timeout (its queue runs whatever it holds to the end), so a generator
 that dies mid-job would leave its prompt running, its output written and its history kept. One
@@ -21,6 +27,8 @@ import logging
 import os
 import socket
 import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,7 +53,49 @@ class Entry:
     host: str
 
 
-class Journal:
+def attached(identity: str) -> bool:
+    """An attached ComfyUI is named by its URL and reachable by every replica configured with it;
+    a managed one (``managed-<i>``) belongs to the replica that runs it and dies with it."""
+    return "://" in identity
+
+
+class Journal(ABC):
+    """Prompts posted (or about to be) and not yet cleaned up, by backend identity.
+
+    ``record`` is awaited before ``POST /prompt``; ``settle`` when the job's task is over (what is
+    still recorded then is an orphan); ``remove`` once nothing of the prompt is left on its backend.
+    ``on_orphans`` is called with a backend identity when orphans appear there other than through
+    a job of ours settling (another replica's, adopted), so they are cleaned up without waiting
+    for the next health check.
+    """
+
+    instance: str
+    on_orphans: Callable[[str], None] | None = None
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop background work; what is recorded stays for whoever recovers it."""
+
+    @abstractmethod
+    async def record(self, backend: str, prompt_id: str) -> None: ...
+
+    @abstractmethod
+    def settle(self, prompt_id: str) -> None: ...
+
+    @abstractmethod
+    async def remove(self, prompt_id: str) -> None: ...
+
+    @abstractmethod
+    def orphans(self, backend: str) -> list[Entry]: ...
+
+    @abstractmethod
+    def use_backends(self, backends: set[str]) -> None:
+        """The identities of the backends this generator has (the only ones it can clean up)."""
+
+
+class FileJournal(Journal):
+    """One small JSON file per prompt in a directory of this replica's own (see the module doc)."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.instance = uuid.uuid4().hex
@@ -58,7 +108,7 @@ class Journal:
         except OSError as exc:
             raise JournalUnavailable(f"state directory {directory} is not usable: {exc}") from exc
 
-    def record(self, backend: str, prompt_id: str) -> None:
+    async def record(self, backend: str, prompt_id: str) -> None:
         """Before ``POST /prompt``: from here on the prompt may exist on ``backend`` (its identity)."""
         entry = Entry(prompt_id, backend, self.instance, os.getpid(), self._host)
         self._entries[prompt_id] = entry
@@ -74,12 +124,9 @@ class Journal:
         """Its job is over; an entry still here now is an orphan, left for recovery."""
         self._live.discard(prompt_id)
 
-    def remove(self, prompt_id: str) -> None:
+    async def remove(self, prompt_id: str) -> None:
         """Nothing of the prompt is left on the backend (or it never got there)."""
-        self._live.discard(prompt_id)
-        self._entries.pop(prompt_id, None)
-        with contextlib.suppress(FileNotFoundError):
-            self._path(prompt_id).unlink()
+        self._forget(prompt_id)
 
     def orphans(self, backend: str) -> list[Entry]:
         """Entries of ``backend`` (its identity) that no running job of ours will clean up."""
@@ -89,12 +136,21 @@ class Journal:
             if entry.backend == backend and entry.prompt_id not in self._live
         ]
 
-    def keep_only(self, backends: set[str]) -> None:
+    async def close(self) -> None:
+        """Nothing to flush: each entry is written when it is recorded."""
+
+    def use_backends(self, backends: set[str]) -> None:
         """Drop what an earlier run left on backends no longer configured: nobody could stop it."""
         for entry in list(self._entries.values()):
             if entry.backend not in backends:
                 log.warning("dropping prompt %s of unconfigured backend %s", entry.prompt_id, entry.backend)
-                self.remove(entry.prompt_id)
+                self._forget(entry.prompt_id)
+
+    def _forget(self, prompt_id: str) -> None:
+        self._live.discard(prompt_id)
+        self._entries.pop(prompt_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            self._path(prompt_id).unlink()
 
     def _path(self, prompt_id: str) -> Path:
         return self.directory / f"{prompt_id}{_SUFFIX}"

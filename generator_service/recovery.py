@@ -39,7 +39,7 @@ async def recover(
     orphans = journal.orphans(backend)
     if fresh_process:
         for entry in orphans:
-            journal.remove(entry.prompt_id)
+            await journal.remove(entry.prompt_id)
         if orphans:
             log.info("%s restarted: %d prompt(s) of its previous process dropped", backend, len(orphans))
         return len(orphans)
@@ -58,5 +58,5 @@ async def _stop(
         return False
     if files is not None:
         await files.remove(entry.prompt_id)
-    journal.remove(entry.prompt_id)
+    await journal.remove(entry.prompt_id)
     return True

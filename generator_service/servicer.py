@@ -31,6 +31,7 @@ from generator_service.providers.job import ProviderJob
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
 from mediagen.params import to_value
+from mediagen.rules import duration_seconds
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_VIOLATIONS, bounded
 from mediagen.scaffold.logging import bind_log_ids
@@ -100,7 +101,7 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
     def _time_limit(
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
     ) -> float:
-        asked = request.timeout.ToTimedelta().total_seconds() if request.HasField("timeout") else 0.0
+        asked = duration_seconds(request.timeout) if request.HasField("timeout") else 0.0
         limit = min(asked or self._settings.default_timeout, self._settings.max_timeout)
         remaining = context.time_remaining()
         if remaining is not None:

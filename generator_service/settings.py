@@ -84,9 +84,24 @@ class GeneratorSettings(ServerSettings):
     templates_dir: Path | None = Field(default=None, description="extra/override templates directory")
     state_dir: Path | None = Field(
         default=None,
-        description="journal of prompts in flight, cleaned up after a crash; one per replica "
-        "(default: <comfyui_data_dir>/generator-state, else the user's cache directory, "
-        "else a temporary directory when that cannot be created)",
+        description="journal of prompts in flight when nats_url is empty, cleaned up after a crash; "
+        "one per replica (default: <comfyui_data_dir>/generator-state, else the user's cache "
+        "directory, else a temporary directory when that cannot be created)",
+    )
+    nats_url: str = Field(
+        default="",
+        description="NATS server(s) with JetStream, comma-separated, for the journal of prompts in "
+        "flight shared by all replicas (a dead replica's prompts freed by any other); empty: state_dir",
+    )
+    nats_prefix: str = Field(
+        default="GENERATOR", pattern=r"^[A-Z0-9_]{1,32}$", description="prefix of the journal's bucket names"
+    )
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="replicas of each bucket (3 in production)")
+    lease_seconds: float = Field(
+        default=3.0,
+        ge=1.0,
+        description="a replica whose lease in NATS is not renewed for this long is dead: its prompts "
+        "are adopted and cleaned up by another replica",
     )
 
     @model_validator(mode="after")

@@ -26,11 +26,16 @@ def run_id_problem(run_id: str) -> str:
     return "" if RUN_ID.fullmatch(run_id) else RUN_ID_RULE
 
 
+def duration_seconds(duration: duration_pb2.Duration) -> float:
+    """A Duration in seconds, for any value the message can hold (``ToTimedelta`` overflows)."""
+    return duration.seconds + duration.nanos / 1e9
+
+
 def timeout_problem(timeout: duration_pb2.Duration) -> str:
     """Zero means "the default"; anything else must be at least :data:`MIN_TIMEOUT_SECONDS`."""
     if timeout.seconds < 0 or timeout.nanos < 0:
         return "must not be negative"
-    seconds = timeout.seconds + timeout.nanos / 1e9
+    seconds = duration_seconds(timeout)
     if seconds and seconds < MIN_TIMEOUT_SECONDS:
         return f"must be 0 (the default) or at least {MIN_TIMEOUT_SECONDS:g}s"
     return ""

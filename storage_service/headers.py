@@ -26,6 +26,8 @@ def check_header(header: storage_pb2.MediaHeader) -> Slot:
             raise invalid_argument(f"header.{name}", f"longer than {TEXT_LIMIT} characters")
     if header.format_hint and not FORMAT_HINT.fullmatch(header.format_hint.lower()):
         raise invalid_argument("header.format_hint", "must be 1-16 letters or digits, e.g. 'png'")
+    if header.media_type not in common_pb2.MediaType.values():
+        raise invalid_argument("header.media_type", "is not a MediaType value")
     check_metadata_fits(header)
     return Slot(header.run_id, header.output_index, header.item_index)
 

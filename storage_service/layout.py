@@ -66,6 +66,9 @@ class Slot:
     @classmethod
     def parse(cls, media_id: str, field: str = "media_id") -> Slot:
         parts = media_id.split(".")
-        if len(parts) != 3 or not all(p.isdigit() and int(p) <= UINT32_MAX for p in parts[1:]):
+        # isdigit() alone also says yes to "²", which int() refuses: ASCII digits only.
+        if len(parts) != 3 or not all(
+            p.isascii() and p.isdigit() and int(p) <= UINT32_MAX for p in parts[1:]
+        ):
             raise invalid_argument(field, f"must be <run_id>.<output>.<item>, got {media_id[:100]!r}")
         return cls(check_run_id(parts[0], field), int(parts[1]), int(parts[2]))

@@ -108,12 +108,14 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         return storage_pb2.DeleteRunResponse(deleted_objects=await self._runs.delete(request.run_id))
 
     def _ttl(self, request: storage_pb2.PresignMediaRequest) -> datetime.timedelta:
-        if not request.HasField("ttl") or request.ttl.ToNanoseconds() == 0:
+        # Counted in Python integers: a Duration off the wire may hold any int64 of seconds, far
+        # beyond what a timedelta holds.
+        nanos = request.ttl.seconds * 10**9 + request.ttl.nanos if request.HasField("ttl") else 0
+        if nanos == 0:
             return self._settings.presign_default_ttl
-        ttl = request.ttl.ToTimedelta()
         limit = self._settings.presign_max_ttl
-        if ttl < datetime.timedelta(seconds=1) or ttl > limit:
+        if not 10**9 <= nanos <= limit // datetime.timedelta(microseconds=1) * 1000:
             raise invalid_argument(
                 "ttl", f"must be between 1s and the configured maximum of {int(limit.total_seconds())}s"
             )
-        return ttl
+        return datetime.timedelta(microseconds=nanos // 1000)

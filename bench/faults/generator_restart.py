@@ -5,7 +5,13 @@ how long after the restart the prompt is gone from ComfyUI's queue, and whether 
 entry went with it. The prompt's node runs until interrupted and notices an interrupt at once,
 like a sampler reporting progress (a node without progress hooks would run to its end first,
 whoever sends the interrupt). The stack's generator is first swapped for one with a state directory of
-the scenario's own, so the journal read on restart is exactly the one the killed process wrote.
+the scenario's own (and no NATS), so the journal read on restart is exactly the one the killed
+process wrote.
+
+The other scenario keeps the journal in NATS, as the stack configures it, and starts a second
+replica on the same ComfyUI: the generator running the prompt is killed and never comes back,
+and the measure is how long after the kill the other replica has freed ComfyUI (the dead
+replica's lease, ``lease_seconds``, has to lapse first).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from bench.faults.rig import Rig, Row
 from bench.faults.watch import MiB, large_output
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack
+from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 
@@ -33,7 +40,11 @@ def _start_generator(stack: LocalStack, state_dir: str) -> None:
     """Start (or restart) the stack's generator on its address, with ``state_dir`` as its journal."""
     config = stack.config
     port = int(stack.addresses["generator"].rsplit(":", 1)[1])
-    overrides = {**config.generator_env, "MEDIAGEN_GENERATOR_STATE_DIR": state_dir}
+    overrides = {
+        **config.generator_env,
+        "MEDIAGEN_GENERATOR_STATE_DIR": state_dir,
+        "MEDIAGEN_GENERATOR_NATS_URL": "",
+    }
     env = {
         **parts.base_env(config.log_format),
         **parts.generator_env(port, stack.comfyui_url, config.comfyui_command, overrides),
@@ -68,6 +79,54 @@ async def generator_killed_then_restarted(rig: Rig) -> Row:
         seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, restarted_at, FREED_LIMIT)
         row.freed = "NO" if seconds is None else seconds * 1000
         row.baseline = _verdict(seconds)
+        if seconds is not None:
+            row.notes.append(await _history_note(rig, watch.prompt_id))
+        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
+        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+    finally:
+        await watch.close()
+    return row
+
+
+def _start_replica(stack: LocalStack, name: str) -> None:
+    """Another generator on the stack's ComfyUI and NATS (no gateway sends it anything)."""
+    config = stack.config
+    assert stack.nats is not None
+    port = free_port(config.host)
+    overrides = {**config.generator_env, "MEDIAGEN_GENERATOR_NATS_URL": stack.nats.url}
+    env = {
+        **parts.base_env(config.log_format),
+        **parts.generator_env(port, stack.comfyui_url, config.comfyui_command, overrides),
+    }
+    process = ManagedProcess(
+        name, parts.service_argv("generator_service"), env, stack.log_dir / f"{name}.log"
+    )
+    stack.processes[name] = process  # stopped with the stack
+    address = f"{config.host}:{port}"
+    process.wait_until(lambda: grpc_serving(address), START_LIMIT, "SERVING")
+
+
+async def generator_killed_other_replica_frees(rig: Rig) -> Row:
+    row = Row("generator killed (executing), another replica frees")
+    await asyncio.to_thread(_start_replica, rig.s, "generator-2")
+    await rig.faults(hang_nodes=["SimLargeImage"])
+    run_id = f"adopt-gen-{uuid.uuid4().hex[:8]}"
+    watch = rig.start_run(large_output(MiB, seed=6), run_id=run_id, timeout=60)
+    try:
+        await asyncio.wait_for(watch.accepted.wait(), 20)
+        await asyncio.sleep(1.0)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(rig.s.processes["generator"].kill)
+        freeing = asyncio.ensure_future(
+            comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, FREED_LIMIT)
+        )
+        status = await watch.wait_status(STATUS_LIMIT)
+        if status is not None:
+            row.code, row.to_status = status.code, status.at - killed_at
+        seconds = await freeing
+        row.freed = "NO" if seconds is None else seconds * 1000
+        met = seconds is not None and seconds <= TARGET_S
+        row.baseline = f"freed <= {TARGET_S:.0f}s after the kill: {'met' if met else 'NOT met'}"
         if seconds is not None:
             row.notes.append(await _history_note(rig, watch.prompt_id))
         found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)

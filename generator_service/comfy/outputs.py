@@ -4,6 +4,8 @@ Output keys differ per node type (``images``, ``audio``, ``latents``, ``3d`` ...
 under ``images`` with ``animated``), so every list value of every output node is walked and each
 dict with a ``filename`` is taken. Only names without path parts and of the known folder types
 are accepted: the generator must never be steered into requesting a file the job did not make.
+The others are kept apart in ``refused``, so the job fails instead of quietly delivering less
+than the backend says it made.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Outcome:
     files: list[OutputFile] = field(default_factory=list)
     cached: bool = False
     error: dict[str, Any] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    """Names of listed files that are not fetched: path parts, or a folder other than output/temp."""
 
 
 def parse_history(entry: dict[str, Any], include_previews: bool) -> Outcome:
@@ -49,7 +53,8 @@ def parse_history(entry: dict[str, Any], include_previews: bool) -> Outcome:
     else:
         outcome = Outcome("error")
     outcome.cached = _fully_cached(entry, by_kind.get("execution_cached", {}))
-    outcome.files = list(_files(entry.get("outputs", {}), include_previews))
+    outputs = entry.get("outputs", {})
+    outcome.files = _files(outputs if isinstance(outputs, dict) else {}, include_previews, outcome.refused)
     return outcome
 
 
@@ -60,7 +65,7 @@ def _fully_cached(entry: dict[str, Any], cached: dict[str, Any]) -> bool:
     return bool(graph) and set(graph) <= nodes
 
 
-def _files(outputs: dict[str, Any], include_previews: bool) -> list[OutputFile]:
+def _files(outputs: dict[str, Any], include_previews: bool, refused: list[str]) -> list[OutputFile]:
     found: list[OutputFile] = []
     for node_id, ui in sorted(outputs.items(), key=lambda kv: _node_order(kv[0])):
         if not isinstance(ui, dict):
@@ -69,36 +74,61 @@ def _files(outputs: dict[str, Any], include_previews: bool) -> list[OutputFile]:
         animated = isinstance(flags, list) and any(bool(flag) for flag in flags)
         for value in ui.values():
             for item in value if isinstance(value, list) else []:
+                if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+                    continue
                 file = _file(str(node_id), item, animated)
-                if file and (file.folder_type == "output" or include_previews):
+                if file is None:
+                    refused.append(item["filename"])
+                elif file.folder_type == "output" or include_previews:
                     found.append(file)
     return found
 
 
-def _file(node_id: str, item: Any, animated: bool) -> OutputFile | None:
-    if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
-        return None
+def _file(node_id: str, item: dict[str, Any], animated: bool) -> OutputFile | None:
+    """The file an entry names, or None when it may not be fetched."""
     name, subfolder = item["filename"], str(item.get("subfolder") or "")
     folder_type = str(item.get("type") or "output")
     if not is_safe_name(name) or not is_safe_subfolder(subfolder) or folder_type not in ("output", "temp"):
         log.warning(
-            "refusing output %r (subfolder %r, type %r) of node %s", name, subfolder, folder_type, node_id
+            "refusing output %r (subfolder %r, type %r) of node %s",
+            name[:200],
+            subfolder[:200],
+            folder_type[:40],
+            node_id[:40],
         )
         return None
     return OutputFile(node_id, name, subfolder, folder_type, animated)
 
 
+NAME_MAX = 255
+PATH_MAX = 4096
+"""Longest file name and path a file system holds: a longer one names no file ComfyUI wrote."""
+
+
 def is_safe_name(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and ".." not in name and "\x00" not in name
+    return (
+        bool(name)
+        and len(name.encode("utf-8", "surrogatepass")) <= NAME_MAX
+        and "/" not in name
+        and "\\" not in name
+        and ".." not in name
+        and "\x00" not in name
+    )
 
 
 def is_safe_subfolder(subfolder: str) -> bool:
     parts = subfolder.replace("\\", "/").split("/")
-    return not subfolder.startswith(("/", "\\")) and ".." not in parts and "\x00" not in subfolder
+    return (
+        len(subfolder.encode("utf-8", "surrogatepass")) <= PATH_MAX
+        and not subfolder.startswith(("/", "\\"))
+        and ".." not in parts
+        and "\x00" not in subfolder
+    )
 
 
 def _node_order(node_id: str) -> tuple[int, str]:
-    return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
+    numeric = node_id.isascii() and node_id.isdigit()  # isdigit() alone admits "²", which int() refuses
+    return (int(node_id), "") if numeric else (1 << 62, node_id)
 
 
 _VIDEO = {

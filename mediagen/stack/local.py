@@ -182,7 +182,11 @@ class LocalStack:
                     self._port("generator"),
                     ",".join(self.comfyui_urls),
                     self.config.comfyui_command,
-                    {**self._managed_env(), **self.config.generator_env},
+                    {
+                        "MEDIAGEN_GENERATOR_NATS_URL": self._nats_url(),
+                        **self._managed_env(),
+                        **self.config.generator_env,
+                    },
                 ),
             },
         )

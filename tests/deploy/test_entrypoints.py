@@ -4,8 +4,9 @@ Every container runs its image's ENTRYPOINT (read from the Dockerfile) plus the
 manifest's args, with the image's ENV and the manifest's env (Secrets resolved
 from the rendered objects). Only what a laptop cannot be is rewritten: each
 container port to a free loopback port, the in-cluster Service names to
-127.0.0.1, volume mounts to temporary folders, and the MinIO tenant to the test
-session's real MinIO. Then each container is waited for with its own probes
+127.0.0.1, volume mounts to temporary folders, the MinIO tenant to the test
+session's real MinIO and the NATS cluster to the session's real nats-server.
+Then each container is waited for with its own probes
 (gRPC health for the services, HTTP for the simulator): the gateway only turns
 SERVING once both peers it found through the Services' addresses are SERVING.
 Then one run goes through the gateway with the client token from the rendered
@@ -27,6 +28,7 @@ import pytest
 from grpc import aio
 
 from mediagen.stack.minio import MinioEndpoint
+from mediagen.stack.nats import NatsEndpoint
 from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
@@ -62,6 +64,7 @@ class Local:
     mounts: dict[str, Path]  # mountPath -> a temporary folder
     minio: MinioEndpoint
     bucket: str
+    nats: NatsEndpoint
 
     def address(self, value: str) -> str:
         def local(match: re.Match[str]) -> str:
@@ -92,6 +95,12 @@ class Local:
                 "MEDIAGEN_STORAGE_MINIO_SECRET_KEY": self.minio.secret_key,
                 "MEDIAGEN_STORAGE_BUCKET": self.bucket,
             }
+        for service in ("GENERATOR", "GATEWAY"):  # so is the NATS cluster: one local server here
+            if f"MEDIAGEN_{service}_NATS_URL" in env:
+                local |= {
+                    f"MEDIAGEN_{service}_NATS_URL": self.nats.url,
+                    f"MEDIAGEN_{service}_NATS_REPLICAS": "1",
+                }
         return local
 
 
@@ -199,7 +208,10 @@ class Deployed:
 
 @pytest.fixture(scope="module")
 def deployed(
-    rendered, tmp_path_factory: pytest.TempPathFactory, minio_endpoint: MinioEndpoint
+    rendered,
+    tmp_path_factory: pytest.TempPathFactory,
+    minio_endpoint: MinioEndpoint,
+    nats_endpoint: NatsEndpoint,
 ) -> Iterator[Deployed]:
     """Every container of the dev overlay, started and ready, writing to a bucket of its own."""
     objects = rendered["dev"]
@@ -212,6 +224,7 @@ def deployed(
         mounts={},
         minio=minio_endpoint,
         bucket=bucket,
+        nats=nats_endpoint,
     )
     (gateway,) = pod_spec(named(objects, "Deployment", "gateway"))["containers"]
     running: list[Running] = []

@@ -7,7 +7,7 @@ import time
 
 import grpc
 
-from generator_service.journal import Journal
+from generator_service.journal import FileJournal
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import generator_pb2_grpc
 from tests.generator.conftest import start_generator
@@ -157,7 +157,7 @@ async def test_shutdown_abandons_an_unconfirmed_cancel_to_the_journal(simulator,
         await channel.close()
     assert took < 0.2 + cancel_wait + 3, f"shutdown took {took:.1f}s"
     assert simulator.state()["running"] == [prompt_id], "still deaf: the cancel was not confirmed"
-    assert [e.prompt_id for e in Journal(state).orphans(simulator.url)] == [prompt_id]
+    assert [e.prompt_id for e in FileJournal(state).orphans(simulator.url)] == [prompt_id]
 
     successor = await start_generator(comfyui_urls=simulator.url, state_dir=state)
     try:

@@ -14,7 +14,7 @@ import time
 import httpx
 
 from generator_service.comfy.client import ComfyClient
-from generator_service.journal import Journal
+from generator_service.journal import FileJournal
 from generator_service.recovery import recover
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import parts
@@ -91,38 +91,38 @@ async def test_a_restarted_generator_stops_what_its_killed_predecessor_left(
             await asyncio.to_thread(second.stop, 5.0)
 
 
-def test_journal_keeps_live_jobs_and_other_live_processes_out_of_recovery(tmp_path):
-    journal = Journal(tmp_path)
-    journal.record("http://a", "p1")
-    journal.record("http://b", "p2")
+async def test_journal_keeps_live_jobs_and_other_live_processes_out_of_recovery(tmp_path):
+    journal = FileJournal(tmp_path)
+    await journal.record("http://a", "p1")
+    await journal.record("http://b", "p2")
     assert journal.orphans("http://a") == []  # its job is running
     journal.settle("p1")
     assert [e.prompt_id for e in journal.orphans("http://a")] == ["p1"]
-    journal.remove("p1")
+    await journal.remove("p1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p2.json"]
 
     held = (tmp_path / "p2.json").read_text().replace(f'"pid": {os.getpid()}', f'"pid": {os.getppid()}')
     (tmp_path / "p2.json").write_text(held)
     (tmp_path / ".p3.tmp").write_text("{")  # a write cut short: never posted
-    later = Journal(tmp_path)
+    later = FileJournal(tmp_path)
     assert later.orphans("http://b") == [], "another live generator's entry"
     assert not (tmp_path / ".p3.tmp").exists()
 
 
-def test_journal_drops_what_was_left_on_backends_no_longer_configured(tmp_path):
-    earlier = Journal(tmp_path)
-    earlier.record("http://old", "p1")
-    earlier.record("http://kept", "p2")
-    journal = Journal(tmp_path)
-    journal.keep_only({"http://kept"})
+async def test_journal_drops_what_was_left_on_backends_no_longer_configured(tmp_path):
+    earlier = FileJournal(tmp_path)
+    await earlier.record("http://old", "p1")
+    await earlier.record("http://kept", "p2")
+    journal = FileJournal(tmp_path)
+    journal.use_backends({"http://kept"})
     assert [e.prompt_id for e in journal.orphans("http://kept")] == ["p2"]
     assert [p.name for p in tmp_path.iterdir()] == ["p2.json"]
 
 
 async def test_a_fresh_managed_process_means_its_orphans_are_just_dropped(tmp_path):
-    earlier = Journal(tmp_path)
-    earlier.record("http://127.0.0.1:1", "gone-with-the-process")
-    journal = Journal(tmp_path)
+    earlier = FileJournal(tmp_path)
+    await earlier.record("http://127.0.0.1:1", "gone-with-the-process")
+    journal = FileJournal(tmp_path)
     client = ComfyClient("http://127.0.0.1:1", timeout=0.5)  # nothing listens: no call may be needed
     try:
         assert await recover(client, journal, "http://127.0.0.1:1", True, 1.0) == 1
@@ -133,8 +133,8 @@ async def test_a_fresh_managed_process_means_its_orphans_are_just_dropped(tmp_pa
 
 
 async def test_an_unconfirmed_clean_up_stays_journalled_for_later(tmp_path):
-    journal = Journal(tmp_path)
-    journal.record("http://127.0.0.1:1", "p")
+    journal = FileJournal(tmp_path)
+    await journal.record("http://127.0.0.1:1", "p")
     journal.settle("p")
     client = ComfyClient("http://127.0.0.1:1", timeout=0.5)
     try:

@@ -13,7 +13,7 @@ import time
 from comfyui_sim import SimulatorConfig, start_simulator
 from generator_service.backends import Backend, BackendPool
 from generator_service.comfy.events import EventStream
-from generator_service.journal import Journal
+from generator_service.journal import FileJournal
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack.ports import free_port
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
@@ -42,7 +42,7 @@ async def test_socket_reconnects_at_once_when_the_backend_is_seen_again(tmp_path
 
 async def test_an_up_backend_without_its_socket_is_not_ready_nor_chosen_first(tmp_path):
     sims = [await start_simulator(SimulatorConfig(port=0, data_dir=tmp_path / str(i))) for i in range(2)]
-    journal = Journal(tmp_path / "state")
+    journal = FileJournal(tmp_path / "state")
     backends = [Backend(f"b{i}", sim.url, "test", 5.0, journal, 1.0) for i, sim in enumerate(sims)]
     pool = BackendPool(backends, max_queue=4)
     try:
