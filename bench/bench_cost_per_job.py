@@ -47,6 +47,8 @@ from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2
 SERVICES = ("gateway", "generator", "storage")
 CONTROL_PLANE_TARGET_MS = 20.0
 GENERATOR_TARGET_MS = 8.0
+CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+"""A status's number as gRPC names it (``grpc.StatusCode`` is keyed by (number, name) pairs)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ async def one_run(stub: gateway_pb2_grpc.GatewayServiceAsyncStub, tally: Tally) 
             if kind == "output_accepted":
                 backend = event.output_accepted.accepted.backend
             elif kind == "output_failed":
-                tally.failed[grpc.StatusCode(event.output_failed.status.code).name] += 1
+                tally.failed[CODE_NAMES.get(event.output_failed.status.code, "UNKNOWN")] += 1
             elif kind == "run_completed":
                 for outcome in event.run_completed.outputs:
                     tally.execution_by_backend[backend] += (

@@ -159,6 +159,8 @@ class Api:
         body = await request.json()
         if body.get("clear"):
             self.queue.history.clear()
+        if body.get("delete"):
+            self.executor.stats.history_delete_requests += 1
         for prompt_id in body.get("delete", []):
             self.queue.history.pop(prompt_id, None)
         return web.Response(status=200)

@@ -13,9 +13,8 @@ import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 
 import grpc
-import httpx
 
-from generator_service.comfy.client import BackendUnreachable, ComfyClient
+from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient, ViewResponse
 from generator_service.comfy.outputs import OutputFile, media_kind
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
@@ -36,7 +35,7 @@ async def stream_output(
                 size += len(chunk)
                 BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
                 yield _chunk_event(index, chunk)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
         if expected and size != expected:
             raise _truncated(file, size, expected, ids, "length mismatch")
@@ -48,9 +47,9 @@ async def stream_output(
 async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
     """Socket reads joined into chunks of at least ``chunk_size`` (the last may be shorter).
 
-    Joining whole reads costs one copy; cutting exact sizes (``aiter_bytes``) costs several per
-    read, and the download is the generator's largest CPU cost. A chunk exceeds ``chunk_size`` by
-    less than one read.
+    Joining whole reads costs one copy; cutting exact sizes costs several per read, and the
+    download of a large file is the generator's largest CPU cost. A chunk exceeds ``chunk_size``
+    by less than one read.
     """
     pieces: list[bytes] = []
     gathered = 0
@@ -90,7 +89,7 @@ def _start(file: OutputFile, index: int, expected: int, content_type: str) -> ge
     )
 
 
-def _check_status(response: httpx.Response, file: OutputFile, ids: dict[str, str]) -> None:
+def _check_status(response: ViewResponse, file: OutputFile, ids: dict[str, str]) -> None:
     if response.status_code == 200:
         return
     if response.status_code >= 500:

@@ -2,15 +2,16 @@
 
 Read top to bottom, :meth:`MediaLibrary.put` does this:
 
-1. The header is checked and a look-up starts at once, while the bytes
-   arrive: the run must exist, and a record already holding the slot or the
-   idempotency key means this write is a repeat (:meth:`MediaLibrary.stored`).
+1. The header is checked.
 2. The bytes are received (:func:`storage_service.ingest.receive`). Media
-   larger than one part waits for the look-up before its first part goes
-   out: a repeat is then only counted and hashed, never uploaded; otherwise a
-   multipart upload starts (:class:`UploadStart`). Media of one part waits
-   for nothing: if the look-up has not answered by the trailer, it is dropped,
-   since the commit's claim finds the same records in its own round trip.
+   larger than one part is looked up when its first part is full, before
+   that part goes out: the run must exist, and a record already holding the
+   slot or the idempotency key means this write is a repeat
+   (:meth:`MediaLibrary.stored`), then only counted and hashed, never
+   uploaded; otherwise a multipart upload starts (:class:`UploadStart`).
+   Media of one part is not looked up: the commit's claim finds the same
+   records in its own round trip, and the look-up's three requests were a
+   third of the S3 requests of a small media.
 3. The trailer must match the bytes (DATA_LOSS otherwise), and a repeat is
    answered from the stored record: the same sha256 returns it, other bytes
    are ALREADY_EXISTS. A record whose object is not there (yet, or any more:
@@ -68,25 +69,20 @@ class MediaLibrary:
     async def put(self, intake: MediaIntake) -> Record:
         header = await intake.header()
         slot = check_header(header)
-        lookup = asyncio.ensure_future(self.stored(slot, header.idempotency_key))
-        start = UploadStart(self, slot, header, lookup)
+        start = UploadStart(self, slot, header)
         try:
             received = await receive(
                 intake.chunks(), self._settings.max_media_bytes, self._settings.part_size, start
             )
             check_trailer(await intake.trailer(), received)
-            waits = start.upload is not None or lookup.done()  # one part: the claim finds the same
-            existing = await lookup if waits else None
-            if existing is not None:
-                return await self._answer_from(existing, received.sha256)
+            if start.existing is not None:
+                return await self._answer_from(start.existing, received.sha256)
             received.probe = effective_probe(received.probe, header)
             record = records.media_record(slot, self.store.bucket, header, received)
             if start.upload is not None:
                 return await self._commit_upload(record, start.upload)
             return await self._commit_one_part(record, header, received)
         finally:
-            lookup.cancel()
-            lookup.add_done_callback(_retrieved)
             if start.upload is not None:
                 start.upload.discard()
 
@@ -194,26 +190,22 @@ class UploadStart:
         library: MediaLibrary,
         slot: Slot,
         header: storage_pb2.MediaHeader,
-        lookup: asyncio.Future[Record | None],
     ) -> None:
         self._library = library
         self._slot = slot
         self._header = header
-        self._lookup = lookup
+        self.existing: Record | None = None
+        """The record this write repeats, found before its first part would have gone out."""
         self.upload: MultipartUpload | None = None
 
     async def __call__(self, sniffed: Probe) -> PartSink:
-        if await self._lookup is not None:
+        self.existing = await self._library.stored(self._slot, self._header.idempotency_key)
+        if self.existing is not None:
             return Discard()  # a repeat: hashed for the comparison, not uploaded
         probe = effective_probe(sniffed, self._header)
         key = self._slot.media_key(probe.format)
         self.upload = await self._library.start_upload(key, records.object_headers(self._header, probe))
         return self.upload
-
-
-def _retrieved(future: asyncio.Future[Record | None]) -> None:
-    if not future.cancelled():
-        future.exception()  # a look-up whose answer was not needed: asyncio must not warn of it
 
 
 async def _nothing() -> None:

@@ -64,7 +64,10 @@ from mediagen.v1 import gateway_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.runs.worker")
 T = TypeVar("T")
-IDLE_SECONDS = 0.05
+IDLE_SECONDS = 0.25
+"""How long an idle worker waits before looking again without being woken: runs that come back
+to a queue without a publish (a hand-back's delayed redelivery, a dead worker's unacknowledged
+run, a publish missed while disconnected) are found within it."""
 NEXT_NO_WAIT = json.dumps({"batch": 1, "no_wait": True}).encode()
 RETRY_SECONDS = 0.5
 HAND_BACK_SECONDS = 2.0
@@ -140,6 +143,7 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._slots = asyncio.Semaphore(settings.worker_runs)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._published = asyncio.Event()
 
     async def serve(self) -> None:
         """Take and execute runs until cancelled."""
@@ -148,6 +152,8 @@ class Worker:
             inbox = self._nc.new_inbox()
             inboxes.append((inbox, await self._nc.subscribe(inbox)))
         cancels = await self._nc.subscribe(self._layout.cancel_subject, cb=self._on_cancel)
+        # Every submit is a publish on a queue subject: seen here too, it wakes an idle worker.
+        published = await self._nc.subscribe(f"{self._layout.subject_root}.queue.>", cb=self._on_published)
         try:
             while True:
                 await self._slots.acquire()
@@ -156,7 +162,7 @@ class Worker:
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
         finally:
-            for subscription in [cancels, *(replies for _, replies in inboxes)]:
+            for subscription in [published, cancels, *(replies for _, replies in inboxes)]:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             for task in list(self._tasks):
@@ -174,9 +180,12 @@ class Worker:
 
         Each priority's consumer is asked for one message with ``no_wait``: an empty queue
         answers at once (404), so looking past empty higher priorities costs a round trip,
-        not a wait. When every queue is empty the worker looks again after ``IDLE_SECONDS``.
+        not a wait. When every queue is empty the worker waits for a submit's publish, or
+        ``IDLE_SECONDS``: asking every priority many times a second for nothing was most of an
+        idle gateway's CPU, and a share of every run's.
         """
         while True:
+            self._published.clear()  # a publish during the look below makes the wait return at once
             for priority, (inbox, replies) in zip(PRIORITIES, inboxes, strict=True):
                 try:
                     msg = await self._ask(priority, inbox, replies)
@@ -187,7 +196,8 @@ class Worker:
                 if msg is not None:
                     return msg
             else:
-                await asyncio.sleep(IDLE_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._published.wait(), IDLE_SECONDS)
 
     async def _ask(self, priority: int, inbox: str, replies: Subscription) -> Msg | None:
         while replies.pending_msgs:  # a late answer to an earlier ask
@@ -203,6 +213,9 @@ class Worker:
         if msg.reply and not (msg.headers or {}).get("Status"):
             return msg
         return None  # 404 No Messages
+
+    async def _on_published(self, msg: Msg) -> None:
+        self._published.set()
 
     async def _on_cancel(self, msg: Msg) -> None:
         running = self._running.get(msg.data.decode(errors="replace"))
