@@ -36,10 +36,10 @@ import psutil
 from grpc import aio
 
 from bench.stats import percentile
+from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import LocalMinio
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import http_answers
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2

@@ -36,10 +36,10 @@ from grpc import aio
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bench_e2e_overhead import through_gateway
+from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
 from mediagen.stack.nats import LocalNats, NatsEndpoint
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
 from mediagen.v1 import gateway_pb2_grpc

@@ -27,9 +27,9 @@ from typing import BinaryIO, cast
 from grpc import aio
 
 from bench.memory import MiB, peak_rss_bytes
+from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 from mediagen.v1 import storage_pb2, storage_pb2_grpc

@@ -32,12 +32,12 @@ from generator_service.servicer import GeneratorServicer
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import PACKAGED_DIR, load_templates
 from generator_service.tracking import FollowLimits
+from mediagen.ports import free_port
 from mediagen.scaffold import ServiceSpec
 from mediagen.scaffold.health import HealthMonitor
-from mediagen.stack.ports import free_port
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
-log = logging.getLogger("generator.app")
+log = logging.getLogger("mediagen.generator.app")
 SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["GeneratorService"].full_name
 
 

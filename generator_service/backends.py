@@ -38,7 +38,7 @@ from mediagen.scaffold.health import HealthMonitor
 from mediagen.scaffold.metrics import BACKEND_UP, QUEUE_DEPTH
 from mediagen.v1 import generator_pb2
 
-log = logging.getLogger("generator.backends")
+log = logging.getLogger("mediagen.generator.backends")
 
 
 class Backend:

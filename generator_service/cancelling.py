@@ -17,7 +17,7 @@ import logging
 
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 
-log = logging.getLogger("generator.cancel")
+log = logging.getLogger("mediagen.generator.cancel")
 POLL = (0.05, 0.5)
 """First and longest pause between two looks at the queue."""
 REPEAT = (0.5, 4.0)

@@ -20,7 +20,7 @@ import logging
 import shutil
 from pathlib import Path
 
-log = logging.getLogger("generator.files")
+log = logging.getLogger("mediagen.generator.files")
 MAX_NAME_BYTES = 200
 """Uploaded names are cut to this (with the prompt id in front), well under a file system's 255."""
 

@@ -45,7 +45,7 @@ from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2, generator_pb2
 
-log = logging.getLogger("generator.jobs")
+log = logging.getLogger("mediagen.generator.jobs")
 _END = object()
 
 

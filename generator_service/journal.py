@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-log = logging.getLogger("generator.journal")
+log = logging.getLogger("mediagen.generator.journal")
 _SUFFIX = ".json"
 
 

@@ -49,7 +49,7 @@ from nats.js.kv import KeyValue
 
 from generator_service.journal import Entry, Journal, JournalUnavailable, attached
 
-log = logging.getLogger("generator.journal")
+log = logging.getLogger("mediagen.generator.journal")
 WRITE_TIMEOUT = 2.0
 """A journal write that takes longer is abandoned (logged): a job must not hang on NATS."""
 PROMPT_TTL = 24 * 3600.0

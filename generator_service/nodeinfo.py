@@ -17,7 +17,7 @@ from typing import Any
 from generator_service.backends import Backend
 from generator_service.comfy.client import BackendUnreachable
 
-log = logging.getLogger("generator.nodeinfo")
+log = logging.getLogger("mediagen.generator.nodeinfo")
 
 
 class NodeCatalogs:

@@ -33,8 +33,8 @@ from pathlib import Path
 from generator_service import launcher
 from generator_service.job_files import JobFiles
 
-log = logging.getLogger("generator.process")
-output_log = logging.getLogger("generator.comfyui")
+log = logging.getLogger("mediagen.generator.process")
+output_log = logging.getLogger("mediagen.generator.comfyui")
 
 Probe = Callable[[], Awaitable[object]]
 Notify = Callable[[bool, str], None]

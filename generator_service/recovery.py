@@ -20,7 +20,7 @@ from generator_service.comfy.client import ComfyClient
 from generator_service.job_files import JobFiles
 from generator_service.journal import Entry, Journal
 
-log = logging.getLogger("generator.recovery")
+log = logging.getLogger("mediagen.generator.recovery")
 
 
 async def recover(

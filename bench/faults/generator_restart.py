@@ -23,9 +23,9 @@ import uuid
 from bench.faults.observe import comfyui_freed, settled_leftovers
 from bench.faults.rig import Rig, Row
 from bench.faults.watch import MiB, large_output
+from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 

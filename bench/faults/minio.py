@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from mediagen.ports import free_port
 from mediagen.stack.minio import MinioEndpoint, find_minio_binary
-from mediagen.stack.ports import free_port
 
 
 class PinnedMinio:

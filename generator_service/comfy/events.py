@@ -23,7 +23,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-log = logging.getLogger("generator.events")
+log = logging.getLogger("mediagen.generator.events")
 
 WS_UP = "ws_up"
 WS_DOWN = "ws_down"

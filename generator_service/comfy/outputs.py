@@ -17,7 +17,7 @@ from typing import Any
 
 from mediagen.v1 import common_pb2
 
-log = logging.getLogger("generator.outputs")
+log = logging.getLogger("mediagen.generator.outputs")
 
 
 @dataclass(frozen=True)

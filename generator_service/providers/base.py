@@ -25,7 +25,7 @@ from mediagen.v1 import common_pb2, generator_pb2
 if TYPE_CHECKING:
     from generator_service.providers.templates import ProviderWorkflow
 
-log = logging.getLogger("generator.providers")
+log = logging.getLogger("mediagen.generator.providers")
 
 
 class BackendKind(enum.StrEnum):

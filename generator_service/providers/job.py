@@ -41,7 +41,7 @@ from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2, generator_pb2
 
-log = logging.getLogger("generator.providers.job")
+log = logging.getLogger("mediagen.generator.providers.job")
 _END = object()
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from mediagen.ports import free_port, port_if_free
 from mediagen.stack import parts
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
 from mediagen.stack.nats import LocalNats, NatsEndpoint
-from mediagen.stack.ports import free_port, port_if_free
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers, runs_answer
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from minio import Minio
 
-from mediagen.stack.ports import free_port
+from mediagen.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ import grpc
 import pytest
 from grpc import aio
 
+from mediagen.ports import free_port
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.stack.nats import NatsEndpoint
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving, http_answers
 from mediagen.v1 import gateway_pb2_grpc

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from minio import Minio
 
 from comfyui_sim import SimulatorHandle
+from mediagen.ports import free_port
 from mediagen.scaffold.errors import status_details
-from mediagen.stack.ports import free_port
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway, start_gateway, stop_gateway
 from tests.gateway.runs import output, request, run

@@ -15,8 +15,8 @@ import time
 
 import psutil
 
+from mediagen.ports import free_port
 from mediagen.stack import parts
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 

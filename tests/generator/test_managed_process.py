@@ -23,9 +23,9 @@ from PIL import Image
 from generator_service.job_files import upload_name
 from generator_service.process import ComfyUIStartFailed, command_argv
 from generator_service.settings import GeneratorSettings
+from mediagen.ports import free_port
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import parts
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess, ProcessExited
 from mediagen.stack.readiness import grpc_serving
 from mediagen.v1 import generator_pb2, generator_pb2_grpc

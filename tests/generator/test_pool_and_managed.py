@@ -11,8 +11,8 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from comfyui_sim import SimulatorConfig, start_simulator
+from mediagen.ports import free_port
 from mediagen.scaffold.channels import open_channel
-from mediagen.stack.ports import free_port
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 from tests.generator.support import events_until, run, running_node, template_request, wait_until
 

@@ -16,9 +16,9 @@ import httpx
 from generator_service.comfy.client import ComfyClient
 from generator_service.journal import FileJournal
 from generator_service.recovery import recover
+from mediagen.ports import free_port
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import parts
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 from mediagen.v1 import generator_pb2_grpc

@@ -17,9 +17,9 @@ import time
 import nats
 
 from generator_service.nats_journal import NatsJournal, prompt_key
+from mediagen.ports import free_port
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import parts
-from mediagen.stack.ports import free_port
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 from mediagen.v1 import generator_pb2_grpc

@@ -14,8 +14,8 @@ from comfyui_sim import SimulatorConfig, start_simulator
 from generator_service.backends import Backend, BackendPool
 from generator_service.comfy.events import EventStream
 from generator_service.journal import FileJournal
+from mediagen.ports import free_port
 from mediagen.scaffold.channels import open_channel
-from mediagen.stack.ports import free_port
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 from tests.generator.support import run, template_request, wait_until
 

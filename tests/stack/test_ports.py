@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from mediagen.demo import WELL_KNOWN_PORTS, well_known_ports
-from mediagen.stack.ports import free_port, port_if_free
+from mediagen.ports import free_port, port_if_free
 
 
 def test_a_free_port_is_kept_and_a_taken_one_is_not() -> None:

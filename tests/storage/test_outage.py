@@ -14,8 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mediagen.ports import free_port
 from mediagen.stack.minio import LocalMinio
-from mediagen.stack.ports import free_port
 from storage_service.settings import MiB
 from tests.storage.client import chunks_of, header, leftovers, new_run, trailer_for, wait_until_clean
 from tests.storage.conftest import start_storage, stop_storage, storage_settings

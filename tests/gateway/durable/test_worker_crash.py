@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from comfyui_sim import SimulatorHandle
+from mediagen.ports import free_port
 from mediagen.scaffold import RunningServer
 from mediagen.stack.nats import NatsEndpoint
-from mediagen.stack.ports import free_port
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.conftest import ROOT
 from tests.gateway.conftest import stop_gateway

@@ -1,4 +1,5 @@
-"""Free loopback ports for processes that cannot report the port they bound."""
+"""Free loopback ports, for a process that must be told its port before it starts (a managed
+ComfyUI, the parts of a local stack)."""
 
 from __future__ import annotations
 
