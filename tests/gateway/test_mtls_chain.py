@@ -142,19 +142,19 @@ async def test_cli_and_health_probe_speak_mutual_tls(chain: Chain) -> None:
             "-m", "mediagen.cli", "--gateway", target, "workflows",
             env={**files, "MEDIAGEN_CERT_FILE": str(user_cert), "MEDIAGEN_KEY_FILE": str(user_key)},
         )  # fmt: skip
-        assert code == 0 and "solid_image" in out, out
+        assert (code, "solid_image" in out) == (0, True), out
         code, out = await command(
             "-m", "mediagen.cli", "--gateway", target,
             "--cert-file", str(user_cert), "--key-file", str(user_key), "workflows",
             env=files,
         )  # fmt: skip
-        assert code == 0 and "solid_image" in out, out
+        assert (code, "solid_image" in out) == (0, True), out
         code, out = await command("-m", "mediagen.cli", "--gateway", target, "workflows", env=files)
-        assert code != 0 and "UNAVAILABLE" in out, out
+        assert (code != 0, "UNAVAILABLE" in out) == (True, True), out
         code, out = await command(
             "-m", "mediagen.stack.healthcheck", target,
             env={**files, "MEDIAGEN_CERT_FILE": str(user_cert), "MEDIAGEN_KEY_FILE": str(user_key)},
         )  # fmt: skip
-        assert code == 0 and "SERVING" in out, out
+        assert (code, "SERVING" in out) == (0, True), out
     finally:
         await gateway.stop(0)
