@@ -16,51 +16,13 @@ files changed, and the channel opens new connections with new credentials.
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from pathlib import Path
 
 import grpc
 
+from mediagen.scaffold.watched import WatchedFiles
+
 log = logging.getLogger("mediagen.tls")
-
-# Files are looked at no more often than this: one stat per file per second at most.
-CHECK_INTERVAL = 1.0
-
-
-class _Watched:
-    """A set of files and the modification times they had when last read."""
-
-    def __init__(self, *files: Path | None) -> None:
-        self._files = [f for f in files if f is not None]
-        self._seen = self._stamps()
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
-
-    def _stamps(self) -> tuple[tuple[int, int], ...]:
-        stamps = []
-        for path in self._files:
-            try:
-                info = os.stat(path)
-                stamps.append((info.st_mtime_ns, info.st_ino))
-            except OSError:
-                stamps.append((-1, -1))
-        return tuple(stamps)
-
-    def changed(self) -> bool:
-        """True once after any file was replaced or rewritten (checked at most every second)."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._checked < CHECK_INTERVAL:
-                return False
-            self._checked = now
-            stamps = self._stamps()
-            if stamps == self._seen or (-1, -1) in stamps:
-                # Unchanged, or caught between the removal and the rename of a rotation.
-                return False
-            self._seen = stamps
-            return True
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -74,7 +36,7 @@ def server_credentials(
 
     The three files are read again at the next handshake after any of them changed.
     """
-    watched = _Watched(cert_file, key_file, client_ca_file)
+    watched = WatchedFiles(cert_file, key_file, client_ca_file)
 
     def config() -> grpc.ServerCertificateConfiguration:
         return grpc.ssl_server_certificate_configuration(
@@ -118,7 +80,7 @@ class FileCredentials:
         self, ca_file: Path | None = None, cert_file: Path | None = None, key_file: Path | None = None
     ) -> None:
         self._files = (ca_file, cert_file, key_file)
-        self._watched = _Watched(*self._files)
+        self._watched = WatchedFiles(*self._files)
         self.current = channel_credentials(*self._files)
 
     def refreshed(self) -> grpc.ChannelCredentials | None:

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc import aio
 
-from mediagen.scaffold import RunningServer, ServerSettings, start_server, tls
+from mediagen.scaffold import RunningServer, ServerSettings, start_server, watched
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 from tests.scaffold.probe_service import ProbeServicer, probe_spec
@@ -24,7 +24,7 @@ from tests.support.certs import ThrowawayCa
 
 @pytest.fixture(autouse=True)
 def look_at_files_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tls, "CHECK_INTERVAL", 0.0)
+    monkeypatch.setattr(watched, "CHECK_INTERVAL", 0.0)
 
 
 async def events(channel: aio.Channel) -> AsyncIterator[generator_pb2.GenerateEvent]:
