@@ -43,9 +43,15 @@ class Chain:
 
 def server_tls(ca: ThrowawayCa, name: str) -> dict[str, object]:
     cert, key = ca.issue(
-        "localhost", server=True, into=(ca.folder / f"{name}.pem", ca.folder / f"{name}.key")
+        "localhost", server=True, into=(ca.folder / f"{name}-server.pem", ca.folder / f"{name}-server.key")
     )
-    return {"tls_cert_file": cert, "tls_key_file": key, "tls_client_ca_file": ca.cert_file}
+    # The gateway is the trusted (admin) caller of its peers: it creates runs on its callers' behalf.
+    return {
+        "tls_cert_file": cert,
+        "tls_key_file": key,
+        "tls_client_ca_file": ca.cert_file,
+        "admin_callers": "gateway",
+    }
 
 
 @pytest.fixture
@@ -88,7 +94,7 @@ async def start_gateway(chain: Chain, **values: object) -> RunningServer:
 
 
 async def test_a_run_crosses_three_mutual_tls_hops(chain: Chain) -> None:
-    cert, key = chain.ca.issue("gateway-client")
+    cert, key = chain.ca.issue("gateway")
     gateway = await start_gateway(chain, peer_cert_file=cert, peer_key_file=key)
     user_cert, user_key = chain.ca.issue("alice")
     try:
@@ -100,6 +106,7 @@ async def test_a_run_crosses_three_mutual_tls_hops(chain: Chain) -> None:
             assert result.completed.media_stored == 1
             stored = await stub.GetRun(storage_pb2.GetRunRequest(run_id=result.run_id), timeout=10)
             assert [m.media_id for m in stored.media] == [result.records[0].media_id]
+            assert stored.run.caller == "alice"  # the certificate's name, passed on by the gateway
     finally:
         await gateway.stop(0)
 
@@ -132,7 +139,7 @@ async def command(*args: str, env: dict[str, str]) -> tuple[int, str]:
 
 
 async def test_cli_and_health_probe_speak_mutual_tls(chain: Chain) -> None:
-    cert, key = chain.ca.issue("gateway-client")
+    cert, key = chain.ca.issue("gateway")
     gateway = await start_gateway(chain, peer_cert_file=cert, peer_key_file=key)
     user_cert, user_key = chain.ca.issue("alice")
     target = f"localhost:{gateway.port}"
