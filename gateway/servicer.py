@@ -31,6 +31,7 @@ import grpc
 from grpc import aio
 
 from gateway.errors import peer_error
+from gateway.limits import RunningRuns
 from gateway.ownership import media_not_found, run_not_found, run_of_media, sees
 from gateway.peers import Peers
 from gateway.run import run_outputs
@@ -53,6 +54,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._settings = settings
         self._catalog = WorkflowCatalog(peers, settings.workflows_cache_seconds)
         self._runs = runs
+        self._running = RunningRuns(settings.caller_max_running)
 
     async def _validate(self, request: gateway_pb2.GatewayGenerateRequest, context: Context) -> None:
         """The one validation entry point of Generate and SubmitRun."""
@@ -62,15 +64,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.GatewayGenerateRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
         await self._validate(request, context)
-        run_id = request.run_id or uuid.uuid4().hex
-        bind_log_ids(run_id=run_id)
-        created = asyncio.ensure_future(self._create_run(run_id, request, context))
-        if request.run_id:
-            await created
-        async for event in run_outputs(
-            self._peers, self._settings, run_id, request, context.time_remaining, created
-        ):
-            yield event
+        with self._running.hold(current_caller().name):
+            run_id = request.run_id or uuid.uuid4().hex
+            bind_log_ids(run_id=run_id)
+            created = asyncio.ensure_future(self._create_run(run_id, request, context))
+            if request.run_id:
+                await created
+            async for event in run_outputs(
+                self._peers, self._settings, run_id, request, context.time_remaining, created
+            ):
+                yield event
 
     async def _create_run(
         self, run_id: str, request: gateway_pb2.GatewayGenerateRequest, context: Context

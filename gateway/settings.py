@@ -57,6 +57,14 @@ class GatewaySettings(ServerSettings):
         default=64 * KiB, ge=256, description="largest run context (stored with the run, read back by GetRun)"
     )
     max_input_bytes: int = Field(default=4 * MiB, ge=1024, description="largest input media file")
+    caller_max_running: int = Field(
+        default=0,
+        ge=0,
+        description="Generate runs one caller may have going at once in this gateway; 0: no limit",
+    )
+    caller_max_queued: int = Field(
+        default=0, ge=0, description="durable runs one caller may have queued or running; 0: no limit"
+    )
 
     # Durable runs (SubmitRun and friends), see gateway/runs/.
     nats_url: str = Field(

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from gateway.errors import peer_error
+from gateway.limits import over_limit
 from gateway.ownership import sees
 from gateway.peers import Peers
 from gateway.runs import jetstream, states
@@ -156,6 +157,7 @@ class RunEngine:
                 if existing is not None:
                     return await self._same_run(parts, existing, request)
                 await self._check_not_stored(request.run_id)
+            await self._check_caller_room(parts, request.caller)
             status = new_record(request, timestamp_now(), "", 0).status
             await parts.events.publish(
                 stamped(
@@ -176,6 +178,19 @@ class RunEngine:
             raise
         except Exception as err:  # noqa: BLE001 - NATS did not store it: the run was not accepted
             raise unavailable(f"{type(err).__name__}: {err}"[:200]) from None
+
+    async def _check_caller_room(self, parts: _Parts, caller: str) -> None:
+        """RESOURCE_EXHAUSTED when ``caller`` has ``caller_max_queued`` runs queued or running."""
+        limit = self._settings.caller_max_queued
+        if not limit:
+            return
+        active = sum(
+            1
+            for record in await parts.store.all()
+            if record.status.caller == caller and record.state not in states.FINAL
+        )
+        if active >= limit:
+            raise over_limit("caller_max_queued", limit, caller, "runs queued or running")
 
     async def _check_not_stored(self, run_id: str) -> None:
         """An id storage already has (a Generate run, or a run past the retention) is taken."""

@@ -19,6 +19,7 @@ names cannot grow the metric without bound.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hmac
 import logging
@@ -58,7 +59,9 @@ def set_caller(caller: Caller) -> contextvars.Token[Caller]:
 
 
 def reset_caller(token: contextvars.Token[Caller]) -> None:
-    _current.reset(token)
+    """Undo :func:`set_caller`; a stream closed from another context has nothing to undo."""
+    with contextlib.suppress(ValueError):
+        _current.reset(token)
 
 
 def parse_names(text: str) -> frozenset[str]:

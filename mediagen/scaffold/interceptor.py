@@ -95,8 +95,8 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
                         failure = exc
                         await _convert(exc, context)
                     finally:
-                        reset_caller(bound)
                         await finish(context, started, failure, caller or ANONYMOUS)
+                        reset_caller(bound)
 
             return streaming
 
@@ -113,8 +113,8 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
                     failure = exc
                     await _convert(exc, context)
                 finally:
-                    reset_caller(bound)
                     await finish(context, started, failure, caller or ANONYMOUS)
+                    reset_caller(bound)
 
         return unary
 

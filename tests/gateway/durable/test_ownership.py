@@ -7,6 +7,7 @@ does not exist, whichever call names it, so a run id tells nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +20,7 @@ import pytest
 from grpc import aio
 from minio import Minio
 
+from comfyui_sim import SimulatorHandle
 from mediagen.scaffold import RunningServer
 from mediagen.scaffold.channels import open_channel
 from mediagen.scaffold.errors import status_details, status_of_rpc_error
@@ -48,6 +50,19 @@ async def callers(
     nats_server: NatsEndpoint,
     nats_prefix: str,
 ) -> AsyncIterator[Callers]:
+    async with limited_callers(tmp_path, generator, storage, nats_server, nats_prefix) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def limited_callers(
+    tmp_path: Path,
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+    **limits: int,
+) -> AsyncIterator[Callers]:
     tokens = tmp_path / "tokens"
     tokens.write_text("alice:alice-token\nbob:bob-token\nops:ops-token:admin\n")
     gateway = await start_gateway(
@@ -55,6 +70,7 @@ async def callers(
         storage_target=storage.address,
         auth_tokens_file=tokens,
         **run_settings(nats_server, nats_prefix),
+        **limits,
     )
     channels: list[aio.Channel] = []
     stubs = {}
@@ -76,6 +92,8 @@ async def refusal(call: Callable[[], Awaitable[Any]], hidden_id: str) -> tuple[o
     with pytest.raises(grpc.RpcError) as caught:
         await call()
     info = status_details(status_of_rpc_error(caught.value))
+    if not hidden_id:
+        return info.code, info.message, info.reason, dict(info.metadata)
     metadata = {key: value.replace(hidden_id, "ID") for key, value in info.metadata.items()}
     return info.code, info.message.replace(hidden_id, "ID"), info.reason, metadata
 
@@ -161,3 +179,37 @@ async def test_durable_runs_are_watched_cancelled_and_listed_by_their_owner_only
     assert (reply.run.caller, reply.status.caller) == ("alice", "alice")
     assert re.fullmatch(r"[0-9a-f]{32}", run_id)
     await ops.CancelRun(gateway_pb2.CancelRunRequest(run_id=bobs.run_id))  # an admin may cancel any run
+
+
+async def test_limits_per_caller_name_themselves_and_spare_the_other_callers(
+    tmp_path: Path,
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+    sim: SimulatorHandle,
+) -> None:
+    async with limited_callers(
+        tmp_path, generator, storage, nats_server, nats_prefix, caller_max_running=1, caller_max_queued=1
+    ) as callers:
+        alice, bob = callers.stubs["alice"], callers.stubs["bob"]
+        sim.faults.node_delay_s = {"EmptyImage": 1.0}
+        first = alice.Generate(request(output("solid_image", width=8, height=8)), timeout=60)
+        assert (await anext(aiter(first))).WhichOneof("event") == "run_created"
+        second = await refusal(lambda: run(alice, request(output("solid_image"))), "")
+        assert second[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert (second[2], second[3]) == (
+            "CALLER_LIMIT",
+            {"limit": "caller_max_running", "value": "1", "caller": "alice"},
+        )
+        assert (await run(bob, request(output("solid_image", width=8, height=8)))).completed.media_stored == 1
+        async for _ in first:
+            pass
+
+        queued = await alice.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
+        refused = await refusal(lambda: alice.SubmitRun(submit_request(output("solid_image"))), "")
+        assert refused[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refused[3] == {"limit": "caller_max_queued", "value": "1", "caller": "alice"}
+        await bob.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
+        await watch(alice, queued.run_id)
+        await alice.SubmitRun(submit_request(output("solid_image", width=8, height=8)))  # room again
