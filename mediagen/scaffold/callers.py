@@ -143,6 +143,11 @@ class CallerRegistry:
     def uses_tokens(self) -> bool:
         return bool(self._env_token or self._file)
 
+    @property
+    def names_by_certificate(self) -> bool:
+        """The client certificate names the caller (mutual TLS without tokens)."""
+        return self._mutual_tls and not self.uses_tokens
+
     def identify(
         self, metadata: Sequence[tuple[str, str | bytes]] | None, common_names: Sequence[bytes] = ()
     ) -> Caller | None:

@@ -53,6 +53,8 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata))
 
     def _identify(self, metadata: Any, context: aio.ServicerContext[Any, Any]) -> Caller | None:
+        if not self._callers.names_by_certificate:
+            return self._callers.identify(metadata)
         names = list(context.auth_context().get("x509_common_name", ()))
         return self._callers.identify(metadata, names)
 
