@@ -105,6 +105,8 @@ def open_peers(settings: GatewaySettings) -> Peers:
             target,
             token=token.get_secret_value() if token else None,
             ca_file=settings.peer_ca_file,
+            cert_file=settings.peer_cert_file,
+            key_file=settings.peer_key_file,
             use_tls=settings.peer_tls,
             max_message_bytes=settings.max_message_bytes,
             service_config=config,

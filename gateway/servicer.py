@@ -15,6 +15,9 @@ of a durable run.
 ``SubmitRun``, ``WatchRun``, ``CancelRun`` and ``ListRuns`` are durable runs,
 handed to the run engine (:mod:`gateway.runs`) after the same validation as
 ``Generate``.
+
+Every run belongs to the caller that created it; the others get NOT_FOUND for it
+from every call, as for a run that does not exist (:mod:`gateway.ownership`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import grpc
 from grpc import aio
 
 from gateway.errors import peer_error
+from gateway.limits import RunningRuns
+from gateway.ownership import media_not_found, run_not_found, run_of_media, sees
 from gateway.peers import Peers
 from gateway.run import run_outputs
 from gateway.runs.engine import RunEngine
@@ -35,6 +40,7 @@ from gateway.settings import GatewaySettings
 from gateway.validation import validate_request
 from gateway.workflows import WorkflowCatalog
 from mediagen.rules import run_id_problem
+from mediagen.scaffold.callers import current_caller
 from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, generator_pb2, storage_pb2
@@ -48,6 +54,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._settings = settings
         self._catalog = WorkflowCatalog(peers, settings.workflows_cache_seconds)
         self._runs = runs
+        self._running = RunningRuns(settings.caller_max_running)
 
     async def _validate(self, request: gateway_pb2.GatewayGenerateRequest, context: Context) -> None:
         """The one validation entry point of Generate and SubmitRun."""
@@ -57,22 +64,25 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.GatewayGenerateRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
         await self._validate(request, context)
-        run_id = request.run_id or uuid.uuid4().hex
-        bind_log_ids(run_id=run_id)
-        created = asyncio.ensure_future(self._create_run(run_id, request, context))
-        if request.run_id:
-            await created
-        async for event in run_outputs(
-            self._peers, self._settings, run_id, request, context.time_remaining, created
-        ):
-            yield event
+        with self._running.hold(current_caller().name):
+            run_id = request.run_id or uuid.uuid4().hex
+            bind_log_ids(run_id=run_id)
+            created = asyncio.ensure_future(self._create_run(run_id, request, context))
+            if request.run_id:
+                await created
+            async for event in run_outputs(
+                self._peers, self._settings, run_id, request, context.time_remaining, created
+            ):
+                yield event
 
     async def _create_run(
         self, run_id: str, request: gateway_pb2.GatewayGenerateRequest, context: Context
     ) -> storage_pb2.Run:
         try:
             return await self._peers.storage.CreateRun(
-                storage_pb2.CreateRunRequest(run_id=run_id, context=request.context),
+                storage_pb2.CreateRunRequest(
+                    run_id=run_id, context=request.context, caller=current_caller().name
+                ),
                 timeout=_remaining(context, 10.0),
             )
         except grpc.RpcError as err:
@@ -96,9 +106,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 raise engine_error from None
             if status is None or err.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                 raise peer_error(err, "storage") from None
+            if not sees(status.caller):
+                raise run_not_found(request.run_id) from None
             # Queued, or running but not yet recorded in storage: the engine knows it.
-            run = storage_pb2.Run(run_id=status.run_id, created_at=status.created_at, context=status.context)
+            run = storage_pb2.Run(
+                run_id=status.run_id,
+                created_at=status.created_at,
+                context=status.context,
+                caller=status.caller,
+            )
             return gateway_pb2.GatewayGetRunResponse(run=run, status=status)
+        if not sees(stored.run.caller):
+            raise engine_error if engine_error is not None else run_not_found(request.run_id)
         return gateway_pb2.GatewayGetRunResponse(run=stored.run, media=stored.media, status=status)
 
     async def SubmitRun(
@@ -115,7 +134,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
         if request.priority not in gateway_pb2.RunPriority.values():
             raise invalid_argument("priority", "unknown priority")
-        status = await self._runs.submit(request)
+        owned = gateway_pb2.SubmitRunRequest()
+        owned.CopyFrom(request)
+        owned.caller = current_caller().name
+        status = await self._runs.submit(owned)
         bind_log_ids(run_id=status.run_id)
         return status
 
@@ -124,7 +146,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[gateway_pb2.RunEvent]:
         _check_run_id(request.run_id)
         bind_log_ids(run_id=request.run_id)
-        async for event in self._runs.watch(request.run_id, request.after_sequence):
+        async for event in self._runs.watch(request.run_id, request.after_sequence, current_caller()):
             yield event
 
     async def CancelRun(
@@ -132,20 +154,21 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.RunStatus:
         _check_run_id(request.run_id)
         bind_log_ids(run_id=request.run_id)
-        return await self._runs.cancel(request.run_id)
+        return await self._runs.cancel(request.run_id, current_caller())
 
     async def ListRuns(
         self, request: gateway_pb2.ListRunsRequest, context: Context
     ) -> gateway_pb2.ListRunsResponse:
         if request.page_size > 500:
             raise invalid_argument("page_size", "at most 500")
-        return await self._runs.list(request)
+        return await self._runs.list(request, current_caller())
 
     async def GetMedia(
         self, request: storage_pb2.GetMediaRequest, context: Context
     ) -> AsyncIterator[storage_pb2.GetMediaResponse]:
         if not request.media_id:
             raise invalid_argument("media_id", "is required")
+        await self._check_media_owner(request.media_id, context)
         call = self._peers.storage.GetMedia(request, timeout=context.time_remaining())
         try:
             async for part in call:
@@ -154,6 +177,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             raise peer_error(err, "storage") from None
         finally:
             call.cancel()
+
+    async def _check_media_owner(self, media_id: str, context: Context) -> None:
+        """NOT_FOUND, as for missing media, unless the caller may see the media's run."""
+        run_id = run_of_media(media_id)
+        if run_id is None or current_caller().admin:
+            return
+        try:
+            stored = await self._peers.storage.GetRun(
+                storage_pb2.GetRunRequest(run_id=run_id), timeout=_remaining(context, 30.0)
+            )
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise media_not_found(media_id) from None
+            raise peer_error(err, "storage") from None
+        if not sees(stored.run.caller):
+            raise media_not_found(media_id)
 
     async def ListWorkflows(
         self, request: generator_pb2.ListWorkflowsRequest, context: Context

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mediagen.scaffold import ServerSettings
@@ -28,6 +28,10 @@ class GatewaySettings(ServerSettings):
     storage_token: SecretStr | None = Field(default=None, description="bearer token for storage")
     peer_ca_file: Path | None = Field(default=None, description="CA of the peers' TLS certificates")
     peer_tls: bool = Field(default=False, description="use TLS to the peers with the system roots")
+    peer_cert_file: Path | None = Field(
+        default=None, description="client certificate the gateway presents to its peers (mutual TLS)"
+    )
+    peer_key_file: Path | None = Field(default=None, description="the peer client certificate's key")
     default_output_timeout: float = Field(default=300.0, gt=0, description="seconds per output when unset")
     transfer_allowance: float = Field(
         default=120.0, gt=0, description="seconds added to an output's timeout for moving its media"
@@ -53,6 +57,14 @@ class GatewaySettings(ServerSettings):
         default=64 * KiB, ge=256, description="largest run context (stored with the run, read back by GetRun)"
     )
     max_input_bytes: int = Field(default=4 * MiB, ge=1024, description="largest input media file")
+    caller_max_running: int = Field(
+        default=0,
+        ge=0,
+        description="Generate runs one caller may have going at once in this gateway; 0: no limit",
+    )
+    caller_max_queued: int = Field(
+        default=0, ge=0, description="durable runs one caller may have queued or running; 0: no limit"
+    )
 
     # Durable runs (SubmitRun and friends), see gateway/runs/.
     nats_url: str = Field(
@@ -87,6 +99,12 @@ class GatewaySettings(ServerSettings):
     nats_prefix: str = Field(
         default="RUNS", pattern=r"^[A-Z0-9_]{1,32}$", description="prefix of stream and bucket names"
     )
+
+    @model_validator(mode="after")
+    def _peer_pair(self) -> GatewaySettings:
+        if (self.peer_cert_file is None) != (self.peer_key_file is None):
+            raise ValueError("peer_cert_file and peer_key_file must be set together")
+        return self
 
     @property
     def heartbeat_seconds(self) -> float:

@@ -30,11 +30,12 @@ class RunBook:
         self.store = store
         self._cleanup = cleanup
 
-    async def create(self, request: storage_pb2.CreateRunRequest) -> storage_pb2.Run:
+    async def create(self, request: storage_pb2.CreateRunRequest, caller: str) -> storage_pb2.Run:
+        """Records the run as ``caller``'s (its owner, kept in ``run.json``)."""
         run_id = check_run_id(request.run_id) if request.run_id else uuid.uuid4().hex
         created = timestamp_pb2.Timestamp()
         created.GetCurrentTime()
-        run = storage_pb2.Run(run_id=run_id, created_at=created, context=request.context)
+        run = storage_pb2.Run(run_id=run_id, created_at=created, context=request.context, caller=caller)
         try:
             await self.store.put(run_key(run_id), records.to_json(run), JSON, if_absent=True)
         except ObjectExists:

@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2
 from grpc import aio
 
 from mediagen.scaffold import ServiceError
+from mediagen.scaffold.callers import current_caller
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import BYTES_STREAMED
@@ -38,7 +39,12 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         self._media = MediaLibrary(store, uploads, cleanup, settings)
 
     async def CreateRun(self, request: storage_pb2.CreateRunRequest, context: Context) -> storage_pb2.Run:
-        run = await self._runs.create(request)
+        # The gateway (an admin caller) creates runs on behalf of its own callers.
+        caller = current_caller()
+        if len(request.caller) > 64:
+            raise invalid_argument("caller", "at most 64 characters")
+        owner = request.caller if caller.admin and request.caller else caller.name
+        run = await self._runs.create(request, owner)
         bind_log_ids(run_id=run.run_id)
         return run
 

@@ -23,6 +23,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from gateway.errors import peer_error
+from gateway.limits import over_limit
+from gateway.ownership import sees
 from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
@@ -31,6 +33,7 @@ from gateway.runs.queue import RunQueue
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
+from mediagen.scaffold.callers import Caller
 from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.v1 import gateway_pb2, storage_pb2
 
@@ -154,6 +157,7 @@ class RunEngine:
                 if existing is not None:
                     return await self._same_run(parts, existing, request)
                 await self._check_not_stored(request.run_id)
+            await self._check_caller_room(parts, request.caller)
             status = new_record(request, timestamp_now(), "", 0).status
             await parts.events.publish(
                 stamped(
@@ -174,6 +178,19 @@ class RunEngine:
             raise
         except Exception as err:  # noqa: BLE001 - NATS did not store it: the run was not accepted
             raise unavailable(f"{type(err).__name__}: {err}"[:200]) from None
+
+    async def _check_caller_room(self, parts: _Parts, caller: str) -> None:
+        """RESOURCE_EXHAUSTED when ``caller`` has ``caller_max_queued`` runs queued or running."""
+        limit = self._settings.caller_max_queued
+        if not limit:
+            return
+        active = sum(
+            1
+            for record in await parts.store.all()
+            if record.status.caller == caller and record.state not in states.FINAL
+        )
+        if active >= limit:
+            raise over_limit("caller_max_queued", limit, caller, "runs queued or running")
 
     async def _check_not_stored(self, run_id: str) -> None:
         """An id storage already has (a Generate run, or a run past the retention) is taken."""
@@ -227,11 +244,19 @@ class RunEngine:
         status.last_sequence = last.sequence if last else 0
         return status
 
-    async def cancel(self, run_id: str) -> gateway_pb2.RunStatus:
+    async def cancel(self, run_id: str, caller: Caller) -> gateway_pb2.RunStatus:
         """Queued: CANCELLED at once (record, then log, then queue). Running: the flag, then a word
-        to every worker; the worker holding it stops it and records CANCELLED."""
+        to every worker; the worker holding it stops it and records CANCELLED.
+
+        A run ``caller`` may not see is not found."""
         parts = self._ready()
         was: list[int] = []
+        try:
+            found = await parts.store.get(run_id)
+        except Exception as err:  # noqa: BLE001
+            raise unavailable(f"{type(err).__name__}: {err}"[:200]) from None
+        if found is None or not sees(found.status.caller, caller):
+            raise self.not_found(run_id)
 
         def request_cancel(current: RunRecord) -> bool:
             was[:] = [current.state]
@@ -268,8 +293,12 @@ class RunEngine:
             {"run_id": run_id, "retention": kept},
         )
 
-    async def list(self, request: gateway_pb2.ListRunsRequest) -> gateway_pb2.ListRunsResponse:
+    async def list(
+        self, request: gateway_pb2.ListRunsRequest, caller: Caller
+    ) -> gateway_pb2.ListRunsResponse:
         """Newest first, paged by (creation time, run id) so a page never repeats or skips a run.
+
+        Only the runs ``caller`` may see (its own; every run for an admin) are listed.
 
         Every retained record is read in one pass over the bucket (a watch of the last values)
         and filtered here: fine for the thousands of runs a retention period holds; an index
@@ -289,6 +318,8 @@ class RunEngine:
         for record in records:
             status = record.status
             created = status.created_at.ToNanoseconds()
+            if not sees(status.caller, caller):
+                continue
             if wanted and status.state not in wanted:
                 continue
             if any(status.context.labels.get(key) != value for key, value in request.labels.items()):
@@ -308,14 +339,16 @@ class RunEngine:
 
     # --- WatchRun --------------------------------------------------------------------------
 
-    async def watch(self, run_id: str, after: int) -> AsyncIterator[gateway_pb2.RunEvent]:
-        """Replay after ``after`` and follow live through one ordered consumer until run_completed."""
+    async def watch(self, run_id: str, after: int, caller: Caller) -> AsyncIterator[gateway_pb2.RunEvent]:
+        """Replay after ``after`` and follow live through one ordered consumer until run_completed.
+
+        A run ``caller`` may not see is not found."""
         parts = self._ready()
         try:
             record = await parts.store.get(run_id)
         except Exception as err:  # noqa: BLE001
             raise unavailable(f"{type(err).__name__}: {err}"[:200]) from None
-        if record is None:
+        if record is None or not sees(record.status.caller, caller):
             raise self.not_found(run_id)
         config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
         if after:

@@ -116,6 +116,7 @@ def new_record(request: gateway_pb2.SubmitRunRequest, created: Any, stream: str,
         priority=request.priority,
         context=request.context,
         output_count=len(request.outputs),
+        caller=request.caller,
     )
     status.created_at.CopyFrom(created)
     return RunRecord(request=request, status=status, queue_stream=stream, queue_seq=seq)
@@ -419,7 +420,10 @@ class Worker:
         """The run's record in storage; a resumed run finds the one its first worker made."""
         try:
             return await self._peers.storage.CreateRun(
-                storage_pb2.CreateRunRequest(run_id=request.run_id, context=request.context), timeout=10.0
+                storage_pb2.CreateRunRequest(
+                    run_id=request.run_id, context=request.context, caller=request.caller
+                ),
+                timeout=10.0,
             )
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]

@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mediagen {package_version()}")
     parser.add_argument("--gateway", help="gateway address (default: $MEDIAGEN_GATEWAY or 127.0.0.1:50051)")
+    for name, what in (
+        ("ca-file", "CA the gateway's certificate is checked against, for TLS"),
+        ("cert-file", "client certificate, for a gateway that requires one (mutual TLS)"),
+        ("key-file", "the client certificate's private key"),
+    ):
+        variable = "MEDIAGEN_" + name.replace("-", "_").upper()
+        parser.add_argument(f"--{name}", type=Path, default=None, help=f"{what} (default: ${variable})")
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument(
         "--json",

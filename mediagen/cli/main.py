@@ -50,7 +50,7 @@ COMMANDS: dict[str, Command] = {
 
 
 async def dispatch(args: argparse.Namespace, console: Console) -> int:
-    channel, stub = open_gateway(gateway_target(args.gateway))
+    channel, stub = open_gateway(gateway_target(args.gateway), args.ca_file, args.cert_file, args.key_file)
     try:
         command = COMMANDS[args.command if args.command != "runs" else f"runs {args.runs_command}"]
         return await command(stub, args, console)

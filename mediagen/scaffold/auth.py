@@ -1,14 +1,12 @@
-"""Bearer-token authentication for service-to-service calls.
+"""Bearer tokens on the wire, and the methods open to every caller.
 
-The token is compared in constant time so its length or prefix cannot be
-probed by timing. Health and reflection stay open: orchestrators probe health
-without credentials, and ``grpcurl list`` is how people find their way in.
+Tokens are compared in constant time (:mod:`mediagen.scaffold.callers`) so
+their length or prefix cannot be probed by timing. Health and reflection stay
+open: orchestrators probe health without credentials, and ``grpcurl list`` is
+how people find their way in (``<P>OPEN_REFLECTION=false`` closes reflection).
 """
 
 from __future__ import annotations
-
-import hmac
-from collections.abc import Sequence
 
 OPEN_SERVICES = (
     "grpc.health.v1.Health",
@@ -17,22 +15,15 @@ OPEN_SERVICES = (
 )
 
 
-def is_open_method(method: str) -> bool:
-    """True for ``/grpc.health.v1.Health/Check`` and the other unauthenticated methods."""
+def is_open_method(method: str, open_reflection: bool = True) -> bool:
+    """True for ``/grpc.health.v1.Health/Check`` and the other unauthenticated methods.
+
+    Reflection is open unless ``open_reflection`` is false (``<P>OPEN_REFLECTION``).
+    """
     service = method.lstrip("/").split("/", 1)[0]
-    return service in OPEN_SERVICES
-
-
-def token_matches(metadata: Sequence[tuple[str, str | bytes]] | None, expected: str) -> bool:
-    supplied = ""
-    for key, value in metadata or ():
-        if key == "authorization":
-            supplied = value.decode() if isinstance(value, bytes) else value
-            break
-    scheme, _, token = supplied.partition(" ")
-    if scheme.lower() != "bearer":
+    if not open_reflection and "ServerReflection" in service:
         return False
-    return hmac.compare_digest(token.strip().encode(), expected.encode())
+    return service in OPEN_SERVICES
 
 
 def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:

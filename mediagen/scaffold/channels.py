@@ -3,14 +3,18 @@
 One long-lived channel per peer: it carries the bearer token and the current
 request id on every call, and takes a gRPC service config so several targets
 (``dns:///generator:50051`` with round_robin) and retries of idempotent reads need no code.
+With certificate files, a :class:`RotatingChannel` opens its connections anew when the files
+change (a rotated client certificate or CA) and lets the calls on the old ones finish.
 Calls that start work are never retried by the channel: :func:`refused_before_start` is what
 decides whether asking again is safe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,11 @@ from mediagen.scaffold.errors import REFUSED_BEFORE_START, status_details, statu
 from mediagen.scaffold.flow import flow_control_options
 from mediagen.scaffold.interceptor import REQUEST_ID_KEY
 from mediagen.scaffold.logging import current_log_ids
+
+log = logging.getLogger("mediagen.channels")
+
+# Calls running on a connection made with replaced credentials may go on this long.
+RETIRED_CHANNEL_GRACE = 3600.0
 
 
 class _CallMetadata:
@@ -89,10 +98,123 @@ def open_channel(
     interceptors: list[aio.ClientInterceptor] = [
         kind(token) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     ]
-    if use_tls or ca_file or cert_file:
-        creds = tls.channel_credentials(ca_file, cert_file, key_file)
+    if ca_file or cert_file:
+        return RotatingChannel(
+            lambda creds: aio.secure_channel(target, creds, options=options, interceptors=interceptors),
+            tls.FileCredentials(ca_file, cert_file, key_file),
+        )
+    if use_tls:
+        creds = tls.channel_credentials()
         return aio.secure_channel(target, creds, options=options, interceptors=interceptors)
     return aio.insecure_channel(target, options=options, interceptors=interceptors)
+
+
+class _Latest:
+    """A multi-callable that calls through the owner's newest channel."""
+
+    def __init__(self, owner: RotatingChannel, kind: str, method: str, kwargs: dict[str, Any]) -> None:
+        self._owner, self._kind, self._method, self._kwargs = owner, kind, method, kwargs
+        self._bound: tuple[aio.Channel, Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        channel = self._owner.latest()
+        if self._bound is None or self._bound[0] is not channel:
+            self._bound = (channel, getattr(channel, self._kind)(self._method, **self._kwargs))
+        return self._bound[1](*args, **kwargs)
+
+
+class RotatingChannel(aio.Channel):
+    """A channel whose TLS credentials are re-read from their files when those change.
+
+    Each call looks (at most once a second, see :mod:`mediagen.scaffold.tls`) whether the
+    files changed; if they did, a new channel with the new credentials takes the new calls,
+    and the old one closes once its running calls have finished (within
+    ``RETIRED_CHANNEL_GRACE``), so a rotation drops nothing.
+    """
+
+    def __init__(
+        self, make: Callable[[grpc.ChannelCredentials], aio.Channel], credentials: tls.FileCredentials
+    ) -> None:
+        self._make = make
+        self._credentials = credentials
+        self._channel = make(credentials.current)
+        self._retired: list[aio.Channel] = []
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def latest(self) -> aio.Channel:
+        fresh = self._credentials.refreshed()
+        if fresh is not None:
+            old, self._channel = self._channel, self._make(fresh)
+            self._retired.append(old)
+            task = asyncio.get_running_loop().create_task(old.close(RETIRED_CHANNEL_GRACE))
+            self._retiring.add(task)
+            task.add_done_callback(lambda done: self._retire_done(done, old))
+        return self._channel
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:  # type: ignore[override]
+        return _Latest(self, "unary_unary", method, _serializers(request_serializer, response_deserializer))
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:  # type: ignore[override]
+        return _Latest(self, "unary_stream", method, _serializers(request_serializer, response_deserializer))
+
+    def stream_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:  # type: ignore[override]
+        return _Latest(self, "stream_unary", method, _serializers(request_serializer, response_deserializer))
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:  # type: ignore[override]
+        return _Latest(self, "stream_stream", method, _serializers(request_serializer, response_deserializer))
+
+    def _retire_done(self, task: asyncio.Task[None], channel: aio.Channel) -> None:
+        self._retiring.discard(task)
+        if channel in self._retired:
+            self._retired.remove(channel)
+
+    async def __aenter__(self) -> RotatingChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*(channel.close(grace) for channel in [*self._retired, self._channel]))
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self.latest().channel_ready()
+
+
+def _serializers(request_serializer: Any, response_deserializer: Any) -> dict[str, Any]:
+    return {"request_serializer": request_serializer, "response_deserializer": response_deserializer}
 
 
 def refused_before_start(error: grpc.RpcError) -> bool:

@@ -1,8 +1,8 @@
 """One interceptor that applies the scaffold's policies to every call.
 
-In order: refuse calls without the bearer token (when one is configured), bind
-the caller's request id to the logs, count and time the call, and turn a
-:class:`ServiceError` into its rich status. An unexpected exception becomes
+In order: name the caller (:mod:`mediagen.scaffold.callers`) or refuse a call
+without valid credentials, bind the caller and its request id to the logs, count
+and time the call, and turn a :class:`ServiceError` into its rich status. An unexpected exception becomes
 INTERNAL with a log line, so a bug is visible but never hangs the caller.
 """
 
@@ -19,6 +19,7 @@ import grpc
 from grpc import aio
 
 from mediagen.scaffold import auth, metrics
+from mediagen.scaffold.callers import ANONYMOUS, Caller, CallerRegistry, reset_caller, set_caller
 from mediagen.scaffold.errors import ServiceError, to_grpc_status
 from mediagen.scaffold.logging import log_context
 
@@ -29,9 +30,12 @@ REQUEST_ID_KEY = "x-request-id"
 
 
 class ScaffoldInterceptor(aio.ServerInterceptor):
-    def __init__(self, service_name: str, auth_token: str | None) -> None:
+    def __init__(
+        self, service_name: str, callers: CallerRegistry | None = None, open_reflection: bool = True
+    ) -> None:
         self._service = service_name
-        self._token = auth_token
+        self._callers = callers or CallerRegistry()
+        self._open_reflection = open_reflection
 
     async def intercept_service(
         self,
@@ -42,22 +46,30 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         if handler is None:
             return handler
         method = details.method
-        if auth.is_open_method(method):
+        if auth.is_open_method(method, self._open_reflection):
             return handler
-        if self._token and not auth.token_matches(details.invocation_metadata, self._token):  # type: ignore[arg-type]
-            return _rewrap(handler, lambda _b: _unauthenticated(method, handler))
+        metadata = details.invocation_metadata
         request_id = _request_id(details)
-        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id))
+        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata))
 
-    def _observed(self, behavior: Callable[..., Any], method: str, request_id: str) -> Callable[..., Any]:
+    def _identify(self, metadata: Any, context: aio.ServicerContext[Any, Any]) -> Caller | None:
+        if not self._callers.names_by_certificate:
+            return self._callers.identify(metadata)
+        names = list(context.auth_context().get("x509_common_name", ()))
+        return self._callers.identify(metadata, names)
+
+    def _observed(
+        self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any
+    ) -> Callable[..., Any]:
         short = method.rsplit("/", 1)[-1]
         labels = (self._service, short)
 
         async def finish(
-            context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None
+            context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None, caller: Caller
         ) -> None:
             code = _final_code(context, exc)
             metrics.RPC_CALLS.labels(self._service, short, code.name).inc()
+            metrics.RPC_CALLS_BY_CALLER.labels(self._service, self._callers.label(caller), code.name).inc()
             metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
             metrics.RPC_IN_FLIGHT.labels(*labels).dec()
             level = logging.INFO if code in _QUIET_CODES else logging.WARNING
@@ -72,29 +84,39 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behavior):
 
             async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                with log_context(request_id=request_id):
+                caller = self._identify(metadata, context)
+                with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
                     started, failure = _begin(labels), None
+                    bound = set_caller(caller or ANONYMOUS)
                     try:
+                        if caller is None:
+                            await _refuse(method, context)
                         async for item in behavior(request, context):
                             yield item
                     except BaseException as exc:  # noqa: BLE001 - re-raised or converted below
                         failure = exc
                         await _convert(exc, context)
                     finally:
-                        await finish(context, started, failure)
+                        await finish(context, started, failure, caller or ANONYMOUS)
+                        reset_caller(bound)
 
             return streaming
 
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            with log_context(request_id=request_id):
+            caller = self._identify(metadata, context)
+            with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
                 started, failure = _begin(labels), None
+                bound = set_caller(caller or ANONYMOUS)
                 try:
+                    if caller is None:
+                        await _refuse(method, context)
                     return await behavior(request, context)
                 except BaseException as exc:  # noqa: BLE001 - re-raised or converted below
                     failure = exc
                     await _convert(exc, context)
                 finally:
-                    await finish(context, started, failure)
+                    await finish(context, started, failure, caller or ANONYMOUS)
+                    reset_caller(bound)
 
         return unary
 
@@ -145,18 +167,10 @@ def _final_code(context: aio.ServicerContext[Any, Any], exc: BaseException | Non
     return grpc.StatusCode.OK
 
 
-def _unauthenticated(method: str, handler: Handler) -> Callable[..., Any]:
-    async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method}: missing or invalid bearer token")
-
-    if handler.response_streaming:
-
-        async def refuse_stream(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            await refuse(request, context)
-            yield  # pragma: no cover - abort raised above
-
-        return refuse_stream
-    return refuse
+async def _refuse(method: str, context: aio.ServicerContext[Any, Any]) -> None:
+    await context.abort(
+        grpc.StatusCode.UNAUTHENTICATED, f"{method}: missing or invalid bearer token or client certificate"
+    )
 
 
 def _rewrap(handler: Handler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Handler:

@@ -18,6 +18,11 @@ RPC_CALLS = Counter(
     "Completed RPCs by method and status code",
     ["service", "method", "code"],
 )
+RPC_CALLS_BY_CALLER = Counter(
+    "mediagen_rpc_calls_by_caller_total",
+    "Completed RPCs by caller (configured names, else 'other') and status code",
+    ["service", "caller", "code"],
+)
 RPC_LATENCY = Histogram(
     "mediagen_rpc_duration_seconds",
     "Wall time of RPCs, streams included",

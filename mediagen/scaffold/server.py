@@ -104,9 +104,8 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
 
 
 async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningServer:
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = aio.server(
-        interceptors=[ScaffoldInterceptor(spec.name, token)],
+        interceptors=[ScaffoldInterceptor(spec.name, settings.caller_registry(), settings.open_reflection)],
         options=server_options(settings),
     )
     names = [name for name, _, _ in spec.servicers]

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mediagen.scaffold.callers import CallerRegistry, parse_names, parse_tokens
 from mediagen.scaffold.memory import DEFAULT_MMAP_THRESHOLD
 
 MiB = 1024 * 1024
@@ -37,6 +38,17 @@ class ServerSettings(BaseSettings):
     auth_token: SecretStr | None = Field(
         default=None, description="bearer token every call must carry; unset disables auth"
     )
+    auth_tokens_file: Path | None = Field(
+        default=None,
+        description="named callers' tokens, one `name:token` or `name:token:admin` a line; re-read on change",
+    )
+    admin_callers: str = Field(
+        default="", description="comma-separated caller names that see every run (certificate callers too)"
+    )
+    named_callers: str = Field(
+        default="", description="comma-separated certificate callers counted by name in metrics"
+    )
+    open_reflection: bool = Field(default=True, description="reflection answers callers without credentials")
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = Field(
@@ -64,6 +76,27 @@ class ServerSettings(BaseSettings):
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
         return self
+
+    @model_validator(mode="after")
+    def _callers(self) -> ServerSettings:
+        parse_names(self.admin_callers)
+        parse_names(self.named_callers)
+        if self.auth_tokens_file is not None:
+            try:
+                parse_tokens(self.auth_tokens_file.read_text())
+            except OSError as exc:
+                raise ValueError(f"auth_tokens_file: cannot read it: {exc.strerror}") from None
+        return self
+
+    def caller_registry(self) -> CallerRegistry:
+        """Who may call this service, and under which name (see :mod:`mediagen.scaffold.callers`)."""
+        return CallerRegistry(
+            self.auth_token.get_secret_value() if self.auth_token else None,
+            self.auth_tokens_file,
+            mutual_tls=self.tls_client_ca_file is not None,
+            admin_callers=parse_names(self.admin_callers),
+            named_callers=parse_names(self.named_callers),
+        )
 
     @property
     def tls_enabled(self) -> bool:

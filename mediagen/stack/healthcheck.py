@@ -7,8 +7,9 @@ A service that serves TLS is probed over TLS: ``--ca-file`` (the CA that signed
 the service's certificate), and for a service that requires client
 certificates ``--cert-file`` and ``--key-file``. Each flag falls back to an
 environment variable (``MEDIAGEN_HEALTHCHECK_CA_FILE``, ``..._CERT_FILE``,
-``..._KEY_FILE``), so one image-wide ``HEALTHCHECK`` line serves plaintext and
-TLS deployments alike. ``--tls`` alone trusts the system roots.
+``..._KEY_FILE``), then to the client's own (``MEDIAGEN_CA_FILE``,
+``MEDIAGEN_CERT_FILE``, ``MEDIAGEN_KEY_FILE``), so one image-wide ``HEALTHCHECK``
+line serves plaintext and TLS deployments alike. ``--tls`` alone trusts the system roots.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         ("key-file", "the client certificate's private key"),
     ):
         variable = ENV_PREFIX + name.replace("-", "_").upper()
+        fallback = "MEDIAGEN_" + name.replace("-", "_").upper()
         parser.add_argument(
-            f"--{name}", type=Path, default=os.environ.get(variable) or None, help=f"{what} (${variable})"
+            f"--{name}",
+            type=Path,
+            default=os.environ.get(variable) or os.environ.get(fallback) or None,
+            help=f"{what} (${variable}, else ${fallback})",
         )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
     args = parser.parse_args(argv)

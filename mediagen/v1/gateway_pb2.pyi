@@ -415,11 +415,16 @@ class SubmitRunRequest(_message.Message):
     OUTPUTS_FIELD_NUMBER: _builtins.int
     CONCURRENCY_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """Optional; generated when empty. Given, it makes SubmitRun idempotent."""
     concurrency: _builtins.int
     """Outputs generated at once; 0 or 1 runs them one after another."""
     priority: Global___RunPriority.ValueType
+    caller: _builtins.str
+    """Set by the gateway to the authenticated caller, who owns the run; a value
+    sent by a client is replaced.
+    """
     @_builtins.property
     def context(self) -> _storage_pb2.RunContext: ...
     @_builtins.property
@@ -434,10 +439,11 @@ class SubmitRunRequest(_message.Message):
         outputs: _abc.Iterable[Global___OutputSpec] | None = ...,
         concurrency: _builtins.int = ...,
         priority: Global___RunPriority.ValueType = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "context", b"context", "outputs", b"outputs", "priority", b"priority", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "concurrency", b"concurrency", "context", b"context", "outputs", b"outputs", "priority", b"priority", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -464,6 +470,7 @@ class RunStatus(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     state: Global___RunState.ValueType
     priority: Global___RunPriority.ValueType
@@ -479,6 +486,8 @@ class RunStatus(_message.Message):
     """CancelRun was called; the state becomes CANCELLED once it has stopped."""
     last_sequence: _builtins.int
     """The sequence of the newest event in the run's event log."""
+    caller: _builtins.str
+    """The caller that submitted the run, who alone (with admins) sees it."""
     @_builtins.property
     def context(self) -> _storage_pb2.RunContext: ...
     @_builtins.property
@@ -527,10 +536,11 @@ class RunStatus(_message.Message):
         error: _status_pb2.Status | None = ...,
         timings: _common_pb2.Timings | None = ...,
         last_sequence: _builtins.int = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "started_at", b"started_at", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cancel_requested", b"cancel_requested", "context", b"context", "created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "last_sequence", b"last_sequence", "output_count", b"output_count", "outputs", b"outputs", "priority", b"priority", "queue_position", b"queue_position", "run_id", b"run_id", "started_at", b"started_at", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "caller", b"caller", "cancel_requested", b"cancel_requested", "context", b"context", "created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "last_sequence", b"last_sequence", "output_count", b"output_count", "outputs", b"outputs", "priority", b"priority", "queue_position", b"queue_position", "run_id", b"run_id", "started_at", b"started_at", "state", b"state", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

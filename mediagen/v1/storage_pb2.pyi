@@ -86,8 +86,13 @@ class Run(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """1-64 characters of [A-Za-z0-9_-]; never a path."""
+    caller: _builtins.str
+    """The caller the run belongs to: who created it (through the gateway, the
+    gateway's caller). Empty for runs recorded before runs had owners.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -98,10 +103,11 @@ class Run(_message.Message):
         run_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         context: Global___RunContext | None = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "context", b"context", "created_at", b"created_at", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -113,8 +119,13 @@ class CreateRunRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """Optional; generated when empty."""
+    caller: _builtins.str
+    """On whose behalf the run is created; taken only from an admin caller (the
+    gateway), anyone else's runs belong to themselves.
+    """
     @_builtins.property
     def context(self) -> Global___RunContext: ...
     def __init__(
@@ -122,10 +133,11 @@ class CreateRunRequest(_message.Message):
         *,
         run_id: _builtins.str = ...,
         context: Global___RunContext | None = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "context", b"context", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

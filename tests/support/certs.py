@@ -41,16 +41,18 @@ def _issue(
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
     usage: x509.ObjectIdentifier | None,
+    valid_for: dt.timedelta = dt.timedelta(days=1),
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
+    not_after = now + valid_for
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
         .issuer_name(issuer[0].subject if issuer else _name(subject))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(min(now, not_after) - dt.timedelta(minutes=5))
+        .not_valid_after(not_after)
     )
     if issuer is None:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -84,3 +86,49 @@ def make_test_pki(folder: Path) -> Pki:
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, key_path)
     return paths
+
+
+class ThrowawayCa:
+    """A CA that keeps its key, to issue client and server certificates on demand."""
+
+    def __init__(self, folder: Path, name: str = "mediagen test CA") -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._cert = _issue(name, self._key, None, None)
+        self.cert_file = folder / "ca.pem"
+        self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(
+        self,
+        common_name: str,
+        *,
+        server: bool = False,
+        valid_for: dt.timedelta = dt.timedelta(days=1),
+        into: tuple[Path, Path] | None = None,
+    ) -> tuple[Path, Path]:
+        """Certificate and key files for ``common_name`` (written over ``into`` when given).
+
+        A negative ``valid_for`` gives a certificate that has already expired.
+        """
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(common_name, key, (self._cert, self._key), usage, valid_for)
+        slug = common_name.replace(" ", "-")
+        cert_path, key_path = into or (self.folder / f"{slug}.pem", self.folder / f"{slug}.key")
+        # Written to a temporary name then renamed, as a mounted secret is swapped.
+        for path, data in (
+            (
+                key_path,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            ),
+            (cert_path, cert.public_bytes(serialization.Encoding.PEM)),
+        ):
+            staged = path.with_suffix(path.suffix + ".new")
+            staged.write_bytes(data)
+            staged.replace(path)
+        return cert_path, key_path
