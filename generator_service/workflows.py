@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +152,7 @@ def _raw_inputs(
 
 def _from_template(template: Template, spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
     graph = copy.deepcopy(template.graph)
-    values, problems = _values(template, spec)
+    values, problems = parameter_values(template.parameters, spec)
     images, image_problems = _images(template, spec)
     problems += image_problems
     _raise_if(problems)
@@ -164,18 +165,20 @@ def _from_template(template: Template, spec: generator_pb2.WorkflowSpec) -> Reso
     )
 
 
-def _values(
-    template: Template, spec: generator_pb2.WorkflowSpec
+def parameter_values(
+    parameters: Mapping[str, Parameter], spec: generator_pb2.WorkflowSpec
 ) -> tuple[dict[str, Scalar], list[FieldViolation]]:
+    """Each parameter's value (given, default, or a drawn seed) and every bad or missing one.
+
+    The one check of ``workflow.parameters`` for every template, whatever backend kind runs it.
+    """
     values: dict[str, Scalar] = {}
     problems: list[FieldViolation] = []
     for name, given in sorted(spec.parameters.items()):
-        param = template.parameters.get(name)
+        param = parameters.get(name)
         where = f"workflow.parameters[{name}]"
         if param is None:
-            problems.append(
-                FieldViolation(where, f"unknown parameter (known: {', '.join(template.parameters)})")
-            )
+            problems.append(FieldViolation(where, f"unknown parameter (known: {', '.join(parameters)})"))
             continue
         value = from_value(given)
         why = "has no value" if value is None else check_value(param, value)
@@ -183,13 +186,14 @@ def _values(
             problems.append(FieldViolation(where, why))
             continue
         values[name] = value
-    for name, param in template.parameters.items():
+    for name, param in parameters.items():
         if name in values or param.type == "image":
             continue
         if param.default is not None:
             values[name] = param.default
         elif param.random:
-            values[name] = secrets.randbelow(SEED_LIMIT + 1)
+            top = SEED_LIMIT if param.maximum is None else min(int(param.maximum), SEED_LIMIT)
+            values[name] = secrets.randbelow(top + 1)
         elif param.required and f"workflow.parameters[{name}]" not in {p.field for p in problems}:
             problems.append(FieldViolation(f"workflow.parameters[{name}]", "is required"))
     return values, problems

@@ -9,7 +9,6 @@ name. A request is checked completely here, before any backend is touched.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import grpc
 from generator_service.inputs import kind_problem
 from generator_service.providers.base import BackendKind
 from generator_service.templates import MEDIA_TYPES, PARAM_TYPES, Parameter, TemplateError, check_value
-from generator_service.workflows import SEED_LIMIT, safe_upload_name
-from mediagen.params import Scalar, from_value
+from generator_service.workflows import parameter_values, safe_upload_name
+from mediagen.params import Scalar
 from mediagen.rules import timeout_problem
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import generator_pb2
@@ -133,33 +132,7 @@ def check_job(request: generator_pb2.GenerateRequest, template: ProviderTemplate
 
 def resolve(template: ProviderTemplate, spec: generator_pb2.WorkflowSpec) -> ProviderWorkflow:
     """The request to send, or INVALID_ARGUMENT naming every bad field."""
-    values: dict[str, Scalar] = {}
-    problems: list[FieldViolation] = []
-    for name, given in sorted(spec.parameters.items()):
-        where = f"workflow.parameters[{name}]"
-        param = template.parameters.get(name)
-        if param is None:
-            problems.append(
-                FieldViolation(where, f"unknown parameter (known: {', '.join(template.parameters)})")
-            )
-            continue
-        value = from_value(given)
-        why = "has no value" if value is None else check_value(param, value)
-        if why or value is None:
-            problems.append(FieldViolation(where, why))
-        else:
-            values[name] = value
-    for name, param in template.parameters.items():
-        if name in values or param.type == "image":
-            continue
-        if param.default is not None:
-            values[name] = param.default
-        elif param.random:
-            values[name] = secrets.randbelow(
-                int(param.maximum if param.maximum is not None else SEED_LIMIT) + 1
-            )
-        elif param.required and not any(p.field == f"workflow.parameters[{name}]" for p in problems):
-            problems.append(FieldViolation(f"workflow.parameters[{name}]", "is required"))
+    values, problems = parameter_values(template.parameters, spec)
     images = _images(template, spec, problems)
     _raise_if(problems)
     request = dict(template.request)
