@@ -38,7 +38,7 @@ from generator_service.comfy.client import BackendUnreachable, PromptRejected
 from generator_service.comfy.outputs import parse_history
 from generator_service.delivery import Moments, accepted_event, deliver
 from generator_service.job_files import upload_name
-from generator_service.outbox import Outbox
+from generator_service.outbox import END, Outbox
 from generator_service.tracking import Follower, FollowLimits
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
@@ -46,7 +46,6 @@ from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2, generator_pb2
 
 log = logging.getLogger("mediagen.generator.jobs")
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -91,14 +90,8 @@ class Job:
             self.task.cancel()  # the task then cancels the prompt on ComfyUI
         self.released.set()
 
-    async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
-        while True:
-            item = await self.outbox.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        return self.outbox.events()
 
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.prompt_id)
@@ -120,7 +113,7 @@ class Job:
             async with asyncio.timeout_at(self.deadline):
                 await self._run(inbox)
             outcome = "success"
-            return _END, False
+            return END, False
         except TimeoutError:  # answered now; the prompt is stopped in the clean-up, after it
             outcome = "deadline"
             return self._measured(failures.deadline_exceeded(self.prompt_id, self.backend.name)), True

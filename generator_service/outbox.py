@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from mediagen.v1 import generator_pb2
+
+END = object()
+"""Put last: the job is over and nothing follows."""
 
 
 class Outbox:
@@ -47,3 +51,13 @@ class Outbox:
         if len(self._items) < self._capacity:
             self._writable.set()
         return item
+
+    async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        """The events for the caller, until :data:`END`; an exception put in is raised here."""
+        while True:
+            item = await self.get()
+            if item is END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -23,7 +23,7 @@ from google.protobuf import duration_pb2
 
 from generator_service import failures
 from generator_service.jobs import JobLimits
-from generator_service.outbox import Outbox
+from generator_service.outbox import END, Outbox
 from generator_service.providers.base import (
     MediaBegin,
     MediaBytes,
@@ -42,7 +42,6 @@ from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2, generator_pb2
 
 log = logging.getLogger("mediagen.generator.providers.job")
-_END = object()
 
 
 @dataclass(eq=False)
@@ -74,14 +73,8 @@ class ProviderJob:
             self.task.cancel()
         self.released.set()
 
-    async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
-        while True:
-            item = await self.outbox.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+        return self.outbox.events()
 
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.job_id)
@@ -101,7 +94,7 @@ class ProviderJob:
             async with asyncio.timeout_at(self.deadline):
                 await self._run()
             outcome = "success"
-            return _END
+            return END
         except TimeoutError:
             outcome = "deadline"
             if self.provider_id:
