@@ -33,14 +33,21 @@ ENV MEDIAGEN_GATEWAY_PORT=50051 MEDIAGEN_GATEWAY_METRICS_PORT=9101 MEDIAGEN_GATE
 EXPOSE 50051 9101
 ENTRYPOINT ["python", "-m", "gateway"]
 
-FROM base AS comfyui-sim
+# The simulators make real media: their stage adds the imaging and audio/video packages that
+# the service images do without.
+FROM base AS simulators
+USER 0
+RUN pip install --no-cache-dir -c constraints.txt ".[sim]"
+USER 10001
+
+FROM simulators AS comfyui-sim
 EXPOSE 8188
 ENTRYPOINT ["python", "-m", "comfyui_sim", "--host", "0.0.0.0", "--port", "8188", "--data-dir", "/tmp/comfyui-sim"]
 
-FROM base AS images-api-sim
+FROM simulators AS images-api-sim
 EXPOSE 8190
 ENTRYPOINT ["python", "-m", "images_api_sim", "--host", "0.0.0.0", "--port", "8190"]
 
-FROM base AS predictions-sim
+FROM simulators AS predictions-sim
 EXPOSE 8191
 ENTRYPOINT ["python", "-m", "predictions_sim", "--host", "0.0.0.0", "--port", "8191"]

@@ -44,7 +44,7 @@ install_venv() {
   log "installing the pinned Python packages into .venv (log: .venv/install.log)"
   : >"$logfile"
   quietly "$logfile" "$venv/bin/python" -m pip install --upgrade pip
-  quietly "$logfile" "$venv/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev,stack]"
+  quietly "$logfile" "$venv/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev,stack,sim]"
   log "packages installed in $((SECONDS - started))s"
   echo "$want" > "$stamp"
 }
