@@ -28,6 +28,10 @@ RESAMPLE = {
     "lanczos": Image.Resampling.LANCZOS,
 }
 
+_TEMP_SUFFIXES = random.Random()
+"""Its own generator: drawing from the module's shared one would disturb whoever else uses it
+(a property-based test drawing its cases in the same process, for one)."""
+
 
 async def empty_image(ctx: RunContext, width: int, height: int, batch_size: int, color: int) -> NodeResult:
     frame = media.solid(width, height, color)
@@ -101,7 +105,7 @@ async def save_image(ctx: RunContext, images: list[Image.Image], filename_prefix
 
 
 def temp_prefix() -> str:
-    return "ComfyUI_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+    return "ComfyUI_temp_" + "".join(_TEMP_SUFFIXES.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
 
 
 async def preview_image(ctx: RunContext, images: list[Image.Image]) -> NodeResult:
