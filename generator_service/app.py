@@ -88,16 +88,16 @@ def _temporary_data_dir(settings: GeneratorSettings) -> Path | None:
 
 def job_limits(settings: GeneratorSettings) -> JobLimits:
     follow = FollowLimits(
-        settings.watchdog_quiet_seconds,
-        settings.poll_interval,
-        settings.backend_lost_seconds,
-        settings.history_retry_seconds,
+        watchdog_quiet=settings.watchdog_quiet_seconds,
+        poll_interval=settings.poll_interval,
+        backend_lost=settings.backend_lost_seconds,
+        history_retry=settings.history_retry_seconds,
     )
     return JobLimits(
-        follow,
-        settings.cancel_wait_seconds,
-        settings.chunk_size,
-        settings.output_prefix,
+        follow=follow,
+        cancel_wait=settings.cancel_wait_seconds,
+        chunk_size=settings.chunk_size,
+        output_prefix=settings.output_prefix,
         connect_wait=settings.backend_lost_seconds,
     )
 

@@ -20,6 +20,7 @@ from generator_service import failures, workflows
 from generator_service.comfy.client import ComfyClient
 from generator_service.comfy.outputs import parse_history
 from generator_service.download import short_name, stream_output
+from generator_service.job_ids import JobIds
 from generator_service.outbox import Outbox
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
@@ -40,13 +41,16 @@ class Moments:
 async def deliver(
     client: ComfyClient,
     outbox: Outbox,
+    *,
     workflow: workflows.ResolvedWorkflow,
     entry: dict[str, Any],
     moments: Moments,
     chunk_size: int,
-    ids: dict[str, str],
+    ids: JobIds,
 ) -> None:
-    prompt_id, backend = ids["prompt_id"], ids["backend"]
+    """Every output of the finished prompt into ``outbox``, then ``completed``; raises when the
+    entry says the prompt failed or names a file it must not fetch."""
+    prompt_id, backend = ids.prompt_id, ids.backend
     result = parse_history(entry, workflow.include_previews)
     if result.status == "error":
         raise failures.execution_failed(result.error, prompt_id, backend)
@@ -88,7 +92,7 @@ async def deliver(
     await outbox.put(generator_pb2.GenerateEvent(completed=completed))
 
 
-def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
+def unsafe_outputs(names: list[str], ids: JobIds) -> ServiceError:
     """DATA_LOSS: the history names files outside the output folders; none of the job's is sent.
 
     Fetching them could read anything the backend can see; leaving them out would hand the caller
@@ -100,7 +104,7 @@ def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
         f"the backend listed {len(names)} output file(s) outside its output folders "
         f"(first: {first!r}); nothing was fetched",
         "UNSAFE_OUTPUT_NAME",
-        {**ids, "filename": first, "refused_files": str(len(names))},
+        ids.metadata(filename=first, refused_files=str(len(names))),
     )
 
 
@@ -110,7 +114,7 @@ push the event past the message limit after the job was queued."""
 
 
 def accepted_event(
-    workflow: workflows.ResolvedWorkflow, ids: dict[str, str], position: int
+    workflow: workflows.ResolvedWorkflow, ids: JobIds, position: int
 ) -> generator_pb2.GenerateEvent:
     params = {
         name: to_value(value)
@@ -119,8 +123,8 @@ def accepted_event(
     }
     return generator_pb2.GenerateEvent(
         accepted=generator_pb2.Accepted(
-            prompt_id=ids["prompt_id"],
-            backend=ids["backend"],
+            prompt_id=ids.prompt_id,
+            backend=ids.backend,
             queue_position=position,
             seed=workflow.seed,
             template=workflow.template,
