@@ -32,11 +32,10 @@ from generator_service.providers.base import (
     MediaDone,
     Progressed,
     Queued,
-    RemoteBackend,
     RunContext,
     RunEvent,
 )
-from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
@@ -48,8 +47,9 @@ SAFETY_WORDS = ("nsfw", "safety", "content policy", "flagged")
 DATA_PIECE = 64 * 1024
 
 
-class PredictionsBackend(RemoteBackend):
+class PredictionsBackend(HttpBackend):
     kind = BackendKind.PREDICTIONS
+    probe_path = "/v1/account"
 
     def __init__(
         self,
@@ -62,18 +62,9 @@ class PredictionsBackend(RemoteBackend):
         poll_initial: float = 0.1,
         poll_max: float = 2.0,
     ) -> None:
-        super().__init__(name, url, capacity)
-        self.http = ProviderHttp(
-            url, key, http_timeout, name, read_timeout=max(http_timeout, prefer_wait + 10.0)
-        )
+        read_timeout = max(http_timeout, prefer_wait + 10.0)
+        super().__init__(name, url, key, capacity, http_timeout, read_timeout)
         self.prefer_wait, self.poll_initial, self.poll_max = prefer_wait, poll_initial, poll_max
-
-    async def probe(self) -> None:
-        await self.http.probe("/v1/account")
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.close()
 
     async def cancel(self, provider_id: str) -> bool:
         status, _, _ = await self.http.exchange(
