@@ -22,7 +22,7 @@ DEADLINE_S = 3.0
 async def _finish(rig: Rig, row: Row, watch: RunWatch, since: float) -> None:
     """ComfyUI freed since ``since``, then what the bucket holds for the run."""
     seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, since, FREED_LIMIT)
-    row.freed = "NO" if seconds is None else seconds * 1000
+    row.freed_after(seconds)
     await rig.settle(row, watch.run_id, SETTLE_LIMIT)
 
 

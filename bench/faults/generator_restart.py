@@ -22,7 +22,7 @@ import uuid
 
 from bench.faults.observe import comfyui_freed
 from bench.faults.rig import Rig, Row
-from bench.faults.watch import MiB, large_output
+from bench.faults.watch import MiB, RunWatch, large_output
 from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack
@@ -74,11 +74,7 @@ async def generator_killed_then_restarted(rig: Rig) -> Row:
         await asyncio.to_thread(_start_generator, rig.s, state_dir)
         row.notes.append(f"generator SERVING again {time.monotonic() - restarted_at:.1f}s after restart")
         seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, restarted_at, FREED_LIMIT)
-        row.freed = "NO" if seconds is None else seconds * 1000
-        row.baseline = _verdict(seconds)
-        if seconds is not None:
-            row.notes.append(await _history_note(rig, watch.prompt_id))
-        await rig.settle(row, run_id, SETTLE_LIMIT)
+        await _conclude(rig, row, watch, seconds, _verdict(seconds))
     finally:
         await watch.close()
     return row
@@ -103,15 +99,20 @@ async def generator_killed_other_replica_frees(rig: Rig) -> Row:
         )
         row.heard(await watch.wait_status(STATUS_LIMIT), killed_at)
         seconds = await freeing
-        row.freed = "NO" if seconds is None else seconds * 1000
-        met = seconds is not None and seconds <= TARGET_S
-        row.baseline = f"freed <= {TARGET_S:.0f}s after the kill: {'met' if met else 'NOT met'}"
-        if seconds is not None:
-            row.notes.append(await _history_note(rig, watch.prompt_id))
-        await rig.settle(row, run_id, SETTLE_LIMIT)
+        met = "met" if seconds is not None and seconds <= TARGET_S else "NOT met"
+        await _conclude(rig, row, watch, seconds, f"freed <= {TARGET_S:.0f}s after the kill: {met}")
     finally:
         await watch.close()
     return row
+
+
+async def _conclude(rig: Rig, row: Row, watch: RunWatch, freed: float | None, baseline: str) -> None:
+    """When ComfyUI was freed, what became of the prompt's history entry, what the bucket kept."""
+    row.freed_after(freed)
+    row.baseline = baseline
+    if freed is not None:
+        row.notes.append(await _history_note(rig, watch.prompt_id))
+    await rig.settle(row, watch.run_id, SETTLE_LIMIT)
 
 
 async def _history_note(rig: Rig, prompt_id: str, limit: float = 2.0) -> str:

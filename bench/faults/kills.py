@@ -59,7 +59,7 @@ async def killed(rig: Rig, name: str, victim: str, kill: Callable[[], None] | No
             row.freed = "n/a (killed)"
         else:
             seconds = await freed
-            row.freed = "NO" if seconds is None else seconds * 1000
+            row.freed_after(seconds)
         if victim == "minio":
             await asyncio.to_thread(rig.minio.start)
             row.notes.append(f"MinIO restarted: {await rig.uploads_now(run_id)} upload(s) open right after")
@@ -85,7 +85,7 @@ async def generator_killed_while_executing(rig: Rig) -> Row:
         row.heard(await watch.wait_status(STATUS_LIMIT), killed_at)
         row.baseline = _target(row.to_status)
         seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, FREED_LIMIT)
-        row.freed = "NO" if seconds is None else seconds * 1000
+        row.freed_after(seconds)
         if seconds is None:
             later = await comfyui_freed(
                 rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, node_seconds + 5

@@ -43,6 +43,10 @@ class Row:
     duplicates: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    def freed_after(self, seconds: float | None) -> None:
+        """ComfyUI freed this many seconds after the fault (shown in ms), or ``NO`` when it was not."""
+        self.freed = "NO" if seconds is None else seconds * 1000
+
     def heard(self, status: Status | None, since: float) -> None:
         """The caller's status and how long after ``since`` (the fault) it came, if it came."""
         if status is not None:

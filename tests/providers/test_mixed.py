@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 import pytest
 
@@ -17,6 +19,7 @@ from tests.providers.conftest import (
     IMAGES_KEY_ENV,
     PREDICTIONS_KEY,
     PREDICTIONS_KEY_ENV,
+    Remote,
     backends,
 )
 
@@ -117,3 +120,24 @@ async def test_validation_knows_the_provider_templates(
     finally:
         await channel.close()
         await server.stop(1.0)
+
+
+@pytest.mark.parametrize(
+    ("template", "key"),
+    [("gpt_image", IMAGES_KEY), ("flux_schnell", PREDICTIONS_KEY)],
+    ids=["images", "predictions"],
+)
+async def test_a_refused_key_is_unavailable_and_never_shown(
+    remote: Remote, caplog: pytest.LogCaptureFixture, template: str, key: str
+) -> None:
+    """The provider refuses the key the generator sends: the caller hears why, never the key."""
+    caplog.set_level(logging.DEBUG)
+    remote.images.simulator.config.api_key = "sk-another-key"
+    remote.predictions.simulator.config.api_token = "r8_someone_else"
+    result = await run(remote.stub, template_request(template, prompt="x"))
+    assert result.error is not None
+    assert result.error.code == grpc.StatusCode.UNAVAILABLE
+    assert result.error.reason == "PROVIDER_UNAUTHORIZED"
+    assert key not in result.error.message
+    assert all(key not in value for value in result.error.metadata.values())
+    assert key not in caplog.text
