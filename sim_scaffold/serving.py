@@ -13,7 +13,7 @@ import json
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
@@ -110,6 +110,12 @@ class SimHandle(Generic[SimT, FaultsT]):
     async def stop(self) -> None:
         self.simulator.halt()
         await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
 
 async def start_hosted(
