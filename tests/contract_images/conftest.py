@@ -30,6 +30,12 @@ class Target(ProviderTarget[Faults]):
         payload = {"model": self.model, "quality": "low", **body}
         return await self.http.post(f"{self.url}/v1/images/generations", json=payload, headers=self.auth)
 
+    async def edit(self, image: bytes, **fields: str) -> httpx.Response:
+        """A multipart edit of the PNG ``image``, at low quality, with these form fields."""
+        data = {"model": self.model, "quality": "low", **fields}
+        files = [("image", ("in.png", image, "image/png"))]
+        return await self.http.post(f"{self.url}/v1/images/edits", headers=self.auth, data=data, files=files)
+
 
 @pytest.fixture(params=["simulator", "real"])
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
