@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 
 from generator_service.providers.base import (
     BackendKind,
@@ -125,13 +126,11 @@ class PredictionsBackend(HttpBackend):
             except asyncio.CancelledError:
                 exchange.add_done_callback(self._cancel_what_was_created)
                 raise
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"POST {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, answer_headers, answer, context, _describe, ids, attempts, f"POST {path}"
+            prediction = await self._prediction_or_wait(
+                status, answer_headers, answer, context, ids, attempts, f"POST {path}"
             )
+            if prediction is not None:
+                return prediction
 
     def _cancel_what_was_created(self, exchange: asyncio.Task[Any]) -> None:
         if exchange.cancelled() or exchange.exception() is not None:
@@ -155,13 +154,32 @@ class PredictionsBackend(HttpBackend):
             attempts += 1
             path = f"/v1/predictions/{provider_id}"
             status, headers, answer = await self.http.exchange("GET", path, ids)
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"GET {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, headers, answer, context, _describe, ids, attempts, f"GET {path}"
+            prediction = await self._prediction_or_wait(
+                status, headers, answer, context, ids, attempts, f"GET {path}"
             )
+            if prediction is not None:
+                return prediction
+
+    async def _prediction_or_wait(
+        self,
+        status: int,
+        headers: httpx.Headers,
+        answer: Any,
+        context: RunContext,
+        ids: dict[str, str],
+        attempts: int,
+        what: str,
+    ) -> dict[str, Any] | None:
+        """The prediction an answer carries; None once a refusal worth asking again was waited out.
+
+        Any other refusal raises its status, and so does a success that is not a prediction.
+        """
+        if status < 400 and isinstance(answer, dict):
+            return answer
+        if status < 400:
+            raise unavailable(f"{what}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
+        await self.http.wait_or_raise(status, headers, answer, context, _describe, ids, attempts, what)
+        return None
 
 
 def _progress(prediction: dict[str, Any]) -> common_pb2.Progress:
