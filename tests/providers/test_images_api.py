@@ -10,18 +10,15 @@ import pytest
 from PIL import Image
 
 from images_api_sim import ImagesSimConfig, ImagesSimHandle, start_images_sim
-from mediagen.scaffold.channels import open_channel
-from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
+from mediagen.v1 import common_pb2, generator_pb2
 from predictions_sim import PredictionsSimHandle
-from tests.generator.conftest import start_generator
 from tests.generator.support import run, sha256, template_request, wait_until
 from tests.providers.conftest import (
     IMAGES_KEY,
     IMAGES_KEY_ENV,
-    PREDICTIONS_KEY,
-    PREDICTIONS_KEY_ENV,
     Remote,
     backends,
+    generator_with,
 )
 
 
@@ -196,12 +193,8 @@ async def test_status_and_listing_name_each_kind(remote: Remote) -> None:
 async def test_url_items_are_downloaded_without_the_key(
     images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
-    server = await start_generator(backends=backends(images_sim.url, predictions_sim.url, model="dall-e-2"))
-    channel = open_channel(server.address)
-    try:
-        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+    declared = backends(images_sim.url, predictions_sim.url, model="dall-e-2")
+    async with generator_with(monkeypatch, declared) as (_, stub):
         result = await run(stub, template_request("gpt_image", prompt="by url", n=2))
         assert result.error is None, result.error
         assert len(result.media) == 2
@@ -210,9 +203,6 @@ async def test_url_items_are_downloaded_without_the_key(
             assert media.start.expected_size == media.end.size_bytes == len(media.data)
             assert _decoded(media.data).size == (1024, 1024)
         assert [with_key for _, with_key in images_sim.simulator.deliveries] == [False, False]
-    finally:
-        await channel.close()
-        await server.stop(1.0)
 
 
 async def test_deadline_during_a_slow_event_stream(remote: Remote) -> None:
@@ -229,17 +219,12 @@ async def test_deadline_during_a_slow_event_stream(remote: Remote) -> None:
 async def test_jobs_spread_over_backends_of_one_kind(
     images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
     second = await start_images_sim(ImagesSimConfig(api_key=IMAGES_KEY))
     declared = backends(images_sim.url, predictions_sim.url)
     declared.append({"kind": "images_api", "url": second.url, "key_env": IMAGES_KEY_ENV, "name": "images-b"})
-    server = await start_generator(backends=declared)
-    channel = open_channel(server.address)
-    try:
+    async with second, generator_with(monkeypatch, declared) as (_, stub):
         for sim in (images_sim, second):
             sim.faults.hang = True
-        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
         calls = [
             stub.Generate(template_request("gpt_image", prompt=f"spread {i}", timeout=30)) for i in range(2)
         ]
@@ -247,7 +232,3 @@ async def test_jobs_spread_over_backends_of_one_kind(
         assert (len(images_sim.log), len(second.log)) == (1, 1)
         for call in calls:
             call.cancel()
-    finally:
-        await channel.close()
-        await server.stop(1.0)
-        await second.stop()
