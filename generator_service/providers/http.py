@@ -23,7 +23,7 @@ from typing import Any
 import grpc
 import httpx
 
-from generator_service.providers.base import RunContext
+from generator_service.providers.base import RemoteBackend, RunContext
 from mediagen.scaffold import ServiceError
 
 MAX_ERROR_BODY = 64 * 1024
@@ -31,6 +31,35 @@ DEFAULT_RETRY_AFTER = 1.0
 
 Describe = Callable[[int, Any, dict[str, str]], ServiceError]
 """Turns a refusal (HTTP status, parsed body, ids) into the status the caller gets."""
+
+
+class HttpBackend(RemoteBackend):
+    """A remote backend spoken to over HTTP with a bearer key.
+
+    Its one client is what ``probe`` asks (at ``probe_path``, a cheap authenticated request of
+    the kind's API) and is closed with the backend, once its background work is done.
+    """
+
+    probe_path: str
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        key: str,
+        capacity: int,
+        http_timeout: float,
+        read_timeout: float | None = None,
+    ) -> None:
+        super().__init__(name, url, capacity)
+        self.http = ProviderHttp(url, key, http_timeout, name, read_timeout)
+
+    async def probe(self) -> None:
+        await self.http.probe(self.probe_path)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.http.close()
 
 
 class ProviderHttp:

@@ -123,6 +123,23 @@ class _Latest:
         return self._bound[1](*args, **kwargs)
 
 
+def _through_latest(kind: str) -> Any:
+    """``RotatingChannel``'s multi-callable factory of one call kind (``"unary_stream"`` ...)."""
+
+    def multicallable(
+        self: RotatingChannel,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:
+        kwargs = {"request_serializer": request_serializer, "response_deserializer": response_deserializer}
+        return _Latest(self, kind, method, kwargs)
+
+    multicallable.__name__ = multicallable.__qualname__ = kind
+    return multicallable
+
+
 class RotatingChannel(aio.Channel):
     """A channel whose TLS credentials are re-read from their files when those change.
 
@@ -151,41 +168,12 @@ class RotatingChannel(aio.Channel):
             task.add_done_callback(lambda done: self._retire_done(done, old))
         return self._channel
 
-    def unary_unary(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "unary_unary", method, _serializers(request_serializer, response_deserializer))
-
-    def unary_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "unary_stream", method, _serializers(request_serializer, response_deserializer))
-
-    def stream_unary(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "stream_unary", method, _serializers(request_serializer, response_deserializer))
-
-    def stream_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "stream_stream", method, _serializers(request_serializer, response_deserializer))
+    # The four multi-callable factories of aio.Channel differ only in the kind they ask the newest
+    # channel for: one definition serves all four.
+    unary_unary = _through_latest("unary_unary")
+    unary_stream = _through_latest("unary_stream")
+    stream_unary = _through_latest("stream_unary")
+    stream_stream = _through_latest("stream_stream")
 
     def _retire_done(self, task: asyncio.Task[None], channel: aio.Channel) -> None:
         self._retiring.discard(task)
@@ -211,10 +199,6 @@ class RotatingChannel(aio.Channel):
 
     async def channel_ready(self) -> None:
         await self.latest().channel_ready()
-
-
-def _serializers(request_serializer: Any, response_deserializer: Any) -> dict[str, Any]:
-    return {"request_serializer": request_serializer, "response_deserializer": response_deserializer}
 
 
 def refused_before_start(error: grpc.RpcError) -> bool:

@@ -42,11 +42,10 @@ from generator_service.providers.base import (
     MediaDone,
     Progressed,
     Queued,
-    RemoteBackend,
     RunContext,
     RunEvent,
 )
-from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
@@ -57,23 +56,16 @@ MIME = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 
 
-class ImagesApiBackend(RemoteBackend):
+class ImagesApiBackend(HttpBackend):
     kind = BackendKind.IMAGES_API
+    probe_path = "/v1/models"
 
     def __init__(
         self, name: str, url: str, key: str, capacity: int, http_timeout: float, model: str = ""
     ) -> None:
-        super().__init__(name, url, capacity)
-        self.http = ProviderHttp(url, key, http_timeout, name)
+        super().__init__(name, url, key, capacity, http_timeout)
         self.model = model
         """Replaces the template's model (e.g. the name a compatible server gives its model)."""
-
-    async def probe(self) -> None:
-        await self.http.probe("/v1/models")
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.close()
 
     async def cancel(self, provider_id: str) -> bool:
         return True  # closing the request is the only cancel this API has; the job did that

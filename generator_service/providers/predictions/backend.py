@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 
 from generator_service.providers.base import (
     BackendKind,
@@ -32,11 +33,10 @@ from generator_service.providers.base import (
     MediaDone,
     Progressed,
     Queued,
-    RemoteBackend,
     RunContext,
     RunEvent,
 )
-from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
@@ -48,8 +48,9 @@ SAFETY_WORDS = ("nsfw", "safety", "content policy", "flagged")
 DATA_PIECE = 64 * 1024
 
 
-class PredictionsBackend(RemoteBackend):
+class PredictionsBackend(HttpBackend):
     kind = BackendKind.PREDICTIONS
+    probe_path = "/v1/account"
 
     def __init__(
         self,
@@ -62,18 +63,9 @@ class PredictionsBackend(RemoteBackend):
         poll_initial: float = 0.1,
         poll_max: float = 2.0,
     ) -> None:
-        super().__init__(name, url, capacity)
-        self.http = ProviderHttp(
-            url, key, http_timeout, name, read_timeout=max(http_timeout, prefer_wait + 10.0)
-        )
+        read_timeout = max(http_timeout, prefer_wait + 10.0)
+        super().__init__(name, url, key, capacity, http_timeout, read_timeout)
         self.prefer_wait, self.poll_initial, self.poll_max = prefer_wait, poll_initial, poll_max
-
-    async def probe(self) -> None:
-        await self.http.probe("/v1/account")
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.close()
 
     async def cancel(self, provider_id: str) -> bool:
         status, _, _ = await self.http.exchange(
@@ -134,13 +126,11 @@ class PredictionsBackend(RemoteBackend):
             except asyncio.CancelledError:
                 exchange.add_done_callback(self._cancel_what_was_created)
                 raise
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"POST {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, answer_headers, answer, context, _describe, ids, attempts, f"POST {path}"
+            prediction = await self._prediction_or_wait(
+                status, answer_headers, answer, context, ids, attempts, f"POST {path}"
             )
+            if prediction is not None:
+                return prediction
 
     def _cancel_what_was_created(self, exchange: asyncio.Task[Any]) -> None:
         if exchange.cancelled() or exchange.exception() is not None:
@@ -164,13 +154,32 @@ class PredictionsBackend(RemoteBackend):
             attempts += 1
             path = f"/v1/predictions/{provider_id}"
             status, headers, answer = await self.http.exchange("GET", path, ids)
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"GET {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, headers, answer, context, _describe, ids, attempts, f"GET {path}"
+            prediction = await self._prediction_or_wait(
+                status, headers, answer, context, ids, attempts, f"GET {path}"
             )
+            if prediction is not None:
+                return prediction
+
+    async def _prediction_or_wait(
+        self,
+        status: int,
+        headers: httpx.Headers,
+        answer: Any,
+        context: RunContext,
+        ids: dict[str, str],
+        attempts: int,
+        what: str,
+    ) -> dict[str, Any] | None:
+        """The prediction an answer carries; None once a refusal worth asking again was waited out.
+
+        Any other refusal raises its status, and so does a success that is not a prediction.
+        """
+        if status < 400 and isinstance(answer, dict):
+            return answer
+        if status < 400:
+            raise unavailable(f"{what}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
+        await self.http.wait_or_raise(status, headers, answer, context, _describe, ids, attempts, what)
+        return None
 
 
 def _progress(prediction: dict[str, Any]) -> common_pb2.Progress:
