@@ -48,12 +48,14 @@ class Backend:
         self,
         name: str,
         url: str,
+        *,
         client_id_prefix: str,
         http_timeout: float,
         journal: Journal,
         cancel_wait: float,
         process: ManagedProcess | None = None,
     ) -> None:
+        """``process``: the ComfyUI this generator runs at ``url`` (managed mode), None when attached."""
         self.name, self.url, self.process = name, url, process
         self.identity = name if process is not None else url
         """What the journal calls it: the URL of an attached ComfyUI; a managed one's URL changes
