@@ -122,7 +122,12 @@ class Backend:
         if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.identity):
             self._recovery = self.spawn(
                 recover(
-                    self.client, self.journal, self.identity, fresh_process, self._cancel_wait, self.files
+                    self.client,
+                    self.journal,
+                    self.identity,
+                    fresh_process=fresh_process,
+                    cancel_wait=self._cancel_wait,
+                    files=self.files,
                 )
             )
 

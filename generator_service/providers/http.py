@@ -79,11 +79,11 @@ class ProviderHttp:
                 response.status_code,
                 response.headers,
                 body,
-                context,
-                describe,
-                ids,
-                attempts,
-                f"{method} {path}",
+                context=context,
+                describe=describe,
+                ids=ids,
+                attempts=attempts,
+                what=f"{method} {path}",
             )
 
     async def exchange(
@@ -114,6 +114,7 @@ class ProviderHttp:
         status: int,
         headers: httpx.Headers,
         body: Any,
+        *,
         context: RunContext,
         describe: Describe,
         ids: RequestIds,

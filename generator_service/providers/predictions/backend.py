@@ -141,7 +141,14 @@ class PredictionsBackend(RemoteBackend):
             if status < 400:
                 raise unavailable(f"POST {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
             await self.http.wait_or_raise(
-                status, answer_headers, answer, context, _describe, ids, attempts, f"POST {path}"
+                status,
+                answer_headers,
+                answer,
+                context=context,
+                describe=_describe,
+                ids=ids,
+                attempts=attempts,
+                what=f"POST {path}",
             )
 
     def _cancel_what_was_created(self, exchange: asyncio.Task[Any]) -> None:
@@ -171,7 +178,14 @@ class PredictionsBackend(RemoteBackend):
             if status < 400:
                 raise unavailable(f"GET {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
             await self.http.wait_or_raise(
-                status, headers, answer, context, _describe, ids, attempts, f"GET {path}"
+                status,
+                headers,
+                answer,
+                context=context,
+                describe=_describe,
+                ids=ids,
+                attempts=attempts,
+                what=f"GET {path}",
             )
 
 
