@@ -50,12 +50,11 @@ async def deliver(
 ) -> None:
     """Every output of the finished prompt into ``outbox``, then ``completed``; raises when the
     entry says the prompt failed or names a file it must not fetch."""
-    prompt_id, backend = ids.prompt_id, ids.backend
     result = parse_history(entry, workflow.include_previews)
     if result.status == "error":
-        raise failures.execution_failed(result.error, prompt_id, backend)
+        raise failures.execution_failed(result.error, ids)
     if result.status == "interrupted":
-        raise failures.interrupted_elsewhere(result.error, prompt_id, backend)
+        raise failures.interrupted_elsewhere(result.error, ids)
     if result.refused:
         raise unsafe_outputs(result.refused, ids)
     finished = moments.finished or time.monotonic()
@@ -87,7 +86,7 @@ async def deliver(
         total=_dur(now - moments.created),
     )
     completed = generator_pb2.Completed(
-        prompt_id=prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
+        prompt_id=ids.prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
     )
     await outbox.put(generator_pb2.GenerateEvent(completed=completed))
 

@@ -130,15 +130,13 @@ class Job:
             return Ended(), False
         except TimeoutError:  # answered now; the prompt is stopped in the clean-up, after it
             outcome = "deadline"
-            return Failed(self._measured(failures.deadline_exceeded(self.prompt_id, self.backend.name))), True
+            return Failed(self._measured(failures.deadline_exceeded(self.ids))), True
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
             return Failed(self._measured(exc)), True
         except BackendUnreachable as exc:
             outcome = "unavailable"
-            return Failed(
-                self._measured(failures.unavailable(str(exc), self.prompt_id, self.backend.name))
-            ), True
+            return Failed(self._measured(failures.unavailable(str(exc), self.ids))), True
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -201,7 +199,7 @@ class Job:
             if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
                 self.life.refused()
                 await self.backend.journal.remove(self.prompt_id)
-            raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
+            raise failures.rejected(exc.body, self.ids) from None
         with self.backend.queued_by_us():
             accepted_at = self.accepted_at = time.monotonic()
             position = await self._position() if ahead else 0
@@ -242,10 +240,9 @@ class Job:
         try:
             return await self.backend.events.wait_connected(self.limits.connect_wait)
         except TimeoutError:
-            raise failures.unavailable(
+            raise failures.unavailable_before_accept(
                 f"backend {self.backend.name}: no event socket within {self.limits.connect_wait:g}s "
                 f"(last error: {self.backend.events.last_error or 'none'})",
-                "",
                 self.backend.name,
             ) from None
 

@@ -138,14 +138,13 @@ class Follower:
         elif event.kind == "progress":
             return self._executing(str(data.get("node")), int(data.get("value", 0)), int(data.get("max", 0)))
         elif event.kind == "execution_error":
-            raise failures.execution_failed(data, self._ids.prompt_id, self._ids.backend)
+            raise failures.execution_failed(data, self._ids)
         elif event.kind == "execution_interrupted":
-            raise failures.interrupted_elsewhere(data, self._ids.prompt_id, self._ids.backend)
+            raise failures.interrupted_elsewhere(data, self._ids)
         elif event.kind == ev.BACKEND_DOWN:
             raise failures.unavailable(
                 f"backend {self._ids.backend} went down: {data.get('reason', '')}",
-                self._ids.prompt_id,
-                self._ids.backend,
+                self._ids,
             )
         elif event.kind == "status":
             if int(data.get("queue_remaining", 0)) > 1 and self._waiting():
@@ -182,7 +181,7 @@ class Follower:
             try:
                 entry = await self._client.history(self._ids.prompt_id)
             except BackendUnreachable as exc:
-                raise failures.unavailable(str(exc), self._ids.prompt_id, self._ids.backend) from None
+                raise failures.unavailable(str(exc), self._ids) from None
             if entry is not None:
                 self.finished_at = self.finished_at or time.monotonic()
                 yield Finished(entry)
@@ -217,8 +216,7 @@ class Follower:
             raise failures.unavailable(
                 f"prompt {prompt_id} is neither queued nor in the history of {self._ids.backend} "
                 "(deleted, cleared, or the backend restarted)",
-                prompt_id,
-                self._ids.backend,
+                self._ids,
                 "PROMPT_LOST",
             )
         self.finished_at = self.finished_at or time.monotonic()
@@ -230,7 +228,6 @@ class Follower:
         if now - self._unreachable_since >= self._limits.backend_lost:
             raise failures.unavailable(
                 f"backend {self._ids.backend} unreachable: {why}",
-                self._ids.prompt_id,
-                self._ids.backend,
+                self._ids,
                 "BACKEND_UNREACHABLE",
             )

@@ -24,12 +24,13 @@ import grpc
 import httpx
 
 from generator_service.providers.base import RemoteBackend, RunContext
+from generator_service.providers.request_ids import RequestIds
 from mediagen.scaffold import ServiceError
 
 MAX_ERROR_BODY = 64 * 1024
 DEFAULT_RETRY_AFTER = 1.0
 
-Describe = Callable[[int, Any, dict[str, str]], ServiceError]
+Describe = Callable[[int, Any, RequestIds], ServiceError]
 """Turns a refusal (HTTP status, parsed body, ids) into the status the caller gets."""
 
 
@@ -87,7 +88,7 @@ class ProviderHttp:
         path: str,
         context: RunContext,
         describe: Describe,
-        ids: dict[str, str],
+        ids: RequestIds,
         **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
         """A 2xx response, its body not read yet; 429s retried while the deadline allows."""
@@ -107,15 +108,15 @@ class ProviderHttp:
                 response.status_code,
                 response.headers,
                 body,
-                context,
-                describe,
-                ids,
-                attempts,
-                f"{method} {path}",
+                context=context,
+                describe=describe,
+                ids=ids,
+                attempts=attempts,
+                what=f"{method} {path}",
             )
 
     async def exchange(
-        self, method: str, path: str, ids: dict[str, str], **kwargs: Any
+        self, method: str, path: str, ids: RequestIds, **kwargs: Any
     ) -> tuple[int, httpx.Headers, Any]:
         """One authenticated request, its (small, JSON) answer read whole: status, headers, body."""
         response = await self._open(method, self.base_url + path, ids, self._auth, **kwargs)
@@ -142,9 +143,10 @@ class ProviderHttp:
         status: int,
         headers: httpx.Headers,
         body: Any,
+        *,
         context: RunContext,
         describe: Describe,
-        ids: dict[str, str],
+        ids: RequestIds,
         attempts: int,
         what: str,
     ) -> None:
@@ -158,13 +160,13 @@ class ProviderHttp:
 
     async def probe(self, path: str) -> None:
         """An authenticated GET that must answer (a 429 counts: the provider is there, just busy)."""
-        response = await self._open("GET", self.base_url + path, {"backend": self.backend}, self._auth)
+        response = await self._open("GET", self.base_url + path, RequestIds(self.backend), self._auth)
         await response.aclose()
         if response.status_code >= 400 and response.status_code != 429:
             raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
 
     @asynccontextmanager
-    async def get_unauthenticated(self, url: str, ids: dict[str, str]) -> AsyncIterator[httpx.Response]:
+    async def get_unauthenticated(self, url: str, ids: RequestIds) -> AsyncIterator[httpx.Response]:
         """A GET of an output URL: another host, so no key goes with it. Asked for unencoded
         bytes, so ``Content-Length`` counts the bytes that are passed on."""
         response = await self._open("GET", url, ids, {}, headers={"Accept-Encoding": "identity"})
@@ -174,7 +176,7 @@ class ProviderHttp:
             await response.aclose()
 
     async def _open(
-        self, method: str, url: str, ids: dict[str, str], auth: dict[str, str], **kwargs: Any
+        self, method: str, url: str, ids: RequestIds, auth: dict[str, str], **kwargs: Any
     ) -> httpx.Response:
         headers = {**kwargs.pop("headers", {}), **auth}
         request = self._client.build_request(method, url, headers=headers, **kwargs)
@@ -220,7 +222,7 @@ def retry_after(headers: httpx.Headers) -> float:
     return DEFAULT_RETRY_AFTER
 
 
-def refusal(status: int, body: Any, describe: Describe, ids: dict[str, str], what: str) -> ServiceError:
+def refusal(status: int, body: Any, describe: Describe, ids: RequestIds, what: str) -> ServiceError:
     if status >= 500:
         return unavailable(f"{what}: the provider answered HTTP {status}", ids, "PROVIDER_UNAVAILABLE")
     if status in (401, 403):
@@ -230,23 +232,20 @@ def refusal(status: int, body: Any, describe: Describe, ids: dict[str, str], wha
     return describe(status, body, ids)
 
 
-def rate_limited(wait: float, body: Any, attempts: int, ids: dict[str, str]) -> ServiceError:
+def rate_limited(wait: float, body: Any, attempts: int, ids: RequestIds) -> ServiceError:
     return ServiceError(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         f"the provider is rate limiting ({attempts} attempt(s)); it asks to retry after {wait:g}s, "
         "which is past this job's deadline",
         "PROVIDER_RATE_LIMITED",
-        {
-            **ids,
-            "retry_after_seconds": f"{wait:g}",
-            "attempts": str(attempts),
-            "provider_code": provider_code(body),
-        },
+        ids.metadata(
+            retry_after_seconds=f"{wait:g}", attempts=str(attempts), provider_code=provider_code(body)
+        ),
     )
 
 
-def unavailable(why: str, ids: dict[str, str], reason: str = "PROVIDER_UNAVAILABLE") -> ServiceError:
-    return ServiceError(grpc.StatusCode.UNAVAILABLE, why[:500], reason, ids)
+def unavailable(why: str, ids: RequestIds, reason: str = "PROVIDER_UNAVAILABLE") -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, why[:500], reason, ids.metadata())
 
 
 def provider_code(body: Any) -> str:

@@ -109,7 +109,7 @@ class ProviderJob:
             outcome = "deadline"
             if self.life.backend_may_hold:
                 await self._cancel()
-            return Failed(failures.deadline_exceeded(self.job_id, self.backend.name))
+            return Failed(failures.deadline_exceeded(self.ids))
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
             # e.g. the provider became unreachable mid-job: do not leave it running

@@ -52,7 +52,7 @@ class ServiceSpec:
     on_health: Callable[[HealthMonitor], None] | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunningServer:
     spec: ServiceSpec
     server: aio.Server
@@ -126,7 +126,15 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     metrics = None
     if settings.metrics_port is not None:
         metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
-    return RunningServer(spec, server, port, settings.host, monitor, metrics, settings.grace_seconds)
+    return RunningServer(
+        spec=spec,
+        server=server,
+        port=port,
+        host=settings.host,
+        health=monitor,
+        metrics=metrics,
+        grace=settings.grace_seconds,
+    )
 
 
 def _bind(server: aio.Server, name: str, settings: ServerSettings) -> int:

@@ -187,7 +187,14 @@ async def test_the_outbox_ends_the_stream_on_its_last_item() -> None:
 
 @pytest.fixture
 async def backend(simulator: SimulatorHandle, tmp_path: Path) -> AsyncIterator[Backend]:
-    comfy = Backend("comfyui-0", simulator.url, "life", 5.0, FileJournal(tmp_path / "journal"), 3.0)
+    comfy = Backend(
+        "comfyui-0",
+        simulator.url,
+        client_id_prefix="life",
+        http_timeout=5.0,
+        journal=FileJournal(tmp_path / "journal"),
+        cancel_wait=3.0,
+    )
     comfy.events.start()
     await comfy.check()
     await wait_until(lambda: comfy.ready)
@@ -278,7 +285,14 @@ async def test_letting_go_before_the_backend_has_it_sends_nothing(
     simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
     """No event socket yet: the job waits for one, still RUNNING, when the caller lets go."""
-    quiet = Backend("comfyui-0", simulator.url, "life", 5.0, FileJournal(tmp_path / "journal"), 3.0)
+    quiet = Backend(
+        "comfyui-0",
+        simulator.url,
+        client_id_prefix="life",
+        http_timeout=5.0,
+        journal=FileJournal(tmp_path / "journal"),
+        cancel_wait=3.0,
+    )
     try:
         job = new_job(quiet)
         job.start()

@@ -38,6 +38,7 @@ from generator_service.providers.base import (
 )
 from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
+from generator_service.providers.request_ids import RequestIds
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import common_pb2
@@ -56,6 +57,7 @@ class PredictionsBackend(HttpBackend):
         self,
         name: str,
         url: str,
+        *,
         key: str,
         capacity: int,
         http_timeout: float,
@@ -71,17 +73,17 @@ class PredictionsBackend(HttpBackend):
         status, _, _ = await self.http.exchange(
             "POST",
             f"/v1/predictions/{provider_id}/cancel",
-            {"backend": self.name, "prediction_id": provider_id},
+            RequestIds(self.name, prediction_id=provider_id),
         )
         return status < 400
 
     async def run(self, workflow: ProviderWorkflow, context: RunContext) -> AsyncGenerator[RunEvent, None]:
-        ids = {"backend": self.name, "job_id": context.job_id}
+        ids = RequestIds(self.name, context.job_id)
         prediction = await self._create(workflow, context, ids)
         provider_id = str(prediction.get("id", ""))
         if not provider_id:
             raise unavailable("the provider created a prediction without an id", ids, "PROVIDER_BAD_ANSWER")
-        ids["prediction_id"] = provider_id
+        ids = ids.with_prediction(provider_id)
         yield Queued(provider_id)
         delay = self.poll_initial
         while str(prediction.get("status")) not in TERMINAL:
@@ -106,7 +108,7 @@ class PredictionsBackend(HttpBackend):
                 yield event
 
     async def _create(
-        self, workflow: ProviderWorkflow, context: RunContext, ids: dict[str, str]
+        self, workflow: ProviderWorkflow, context: RunContext, ids: RequestIds
     ) -> dict[str, Any]:
         model = workflow.template.model
         if ":" in model:
@@ -127,7 +129,13 @@ class PredictionsBackend(HttpBackend):
                 exchange.add_done_callback(self._cancel_what_was_created)
                 raise
             prediction = await self._prediction_or_wait(
-                status, answer_headers, answer, context, ids, attempts, f"POST {path}"
+                status,
+                answer_headers,
+                answer,
+                context=context,
+                ids=ids,
+                attempts=attempts,
+                what=f"POST {path}",
             )
             if prediction is not None:
                 return prediction
@@ -148,14 +156,14 @@ class PredictionsBackend(HttpBackend):
         with contextlib.suppress(ServiceError):
             await self.cancel(provider_id)
 
-    async def _get(self, provider_id: str, context: RunContext, ids: dict[str, str]) -> dict[str, Any]:
+    async def _get(self, provider_id: str, context: RunContext, ids: RequestIds) -> dict[str, Any]:
         attempts = 0
         while True:
             attempts += 1
             path = f"/v1/predictions/{provider_id}"
             status, headers, answer = await self.http.exchange("GET", path, ids)
             prediction = await self._prediction_or_wait(
-                status, headers, answer, context, ids, attempts, f"GET {path}"
+                status, headers, answer, context=context, ids=ids, attempts=attempts, what=f"GET {path}"
             )
             if prediction is not None:
                 return prediction
@@ -165,8 +173,9 @@ class PredictionsBackend(HttpBackend):
         status: int,
         headers: httpx.Headers,
         answer: Any,
+        *,
         context: RunContext,
-        ids: dict[str, str],
+        ids: RequestIds,
         attempts: int,
         what: str,
     ) -> dict[str, Any] | None:
@@ -178,7 +187,16 @@ class PredictionsBackend(HttpBackend):
             return answer
         if status < 400:
             raise unavailable(f"{what}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-        await self.http.wait_or_raise(status, headers, answer, context, _describe, ids, attempts, what)
+        await self.http.wait_or_raise(
+            status,
+            headers,
+            answer,
+            context=context,
+            describe=_describe,
+            ids=ids,
+            attempts=attempts,
+            what=what,
+        )
         return None
 
 
@@ -196,9 +214,9 @@ def _progress(prediction: dict[str, Any]) -> common_pb2.Progress:
     return progress
 
 
-def _ended(status: str, prediction: dict[str, Any], ids: dict[str, str]) -> ServiceError:
+def _ended(status: str, prediction: dict[str, Any], ids: RequestIds) -> ServiceError:
     error = str(prediction.get("error") or "")[:500]
-    metadata = {**ids, "provider_status": status, "provider_error": error}
+    metadata = ids.metadata(provider_status=status, provider_error=error)
     if status == "failed" and any(word in error.lower() for word in SAFETY_WORDS):
         return ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION,
@@ -231,10 +249,10 @@ async def _data_uri(uri: str, name: str) -> AsyncIterator[RunEvent]:
     yield MediaDone()
 
 
-def _describe(status: int, body: Any, ids: dict[str, str]) -> ServiceError:
+def _describe(status: int, body: Any, ids: RequestIds) -> ServiceError:
     body = body if isinstance(body, dict) else {"detail": str(body)}
     detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")[:500]
-    metadata = {**ids, "provider_status": str(status), "provider_code": str(body.get("title") or "")}
+    metadata = ids.metadata(provider_status=str(status), provider_code=str(body.get("title") or ""))
     if status == 404:
         return ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION,
