@@ -24,8 +24,11 @@ from generator_service.job_ids import JobIds
 from generator_service.outbox import Outbox
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
-from mediagen.scaffold.metrics import JOB_DURATION
+from mediagen.scaffold.metrics import JOB_DURATION, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
+
+# A job's phases under the run stage names of ``mediagen_stage_duration_seconds``.
+STAGE_OF_PHASE = {"queue": "submit_to_start", "execution": "execute", "transfer": "download"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,9 @@ async def deliver(
     moments: Moments,
     chunk_size: int,
     ids: JobIds,
-) -> None:
-    """Every output of the finished prompt into ``outbox``, then ``completed``; raises when the
-    entry says the prompt failed or names a file it must not fetch."""
+) -> int:
+    """Every output of the finished prompt into ``outbox``, then ``completed``; the bytes sent.
+    Raises when the entry says the prompt failed or names a file it must not fetch."""
     result = parse_history(entry, workflow.include_previews)
     if result.status == "error":
         raise failures.execution_failed(result.error, ids)
@@ -68,8 +71,11 @@ async def deliver(
         )
     )
     transfer_start = time.monotonic()
+    sent = 0
     for index, file in enumerate(result.files):
         async for event in stream_output(client, file, index, chunk_size, ids):
+            if event.WhichOneof("event") == "media_end":
+                sent += event.media_end.size_bytes
             await outbox.put(event)
     now = time.monotonic()
     phases = {
@@ -79,6 +85,7 @@ async def deliver(
     }
     for phase, seconds in phases.items():
         JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+        STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
     timings = common_pb2.Timings(
         queue_wait=_dur(phases["queue"]),
         execution=_dur(phases["execution"]),
@@ -89,6 +96,7 @@ async def deliver(
         prompt_id=ids.prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
     )
     await outbox.put(generator_pb2.GenerateEvent(completed=completed))
+    return sent
 
 
 def unsafe_outputs(names: list[str], ids: JobIds) -> ServiceError:

@@ -47,9 +47,9 @@ from generator_service.job_ids import JobIds
 from generator_service.lifecycle import JobLife, JobState
 from generator_service.outbox import Ended, Failed, Last, Outbox
 from generator_service.tracking import Finished, Follower, FollowLimits
-from mediagen.scaffold import ServiceError
+from mediagen.scaffold import ServiceError, tracing
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
 from mediagen.v1 import generator_pb2
 
 log = logging.getLogger("mediagen.generator.jobs")
@@ -185,16 +185,25 @@ class Job:
 
     async def _run(self, inbox: asyncio.Queue[Any]) -> None:
         client_id = await self._connected_client_id()
-        for image in self.workflow.images:
-            name = upload_name(self.prompt_id, image.filename)
-            comfy_name = await self.backend.client.upload_image(name, image.data, self.limits.output_prefix)
-            workflows.bind_upload(self.workflow, image, comfy_name)
+        traced = {"mediagen.prompt_id": self.prompt_id, "mediagen.backend": self.backend.name}
+        if self.workflow.images:
+            began = time.monotonic()
+            sizes = sum(len(image.data) for image in self.workflow.images)
+            with tracing.span("comfyui.upload", {**traced, "mediagen.bytes": sizes}):
+                for image in self.workflow.images:
+                    name = upload_name(self.prompt_id, image.filename)
+                    comfy_name = await self.backend.client.upload_image(
+                        name, image.data, self.limits.output_prefix
+                    )
+                    workflows.bind_upload(self.workflow, image, comfy_name)
+            STAGE_DURATION.labels("generator", "upload").observe(time.monotonic() - began)
         workflows.apply_job_prefix(self.workflow.graph, self.limits.output_prefix, self.prompt_id)
         ahead = self.backend.events.queue_remaining
         await self.backend.journal.record(self.backend.identity, self.prompt_id)
         self.life.reach_backend()  # from here a lost answer may still have queued the prompt
         try:
-            await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
+            with tracing.span("comfyui.submit", traced):
+                await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
             if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
                 self.life.refused()
@@ -213,18 +222,23 @@ class Job:
                 graph=self.workflow.graph,
                 limits=self.limits.follow,
             )
-            entry = await self._followed(follower)
+            # The WebSocket wait: queued behind other prompts, then executing.
+            with tracing.span("comfyui.wait", traced):
+                entry = await self._followed(follower)
         self.outputs_listed = len(parse_history(entry, include_previews=False).files)
         moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
-        await deliver(
-            self.backend.client,
-            self.outbox,
-            workflow=self.workflow,
-            entry=entry,
-            moments=moments,
-            chunk_size=self.limits.chunk_size,
-            ids=self.ids,
-        )
+        listed: dict[str, str | int] = {**traced, "mediagen.media_count": self.outputs_listed}
+        with tracing.span("comfyui.download", listed) as span:
+            sent = await deliver(
+                self.backend.client,
+                self.outbox,
+                workflow=self.workflow,
+                entry=entry,
+                moments=moments,
+                chunk_size=self.limits.chunk_size,
+                ids=self.ids,
+            )
+            span.set_attribute("mediagen.bytes", sent)
 
     async def _followed(self, follower: Follower) -> dict[str, Any]:
         """The prompt's history entry once it is over; its progress goes to the caller meanwhile."""

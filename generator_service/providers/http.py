@@ -25,7 +25,7 @@ import httpx
 
 from generator_service.providers.base import RemoteBackend, RunContext
 from generator_service.providers.request_ids import RequestIds
-from mediagen.scaffold import ServiceError
+from mediagen.scaffold import ServiceError, tracing
 
 MAX_ERROR_BODY = 64 * 1024
 DEFAULT_RETRY_AFTER = 1.0
@@ -74,6 +74,7 @@ class ProviderHttp:
         self._auth = {"Authorization": f"Bearer {key}"} if key else {}
         limits = httpx.Timeout(timeout, connect=min(timeout, 10.0), read=read_timeout)
         self._client = httpx.AsyncClient(timeout=limits)
+        tracing.instrument_httpx(self._client)
 
     def __repr__(self) -> str:  # never the key
         return f"ProviderHttp({self.base_url!r})"

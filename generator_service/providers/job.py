@@ -22,6 +22,7 @@ import grpc
 from google.protobuf import duration_pb2
 
 from generator_service import failures
+from generator_service.delivery import STAGE_OF_PHASE
 from generator_service.job_ids import JobIds
 from generator_service.jobs import JobLimits
 from generator_service.lifecycle import JobLife, JobState
@@ -40,7 +41,7 @@ from generator_service.providers.templates import ProviderWorkflow
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
 log = logging.getLogger("mediagen.generator.providers.job")
@@ -179,6 +180,7 @@ class ProviderJob:
         }
         for phase, seconds in phases.items():
             JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+            STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
         timings = common_pb2.Timings(
             queue_wait=_dur(phases["queue"]),
             execution=_dur(phases["execution"]),

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from mediagen.scaffold import tls
+from mediagen.scaffold import tls, tracing
 from mediagen.scaffold.auth import bearer_metadata
 from mediagen.scaffold.errors import REFUSED_BEFORE_START, status_details, status_of_rpc_error
 from mediagen.scaffold.flow import flow_control_options
@@ -98,6 +98,8 @@ def open_channel(
     interceptors: list[aio.ClientInterceptor] = [
         kind(token) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     ]
+    # With tracing on, each call gets a client span and carries its W3C context in the metadata.
+    interceptors.extend(tracing.client_interceptors())
     if ca_file or cert_file:
         return RotatingChannel(
             lambda creds: aio.secure_channel(target, creds, options=options, interceptors=interceptors),

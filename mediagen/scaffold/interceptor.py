@@ -50,7 +50,8 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
             return handler
         metadata = details.invocation_metadata
         request_id = _request_id(details)
-        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata))
+        kind = _GRPC_TYPES[(handler.request_streaming, handler.response_streaming)]
+        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata, kind))
 
     def _identify(self, metadata: Any, context: aio.ServicerContext[Any, Any]) -> Caller | None:
         if not self._callers.names_by_certificate:
@@ -59,19 +60,18 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         return self._callers.identify(metadata, names)
 
     def _observed(
-        self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any
+        self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any, kind: str
     ) -> Callable[..., Any]:
-        short = method.rsplit("/", 1)[-1]
-        labels = (self._service, short)
+        service, short = method.lstrip("/").rsplit("/", 1)
+        labels = (kind, service, short)
 
         async def finish(
             context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None, caller: Caller
         ) -> None:
             code = _final_code(context, exc)
-            metrics.RPC_CALLS.labels(self._service, short, code.name).inc()
+            metrics.RPC_HANDLED.labels(*labels, code.name).inc()
             metrics.RPC_CALLS_BY_CALLER.labels(self._service, self._callers.label(caller), code.name).inc()
             metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
-            metrics.RPC_IN_FLIGHT.labels(*labels).dec()
             level = logging.INFO if code in _QUIET_CODES else logging.WARNING
             log.log(
                 level,
@@ -130,8 +130,17 @@ _QUIET_CODES = {
 }
 
 
-def _begin(labels: tuple[str, str]) -> float:
-    metrics.RPC_IN_FLIGHT.labels(*labels).inc()
+# grpc-prometheus's grpc_type label, by (request streaming, response streaming).
+_GRPC_TYPES = {
+    (False, False): "unary",
+    (True, False): "client_stream",
+    (False, True): "server_stream",
+    (True, True): "bidi_stream",
+}
+
+
+def _begin(labels: tuple[str, str, str]) -> float:
+    metrics.RPC_STARTED.labels(*labels).inc()
     return time.monotonic()
 
 
