@@ -42,8 +42,8 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    exporters = _exporter_names(env)
-    return bool(exporters & _ON_WORDS)
+    # Any exporter named but "none" counts: one this module cannot run stops the service.
+    return bool(_exporter_names(env) - {"none"})
 
 
 def _exporter_names(env: Mapping[str, str]) -> set[str]:
