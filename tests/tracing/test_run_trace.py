@@ -8,19 +8,14 @@ JetStream queue in the message's headers.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import pytest
 from grpc import aio
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1 import common_pb2 as otel_common
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from bench.otlp_sink import Exported, SpanSink
 from mediagen.stack.local import LocalStack
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc
@@ -28,57 +23,6 @@ from tests.e2e.stack import running_stack
 from tests.gateway.runs import output, request, run
 
 pytestmark = pytest.mark.e2e
-SPAN_WAIT = 20.0
-
-
-@dataclass(frozen=True)
-class Exported:
-    service: str
-    span: trace_pb2.Span
-
-    @property
-    def trace_id(self) -> str:
-        return self.span.trace_id.hex()
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        return {item.key: _value(item.value) for item in self.span.attributes}
-
-
-def _value(value: otel_common.AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
-
-
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP trace receiver: keeps every span it is sent, with the sender's service name."""
-
-    def __init__(self) -> None:
-        self.spans: list[Exported] = []
-
-    def Export(self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any) -> Any:
-        for resource_spans in request.resource_spans:
-            names = [
-                a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"
-            ]
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(Exported(names[0] if names else "", span) for span in scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-    def of_trace(self, trace_id: str) -> list[Exported]:
-        return [exported for exported in self.spans if exported.trace_id == trace_id]
-
-    def wait_for(self, trace_id: str, names: set[tuple[str, str]]) -> list[Exported]:
-        """The trace's spans once every (service, span name) is among them (exports are batched)."""
-        deadline = time.monotonic() + SPAN_WAIT
-        while True:
-            spans = self.of_trace(trace_id)
-            missing = names - set(_names(spans))
-            if not missing:
-                return spans
-            if time.monotonic() > deadline:
-                raise AssertionError(f"trace {trace_id}: no {sorted(missing)} among {_names(spans)}")
-            time.sleep(0.1)
 
 
 def _names(spans: list[Exported]) -> list[tuple[str, str]]:
@@ -86,25 +30,17 @@ def _names(spans: list[Exported]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[tuple[Receiver, int]]:
-    collected = Receiver()
-    server = grpc.server(ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collected, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield collected, port
-    server.stop(0)
+def receiver() -> Iterator[SpanSink]:
+    sink = SpanSink()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture(scope="module")
 def traced_stack(
-    tmp_path_factory: pytest.TempPathFactory, minio_endpoint: MinioEndpoint, receiver: tuple[Receiver, int]
+    tmp_path_factory: pytest.TempPathFactory, minio_endpoint: MinioEndpoint, receiver: SpanSink
 ) -> Iterator[LocalStack]:
-    otel = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver[1]}",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
+    otel = receiver.env()
     with running_stack(
         tmp_path_factory.mktemp("traced"),
         minio_endpoint,
@@ -183,14 +119,14 @@ def _check_pipeline(spans: list[Exported], run_id: str, gateway: str) -> None:
 
 
 async def test_a_generate_call_is_one_trace_across_the_services(
-    traced_stack: LocalStack, gateway: Any, receiver: tuple[Receiver, int]
+    traced_stack: LocalStack, gateway: Any, receiver: SpanSink
 ) -> None:
     result = await run(gateway, request(output("solid_image", width=32, height=32, color=0x336699)))
     completed = result.completed
     assert completed.media_stored == 1
     assert len(completed.trace_id) == 32
     assert int(completed.trace_id, 16)
-    spans = receiver[0].wait_for(
+    spans = receiver.wait_for(
         completed.trace_id,
         {("mediagen-gateway", "/mediagen.v1.GatewayService/Generate"), *pipeline("mediagen-gateway")},
     )
@@ -205,7 +141,7 @@ async def test_a_generate_call_is_one_trace_across_the_services(
 
 
 async def test_a_durable_run_continues_the_submitters_trace_across_the_queue(
-    traced_stack: LocalStack, gateway: Any, receiver: tuple[Receiver, int]
+    traced_stack: LocalStack, gateway: Any, receiver: SpanSink
 ) -> None:
     submitted = await gateway.SubmitRun(
         gateway_pb2.SubmitRunRequest(
@@ -219,7 +155,7 @@ async def test_a_durable_run_continues_the_submitters_trace_across_the_queue(
             completed = event.run_completed
     assert completed is not None
     assert completed.state == gateway_pb2.RUN_STATE_SUCCEEDED
-    spans = receiver[0].wait_for(
+    spans = receiver.wait_for(
         completed.trace_id,
         {
             ("mediagen-gateway", "/mediagen.v1.GatewayService/SubmitRun"),
