@@ -18,8 +18,10 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+import psutil
 from grpc import aio
 
 from bench.baseline import DirectPipeline
@@ -50,8 +52,31 @@ async def through_gateway(stub: gateway_pb2_grpc.GatewayServiceAsyncStub, size: 
         raise RuntimeError(f"expected one stored media, got {stored}")
 
 
+class ServiceCpu:
+    """CPU seconds the gateway, generator and storage processes of one stack used meanwhile."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        pids = stack.pids()
+        self._processes = [psutil.Process(pids[name]) for name in ("gateway", "generator", "storage")]
+        self.seconds = 0.0
+
+    def _now(self) -> float:
+        return sum(sum(process.cpu_times()[:2]) for process in self._processes)
+
+    def start(self) -> None:
+        self.seconds = -self._now()
+
+    def stop(self) -> None:
+        self.seconds += self._now()
+
+
 async def measure(
-    stack: LocalStack, runs: int, size: int, warmup: int = 3, traced: LocalStack | None = None
+    stack: LocalStack,
+    runs: int,
+    size: int,
+    warmup: int = 3,
+    traced: LocalStack | None = None,
+    cpu: Sequence[ServiceCpu] = (),
 ) -> tuple[list[float], list[float], list[float]]:
     """Durations of the script, the stack and (given) the traced stack, runs alternating."""
     assert stack.minio is not None
@@ -64,20 +89,27 @@ async def measure(
     baseline: list[float] = []
     services: list[float] = []
     with_tracing: list[float] = []
+
+    async def timed(path: Awaitable[object], into: list[float], keep: bool) -> None:
+        started = time.perf_counter()
+        await path
+        if keep:
+            into.append(time.perf_counter() - started)
+
     try:
         for i in range(warmup + runs):
-            started = time.perf_counter()
-            await direct.run_once(size, size)
-            middle = time.perf_counter()
-            await through_gateway(stub, size)
-            ended = time.perf_counter()
-            if traced_stub is not None:
-                await through_gateway(traced_stub, size)
-            if i >= warmup:
-                baseline.append(middle - started)
-                services.append(ended - middle)
-                if traced_stub is not None:
-                    with_tracing.append(time.perf_counter() - ended)
+            if i == warmup:
+                for measured in cpu:
+                    measured.start()
+            keep = i >= warmup
+            await timed(direct.run_once(size, size), baseline, keep)
+            # The two stacks take turns going first, so neither always runs on a warmer machine.
+            pair = [(stub, services), (traced_stub, with_tracing)]
+            for which, into in pair if i % 2 == 0 else reversed(pair):
+                if which is not None:
+                    await timed(through_gateway(which, size), into, keep)
+        for measured in cpu:
+            measured.stop()
     finally:
         await direct.close()
         await channel.close()
@@ -99,7 +131,7 @@ def main() -> int:
         if args.tracing:
             sink = SpanSink()
             resources.callback(sink.stop)
-            otel = sink.env()
+            otel = sink.env(batch_delay_ms=None)
             config = StackConfig(
                 work_dir=work / "traced",
                 minio=stack.minio,
@@ -108,7 +140,10 @@ def main() -> int:
                 storage_env=otel,
             )
             traced = resources.enter_context(LocalStack(config))
-        baseline, services, with_tracing = asyncio.run(measure(stack, args.runs, args.size, traced=traced))
+        cpu = [ServiceCpu(stack)] + ([ServiceCpu(traced)] if traced else [])
+        baseline, services, with_tracing = asyncio.run(
+            measure(stack, args.runs, args.size, traced=traced, cpu=cpu)
+        )
         memory = peak_rss_mib(stack.pids())
     overhead_ms = (percentile(services, 0.5) - percentile(baseline, 0.5)) * 1000
     print(f"baseline (one-process script): {summary_ms(baseline)}")
@@ -120,7 +155,12 @@ def main() -> int:
     )
     if with_tracing:
         tracing_ms = (percentile(with_tracing, 0.5) - percentile(services, 0.5)) * 1000
+        plain_cpu, traced_cpu = (measured.seconds / args.runs * 1000 for measured in cpu)
         print(f"through the stack with tracing on: {summary_ms(with_tracing)}")
+        print(
+            f"service CPU per run (gateway+generator+storage): {plain_cpu:.2f} ms untraced, "
+            f"{traced_cpu:.2f} ms traced ({traced_cpu - plain_cpu:+.2f} ms)"
+        )
         print(
             f"tracing cost p50: {tracing_ms:+.2f} ms (target +{TRACING_TARGET_MS:.0f} ms: "
             f"{'met' if tracing_ms <= TRACING_TARGET_MS else 'NOT met'}); spans received: {len(sink.spans)}"

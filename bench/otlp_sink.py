@@ -59,13 +59,13 @@ class SpanSink(trace_service_pb2_grpc.TraceServiceServicer):
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        """The standard variables that make a service export here, batches sent within 0.1 s."""
-        return {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint,
-            "OTEL_EXPORTER_OTLP_INSECURE": "true",
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-        }
+    def env(self, batch_delay_ms: int | None = 100) -> dict[str, str]:
+        """The standard variables that make a service export here; batches sent every
+        ``batch_delay_ms`` (None: the SDK's default, 5 s, as a deployment would have it)."""
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint, "OTEL_EXPORTER_OTLP_INSECURE": "true"}
+        if batch_delay_ms is not None:
+            env["OTEL_BSP_SCHEDULE_DELAY"] = str(batch_delay_ms)
+        return env
 
     def stop(self) -> None:
         self._server.stop(0)
