@@ -124,7 +124,7 @@ def server_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+    return [aio_server_interceptor(filter_=_traced_call())]  # type: ignore[no-untyped-call]
 
 
 def client_interceptors() -> list[Any]:
@@ -133,7 +133,20 @@ def client_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return list(aio_client_interceptors())  # type: ignore[no-untyped-call]
+    return list(aio_client_interceptors(filter_=_traced_call()))  # type: ignore[no-untyped-call]
+
+
+def _traced_call() -> Any:
+    """Every call but health checks and reflection: those are no run's and would only be noise
+    (each gateway checks its peers every few seconds)."""
+    from opentelemetry.instrumentation.grpc import filters
+
+    return filters.negate(
+        filters.any_of(
+            filters.health_check(),
+            filters.service_prefix("grpc.reflection."),
+        )
+    )
 
 
 def instrument_httpx(client: Any) -> None:
