@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -57,7 +57,7 @@ def _exporter_names(env: Mapping[str, str]) -> set[str]:
 def configure(service: str) -> bool:
     """Install the SDK for this process when the environment asks for it; True when tracing is on.
 
-    Idempotent: services that share a process (tests, the demo stack) share one provider, named
+    Idempotent: services that share a process (as in tests) share one provider, named
     after the first (``OTEL_SERVICE_NAME`` wins over it).
     """
     global _enabled, _provider
@@ -198,21 +198,3 @@ def extract(carrier: Mapping[str, str] | None) -> otel_context.Context | None:
     if not _enabled or not carrier:
         return None
     return propagate.extract(carrier)
-
-
-@contextlib.contextmanager
-def installed(provider: Any) -> Iterator[None]:
-    """Use ``provider`` (an SDK ``TracerProvider``) for this process's spans; for tests.
-
-    The OpenTelemetry API allows one global provider per process: the first one installed
-    stays, so every test in a process that traces shares it.
-    """
-    global _enabled, _provider
-    if trace.get_tracer_provider() is not provider:
-        trace.set_tracer_provider(provider)
-    before = (_enabled, _provider)
-    _enabled, _provider = True, provider
-    try:
-        yield
-    finally:
-        _enabled, _provider = before
