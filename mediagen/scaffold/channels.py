@@ -35,7 +35,7 @@ RETIRED_CHANNEL_GRACE = 3600.0
 
 
 class _CallMetadata:
-    """Adds the bearer token and the request id being served to every call."""
+    """Adds the bearer token, the request id being served and (tracing on) the trace context."""
 
     def __init__(self, token: str | None) -> None:
         self._auth = bearer_metadata(token)
@@ -47,6 +47,8 @@ class _CallMetadata:
         request_id = current_log_ids().get("request_id")
         if request_id and metadata.get(REQUEST_ID_KEY) is None:
             metadata[REQUEST_ID_KEY] = request_id
+        # The W3C traceparent of the current span: the callee's server span continues the trace.
+        tracing.inject(metadata)  # type: ignore[arg-type]
         return aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
@@ -98,8 +100,6 @@ def open_channel(
     interceptors: list[aio.ClientInterceptor] = [
         kind(token) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     ]
-    # With tracing on, each call gets a client span and carries its W3C context in the metadata.
-    interceptors.extend(tracing.client_interceptors())
     if ca_file or cert_file:
         return RotatingChannel(
             lambda creds: aio.secure_channel(target, creds, options=options, interceptors=interceptors),

@@ -9,10 +9,13 @@ read by the SDK as documented. Off, nothing is installed: no interceptor on serv
 channels, and :func:`span` hands back one shared do-nothing context manager, so a call pays
 one module-level boolean test and nothing else.
 
-On, the gRPC instrumentation's interceptors start a server span per call and carry the W3C
-trace context in the call's metadata to the next service; :func:`inject` and
-:func:`extract` carry it anywhere else (a durable run's queue message), so the spans of one
-run share one trace id, which :func:`current_trace_id` gives to logs and ``RunCompleted``.
+On, the gRPC instrumentation's server interceptor starts a span per call, continuing the W3C
+trace context the caller put in the call's metadata: the scaffold's channels put it there with
+:func:`inject`, without a client span of their own (the callee's server span covers the call,
+and the instrumentation's client interceptors, a second interceptor layer per call, cost as
+much again, see the README). :func:`inject` and :func:`extract` carry the context anywhere
+else too (a durable run's queue message), so the spans of one run share one trace id, which
+:func:`current_trace_id` gives to logs and ``RunCompleted``.
 """
 
 from __future__ import annotations
@@ -125,15 +128,6 @@ def server_interceptors() -> list[Any]:
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
     return [aio_server_interceptor(filter_=_traced_call())]  # type: ignore[no-untyped-call]
-
-
-def client_interceptors() -> list[Any]:
-    """The gRPC instrumentation's client interceptors (one per call kind) when tracing is on."""
-    if not _enabled:
-        return []
-    from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-    return list(aio_client_interceptors(filter_=_traced_call()))  # type: ignore[no-untyped-call]
 
 
 def _traced_call() -> Any:
