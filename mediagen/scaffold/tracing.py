@@ -167,6 +167,15 @@ def span(
     return _tracer.start_as_current_span(name, context=parent, attributes=attributes)
 
 
+def in_trace() -> bool:
+    """Tracing is on and a span is current: work done now belongs to a call or a run.
+
+    Background upkeep (health checks, sweeps) runs outside any, and is left untraced rather
+    than making a root span every few seconds.
+    """
+    return _enabled and trace.get_current_span().get_span_context().is_valid
+
+
 def annotate(attributes: Mapping[str, AttributeValue]) -> None:
     """Add attributes to the current span (a call's server span, say), when tracing is on."""
     if _enabled:

@@ -61,7 +61,7 @@ class ObjectStore:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            if not tracing.enabled():
+            if not tracing.in_trace():
                 return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
             with tracing.span(f"s3 {fn.__name__.strip('_')}", self._attributes(args, kwargs)):
                 return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))

@@ -36,6 +36,7 @@ def test_off_nothing_is_installed_and_spans_cost_a_shared_no_op(monkeypatch: pyt
     with first as span:
         assert not span.is_recording()
         assert tracing.current_trace_id() == ""
+        assert not tracing.in_trace()
     carrier: dict[str, str] = {}
     tracing.inject(carrier)
     assert carrier == {}
