@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
 
 from generator_service import failures, workflows
 from generator_service.comfy.client import ComfyClient
@@ -22,9 +21,9 @@ from generator_service.comfy.outputs import parse_history
 from generator_service.download import short_name, stream_output
 from generator_service.job_ids import JobIds
 from generator_service.outbox import Outbox
+from generator_service.timings import completed_timings
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
-from mediagen.scaffold.metrics import JOB_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
 
@@ -57,8 +56,6 @@ async def deliver(
         raise failures.interrupted_elsewhere(result.error, ids)
     if result.refused:
         raise unsafe_outputs(result.refused, ids)
-    finished = moments.finished or time.monotonic()
-    started = moments.started or moments.accepted
     nodes = len(workflow.graph)
     outbox.push_progress(
         generator_pb2.GenerateEvent(
@@ -71,19 +68,13 @@ async def deliver(
     for index, file in enumerate(result.files):
         async for event in stream_output(client, file, index, chunk_size, ids):
             await outbox.put(event)
-    now = time.monotonic()
-    phases = {
-        "queue": started - moments.accepted,
-        "execution": finished - started,
-        "transfer": now - transfer_start,
-    }
-    for phase, seconds in phases.items():
-        JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
-    timings = common_pb2.Timings(
-        queue_wait=_dur(phases["queue"]),
-        execution=_dur(phases["execution"]),
-        transfer=_dur(phases["transfer"]),
-        total=_dur(now - moments.created),
+    timings = completed_timings(
+        created=moments.created,
+        accepted=moments.accepted,
+        started=moments.started,
+        finished=moments.finished,
+        transfer_start=transfer_start,
+        end=time.monotonic(),
     )
     completed = generator_pb2.Completed(
         prompt_id=ids.prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
@@ -130,9 +121,3 @@ def accepted_event(
             parameters=params,
         )
     )
-
-
-def _dur(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
-    return value

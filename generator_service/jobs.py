@@ -46,10 +46,10 @@ from generator_service.job_files import upload_name
 from generator_service.job_ids import JobIds
 from generator_service.lifecycle import JobLife, JobState
 from generator_service.outbox import Ended, Failed, Last, Outbox
+from generator_service.timings import observe_end
 from generator_service.tracking import Finished, Follower, FollowLimits
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import generator_pb2
 
 log = logging.getLogger("mediagen.generator.jobs")
@@ -147,8 +147,7 @@ class Job:
             ), True
         finally:
             self.backend.events.unsubscribe(self.prompt_id)
-            JOB_OUTCOMES.labels("generator", outcome).inc()
-            JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
+            observe_end(outcome, self.created)
 
     def _measured(self, error: ServiceError) -> ServiceError:
         """The error with the queue and execution time measured so far (once ComfyUI took the job)."""
