@@ -11,6 +11,7 @@ import time
 
 from google.protobuf import duration_pb2
 
+from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2
 
@@ -48,6 +49,11 @@ def observe_end(outcome: str, created: float) -> None:
     """Count how a job ended (``success``, ``deadline``, a failure's reason) and its whole time."""
     JOB_OUTCOMES.labels("generator", outcome).inc()
     JOB_DURATION.labels("generator", "total").observe(time.monotonic() - created)
+
+
+def failed_outcome(error: ServiceError) -> str:
+    """The outcome a job that ended with ``error`` is counted under: its reason, in lower case."""
+    return error.reason.lower() or "error"
 
 
 def duration(seconds: float) -> duration_pb2.Duration:

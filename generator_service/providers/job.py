@@ -18,8 +18,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
-
 from generator_service import failures
 from generator_service.job_ids import JobIds
 from generator_service.jobs import JobLimits
@@ -36,7 +34,7 @@ from generator_service.providers.base import (
 )
 from generator_service.providers.media import MediaWriter
 from generator_service.providers.templates import ProviderWorkflow
-from generator_service.timings import completed_timings, observe_end
+from generator_service.timings import completed_timings, failed_outcome, observe_end
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
@@ -110,7 +108,7 @@ class ProviderJob:
                 await self._cancel()
             return Failed(failures.deadline_exceeded(self.ids))
         except ServiceError as exc:
-            outcome = exc.reason.lower() or "error"
+            outcome = failed_outcome(exc)
             # e.g. the provider became unreachable mid-job: do not leave it running
             if self.life.backend_may_hold:
                 self.backend.spawn(self._cancel())
@@ -122,9 +120,7 @@ class ProviderJob:
             log.exception("job %s failed unexpectedly", self.job_id)
             if self.life.backend_may_hold:
                 await self._cancel()
-            return Failed(
-                ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids.metadata())
-            )
+            return Failed(failures.internal(self.ids))
         finally:
             observe_end(outcome, self.created)
 
