@@ -15,10 +15,10 @@ from typing import Any
 
 from generator_service.providers.base import BackendKind
 from generator_service.templates import (
-    MEDIA_TYPES,
     Parameter,
     TemplateError,
     check_default,
+    declared_media_types,
     declared_parameter,
 )
 from generator_service.workflows import bind_images, checked, parameter_values, raise_problems
@@ -79,16 +79,17 @@ def parse(name: str, data: dict[str, Any]) -> ProviderTemplate:
     operation = data.get("operation", OPERATIONS[kind][0])
     if operation not in OPERATIONS[kind]:
         raise TemplateError(f"operation must be one of {', '.join(OPERATIONS[kind])}")
-    media = tuple(data.get("media_types", ["image"]))
-    for item in media:
-        if item not in MEDIA_TYPES:
-            raise TemplateError(f"unknown media type {item!r}")
+    media = declared_media_types(data.get("media_types", ["image"]))
     parameters: dict[str, Parameter] = {}
     fields: dict[str, str] = {}
     for key, spec in data.get("parameters", {}).items():
         parameters[key] = param = declared_parameter(key, spec)
         check_default(param)
-        fields[key] = str(spec.get("field", key))
+        filled = str(spec.get("field", key))
+        if owner := next((other for other, used in fields.items() if used == filled), None):
+            # two parameters filling one field would overwrite each other (or send two files)
+            raise TemplateError(f"parameter {key}: field {filled!r} is already filled by {owner}")
+        fields[key] = filled
     return ProviderTemplate(
         name,
         kind,
