@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
 
 from generator_service import failures, workflows
 from generator_service.comfy.client import ComfyClient
@@ -22,13 +21,10 @@ from generator_service.comfy.outputs import parse_history
 from generator_service.download import short_name, stream_output
 from generator_service.job_ids import JobIds
 from generator_service.outbox import Outbox
+from generator_service.timings import completed_timings
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
-from mediagen.scaffold.metrics import JOB_DURATION, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
-
-# A job's phases under the run stage names of ``mediagen_stage_duration_seconds``.
-STAGE_OF_PHASE = {"queue": "submit_to_start", "execution": "execute", "transfer": "download"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +56,6 @@ async def deliver(
         raise failures.interrupted_elsewhere(result.error, ids)
     if result.refused:
         raise unsafe_outputs(result.refused, ids)
-    finished = moments.finished or time.monotonic()
-    started = moments.started or moments.accepted
     nodes = len(workflow.graph)
     outbox.push_progress(
         generator_pb2.GenerateEvent(
@@ -77,20 +71,13 @@ async def deliver(
             if event.WhichOneof("event") == "media_end":
                 sent += event.media_end.size_bytes
             await outbox.put(event)
-    now = time.monotonic()
-    phases = {
-        "queue": started - moments.accepted,
-        "execution": finished - started,
-        "transfer": now - transfer_start,
-    }
-    for phase, seconds in phases.items():
-        JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
-        STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
-    timings = common_pb2.Timings(
-        queue_wait=_dur(phases["queue"]),
-        execution=_dur(phases["execution"]),
-        transfer=_dur(phases["transfer"]),
-        total=_dur(now - moments.created),
+    timings = completed_timings(
+        created=moments.created,
+        accepted=moments.accepted,
+        started=moments.started,
+        finished=moments.finished,
+        transfer_start=transfer_start,
+        end=time.monotonic(),
     )
     completed = generator_pb2.Completed(
         prompt_id=ids.prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
@@ -138,9 +125,3 @@ def accepted_event(
             parameters=params,
         )
     )
-
-
-def _dur(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
-    return value

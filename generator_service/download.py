@@ -15,8 +15,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 import grpc
 
 from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient, ViewResponse
-from generator_service.comfy.outputs import OutputFile, media_kind
+from generator_service.comfy.outputs import OutputFile
 from generator_service.job_ids import JobIds
+from generator_service.media_types import media_kind
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import generator_pb2
@@ -73,10 +74,7 @@ def _chunk_event(index: int, data: bytes) -> generator_pb2.GenerateEvent:
 
 
 def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.GenerateEvent:
-    media_type, mime, fmt = media_kind(file.filename, file.animated)
-    header_mime = content_type.split(";", 1)[0].strip()
-    if mime == "application/octet-stream" and header_mime:
-        mime = header_mime
+    media_type, mime, fmt = media_kind(file.filename, file.animated, served=content_type)
     return generator_pb2.GenerateEvent(
         media_start=generator_pb2.MediaStart(
             index=index,

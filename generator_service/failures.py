@@ -121,6 +121,11 @@ def deadline_exceeded(ids: JobIds) -> ServiceError:
     )
 
 
+def internal(ids: JobIds) -> ServiceError:
+    """INTERNAL for a bug in the generator: the caller gets the job's ids, the log the traceback."""
+    return ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", ids.metadata())
+
+
 def _clean(text: str) -> str:
     """The first line of a message, without a trailing traceback, bounded in length."""
     head = text.split("Traceback (most recent call last)", 1)[0].strip()

@@ -34,8 +34,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
 from generator_service import failures, workflows
 from generator_service.backends import Backend
 from generator_service.cancelling import cancel_prompt, forget_prompt
@@ -46,10 +44,11 @@ from generator_service.job_files import upload_name
 from generator_service.job_ids import JobIds
 from generator_service.lifecycle import JobLife, JobState
 from generator_service.outbox import Ended, Failed, Last, Outbox
+from generator_service.timings import failed_outcome, observe_end
 from generator_service.tracking import Finished, Follower, FollowLimits
 from mediagen.scaffold import ServiceError, tracing
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
+from mediagen.scaffold.metrics import STAGE_DURATION
 from mediagen.v1 import generator_pb2
 
 log = logging.getLogger("mediagen.generator.jobs")
@@ -132,7 +131,7 @@ class Job:
             outcome = "deadline"
             return Failed(self._measured(failures.deadline_exceeded(self.ids))), True
         except ServiceError as exc:
-            outcome = exc.reason.lower() or "error"
+            outcome = failed_outcome(exc)
             return Failed(self._measured(exc)), True
         except BackendUnreachable as exc:
             outcome = "unavailable"
@@ -142,13 +141,10 @@ class Job:
             raise
         except Exception:  # a bug must still end the call, with the prompt stopped
             log.exception("job %s failed unexpectedly", self.prompt_id)
-            return Failed(
-                ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids.metadata())
-            ), True
+            return Failed(failures.internal(self.ids)), True
         finally:
             self.backend.events.unsubscribe(self.prompt_id)
-            JOB_OUTCOMES.labels("generator", outcome).inc()
-            JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
+            observe_end(outcome, self.created)
 
     def _measured(self, error: ServiceError) -> ServiceError:
         """The error with the queue and execution time measured so far (once ComfyUI took the job)."""

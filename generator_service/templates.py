@@ -86,12 +86,17 @@ def load_template(path: Path) -> Template:
 def parse_template(name: str, data: dict[str, Any]) -> Template:
     graph = data["graph"]
     check_graph(graph)
-    media = tuple(data.get("media_types", []))
-    for kind in media:
-        if kind not in MEDIA_TYPES:
-            raise TemplateError(f"unknown media type {kind!r}")
+    media = declared_media_types(data.get("media_types", []))
     params = {key: _parameter(key, spec, graph) for key, spec in data.get("parameters", {}).items()}
     return Template(name, data.get("description", ""), media, graph, params)
+
+
+def declared_media_types(declared: list[str]) -> tuple[str, ...]:
+    """The media types a template's manifest says it makes, each one ``ListWorkflows`` can name."""
+    for kind in declared:
+        if kind not in MEDIA_TYPES:
+            raise TemplateError(f"unknown media type {kind!r}")
+    return tuple(declared)
 
 
 def check_graph(graph: Any) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -28,6 +28,7 @@ from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, bounded, invalid_arg
 from mediagen.v1 import generator_pb2
 
 SEED_LIMIT = 2**53
+W = TypeVar("W")
 
 
 @dataclass
@@ -59,18 +60,24 @@ def check_job(
     ``nodes`` is a backend's ``/object_info``, against which a raw graph is checked (None when
     no backend could be asked: then ComfyUI's own check at submission is the only one).
     """
-    problems: list[FieldViolation] = []
-    if why := timeout_problem(request.timeout):
-        problems.append(FieldViolation("timeout", why))
+    return checked(request, lambda: resolve(request.workflow, templates, nodes))
+
+
+def checked(request: generator_pb2.GenerateRequest, resolve_workflow: Callable[[], W]) -> W:
+    """What ``resolve_workflow()`` makes of the request, or INVALID_ARGUMENT with every problem.
+
+    The one assembly of a job's check for every template kind: the timeout's problem and the
+    workflow's are reported together, so a caller fixes everything in one round.
+    """
+    problems = [FieldViolation("timeout", why)] if (why := timeout_problem(request.timeout)) else []
     try:
-        workflow = resolve(request.workflow, templates, nodes)
+        workflow = resolve_workflow()
     except ServiceError as exc:
         if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
             raise
-        problems += exc.violations or [FieldViolation("workflow", exc.message)]
-        _raise_if(problems)
+        raise_problems(problems + list(exc.violations or [FieldViolation("workflow", exc.message)]))
         raise
-    _raise_if(problems)
+    raise_problems(problems)
     return workflow
 
 
@@ -103,7 +110,7 @@ def _raw(spec: generator_pb2.WorkflowSpec, nodes: dict[str, Any] | None) -> Reso
     problems += image_problems
     if nodes is not None:
         problems += graphcheck.schema_violations(graph, nodes, files)
-    _raise_if(problems)
+    raise_problems(problems)
     return ResolvedWorkflow(graph, images=images, include_previews=spec.include_previews)
 
 
@@ -153,9 +160,9 @@ def _raw_inputs(
 def _from_template(template: Template, spec: generator_pb2.WorkflowSpec) -> ResolvedWorkflow:
     graph = copy.deepcopy(template.graph)
     values, problems = parameter_values(template.parameters, spec)
-    images, image_problems = _images(template, spec)
+    images, image_problems = bind_images(template.parameters, spec)
     problems += image_problems
-    _raise_if(problems)
+    raise_problems(problems)
     for name, value in values.items():
         for target in template.parameters[name].targets:
             graph[target.node_id]["inputs"][target.input_name] = value
@@ -199,14 +206,22 @@ def parameter_values(
     return values, problems
 
 
-def _images(
-    template: Template, spec: generator_pb2.WorkflowSpec
+def bind_images(
+    parameters: Mapping[str, Parameter], spec: generator_pb2.WorkflowSpec
 ) -> tuple[list[ImageInput], list[FieldViolation]]:
+    """The job's image inputs bound to the template's image parameters, and every problem, once.
+
+    The one binding of ``workflow.inputs`` for every template, whatever backend kind runs it (a
+    ComfyUI template puts the upload into node inputs, a provider template into a request field).
+    Each problem is named at the input that is wrong: an input naming no image parameter, a
+    parameter bound a second time, data that is not an image. An input that was sent with bad
+    data binds its parameter all the same, so it is not also called missing.
+    """
     images: list[ImageInput] = []
     problems: list[FieldViolation] = []
     bound: set[str] = set()
     for i, item in enumerate(spec.inputs):
-        param = template.parameters.get(item.parameter)
+        param = parameters.get(item.parameter)
         where = f"workflow.inputs[{i}]"
         if param is None or param.type != "image":
             problems.append(
@@ -220,7 +235,7 @@ def _images(
         else:
             bound.add(item.parameter)
             images.append(ImageInput(param, safe_upload_name(item.filename), item.data))
-    for name, param in template.parameters.items():
+    for name, param in parameters.items():
         if param.type == "image" and param.required and name not in bound:
             problems.append(FieldViolation(f"workflow.inputs[{name}]", "this image input is required"))
     return images, problems
@@ -244,7 +259,8 @@ def apply_job_prefix(graph: dict[str, Any], folder: str, prompt_id: str) -> None
             inputs["filename_prefix"] = f"{folder}/{prompt_id}-{node_id}"
 
 
-def _raise_if(problems: list[FieldViolation]) -> None:
+def raise_problems(problems: list[FieldViolation]) -> None:
+    """INVALID_ARGUMENT naming every problem, each bounded (the summary names the first five)."""
     if problems:
         problems = [FieldViolation(p.field, bounded(p.description, MAX_DESCRIPTION_BYTES)) for p in problems]
         summary = "; ".join(f"{p.field}: {p.description}" for p in problems[:5])

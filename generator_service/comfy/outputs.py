@@ -11,11 +11,8 @@ than the backend says it made.
 from __future__ import annotations
 
 import logging
-import mimetypes
 from dataclasses import dataclass, field
 from typing import Any
-
-from mediagen.v1 import common_pb2
 
 log = logging.getLogger("mediagen.generator.outputs")
 
@@ -129,45 +126,3 @@ def is_safe_subfolder(subfolder: str) -> bool:
 def _node_order(node_id: str) -> tuple[int, str]:
     numeric = node_id.isascii() and node_id.isdigit()  # isdigit() alone admits "²", which int() refuses
     return (int(node_id), "") if numeric else (1 << 62, node_id)
-
-
-_VIDEO = {
-    "mp4": "video/mp4",
-    "webm": "video/webm",
-    "mov": "video/quicktime",
-    "mkv": "video/x-matroska",
-    "avi": "video/x-msvideo",
-}
-_AUDIO = {
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "ogg": "audio/ogg",
-    "wav": "audio/wav",
-    "m4a": "audio/mp4",
-}
-_IMAGE = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "bmp": "image/bmp",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "gif": "image/gif",
-}
-
-
-def media_kind(filename: str, animated: bool) -> tuple[common_pb2.MediaType.ValueType, str, str]:
-    """(media type, mime type, format) from the file's extension and the ``animated`` flag."""
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if ext in _VIDEO:
-        return common_pb2.MEDIA_TYPE_VIDEO, _VIDEO[ext], ext
-    if ext in _AUDIO:
-        return common_pb2.MEDIA_TYPE_AUDIO, _AUDIO[ext], ext
-    if ext in _IMAGE:
-        moving = animated or ext == "gif"
-        kind = common_pb2.MEDIA_TYPE_ANIMATED_IMAGE if moving else common_pb2.MEDIA_TYPE_IMAGE
-        return kind, _IMAGE[ext], "jpeg" if ext == "jpg" else ext
-    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    return common_pb2.MEDIA_TYPE_OTHER, mime, ext

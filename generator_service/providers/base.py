@@ -120,6 +120,13 @@ class RunContext:
     attempt_started: float = 0.0
     """Loop time the latest attempt was sent (its success measures ``reserve`` for later jobs)."""
 
+    def output_name(self, index: int) -> str:
+        """The name of the job's output ``index`` without its extension, which what was made adds.
+
+        Every provider kind names outputs this way, so a file tells the job it came from.
+        """
+        return f"{self.job_id}-{index}"
+
 
 class RemoteBackend(abc.ABC):
     """One configured provider endpoint; subclasses implement ``probe``, ``run`` and ``cancel``."""

@@ -18,11 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
-from google.protobuf import duration_pb2
-
 from generator_service import failures
-from generator_service.delivery import STAGE_OF_PHASE
 from generator_service.job_ids import JobIds
 from generator_service.jobs import JobLimits
 from generator_service.lifecycle import JobLife, JobState
@@ -38,10 +34,10 @@ from generator_service.providers.base import (
 )
 from generator_service.providers.media import MediaWriter
 from generator_service.providers.templates import ProviderWorkflow
+from generator_service.timings import completed_timings, failed_outcome, observe_end
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
 log = logging.getLogger("mediagen.generator.providers.job")
@@ -112,7 +108,7 @@ class ProviderJob:
                 await self._cancel()
             return Failed(failures.deadline_exceeded(self.ids))
         except ServiceError as exc:
-            outcome = exc.reason.lower() or "error"
+            outcome = failed_outcome(exc)
             # e.g. the provider became unreachable mid-job: do not leave it running
             if self.life.backend_may_hold:
                 self.backend.spawn(self._cancel())
@@ -124,12 +120,9 @@ class ProviderJob:
             log.exception("job %s failed unexpectedly", self.job_id)
             if self.life.backend_may_hold:
                 await self._cancel()
-            return Failed(
-                ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids.metadata())
-            )
+            return Failed(failures.internal(self.ids))
         finally:
-            JOB_OUTCOMES.labels("generator", outcome).inc()
-            JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
+            observe_end(outcome, self.created)
 
     async def _cancel(self) -> None:
         """Cancel on the provider, bounded by the cancel wait; a failure is logged, not raised."""
@@ -168,24 +161,14 @@ class ProviderJob:
                 elif isinstance(event, MediaDone):
                     for item in writer.end(event):
                         await self.outbox.put(item)
-        now = time.monotonic()
         self.backend.observe(asyncio.get_running_loop().time() - context.attempt_started)
-        accepted_at = accepted_at or self.created
-        started = started or accepted_at
-        finished = finished or now
-        phases = {
-            "queue": started - accepted_at,
-            "execution": finished - started,
-            "transfer": now - (transfer_start or now),
-        }
-        for phase, seconds in phases.items():
-            JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
-            STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
-        timings = common_pb2.Timings(
-            queue_wait=_dur(phases["queue"]),
-            execution=_dur(phases["execution"]),
-            transfer=_dur(phases["transfer"]),
-            total=_dur(now - self.created),
+        timings = completed_timings(
+            created=self.created,
+            accepted=self.created if accepted_at is None else accepted_at,
+            started=started,
+            finished=finished,
+            transfer_start=transfer_start,
+            end=time.monotonic(),
         )
         completed = generator_pb2.Completed(prompt_id=self.job_id, media_count=writer.count, timings=timings)
         await self.outbox.put(generator_pb2.GenerateEvent(completed=completed))
@@ -200,9 +183,3 @@ class ProviderJob:
                 parameters={name: to_value(value) for name, value in self.workflow.values.items()},
             )
         )
-
-
-def _dur(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
-    return value

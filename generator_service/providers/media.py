@@ -16,18 +16,13 @@ from collections.abc import AsyncIterator
 import grpc
 import httpx
 
+from generator_service.media_types import media_kind
 from generator_service.providers.base import MediaBegin, MediaBytes, MediaDone, RunEvent
 from generator_service.providers.http import ProviderHttp, unavailable
 from generator_service.providers.request_ids import RequestIds
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
-from mediagen.v1 import common_pb2, generator_pb2
-
-_KINDS = {
-    "image": common_pb2.MEDIA_TYPE_IMAGE,
-    "audio": common_pb2.MEDIA_TYPE_AUDIO,
-    "video": common_pb2.MEDIA_TYPE_VIDEO,
-}
+from mediagen.v1 import generator_pb2
 
 
 async def download(http: ProviderHttp, url: str, filename: str, ids: RequestIds) -> AsyncIterator[RunEvent]:
@@ -43,17 +38,10 @@ async def download(http: ProviderHttp, url: str, filename: str, ids: RequestIds)
                 ids.metadata(filename=filename),
             )
         expected = int(response.headers.get("content-length", "0") or 0)
-        mime = response.headers.get("content-type", "").split(";", 1)[0].strip()
-        name = _named(filename, url, mime)
-        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        fmt = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        yield MediaBegin(
-            name,
-            mime,
-            "jpeg" if fmt == "jpg" else fmt,
-            _KINDS.get(mime.split("/", 1)[0], common_pb2.MEDIA_TYPE_OTHER),
-            expected,
-        )
+        served = response.headers.get("content-type", "").split(";", 1)[0].strip()
+        name = _named(filename, url, served)
+        kind = media_kind(name, served=served)
+        yield MediaBegin(name, kind.mime, kind.format, kind.media_type, expected)
         size = 0
         try:
             async for piece in response.aiter_raw():

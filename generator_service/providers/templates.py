@@ -13,21 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from generator_service.inputs import kind_problem
 from generator_service.providers.base import BackendKind
 from generator_service.templates import (
-    MEDIA_TYPES,
     Parameter,
     TemplateError,
     check_default,
+    declared_media_types,
     declared_parameter,
 )
-from generator_service.workflows import parameter_values, safe_upload_name
+from generator_service.workflows import bind_images, checked, parameter_values, raise_problems
 from mediagen.params import Scalar
-from mediagen.rules import timeout_problem
-from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import generator_pb2
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "templates"
@@ -84,16 +79,17 @@ def parse(name: str, data: dict[str, Any]) -> ProviderTemplate:
     operation = data.get("operation", OPERATIONS[kind][0])
     if operation not in OPERATIONS[kind]:
         raise TemplateError(f"operation must be one of {', '.join(OPERATIONS[kind])}")
-    media = tuple(data.get("media_types", ["image"]))
-    for item in media:
-        if item not in MEDIA_TYPES:
-            raise TemplateError(f"unknown media type {item!r}")
+    media = declared_media_types(data.get("media_types", ["image"]))
     parameters: dict[str, Parameter] = {}
     fields: dict[str, str] = {}
     for key, spec in data.get("parameters", {}).items():
         parameters[key] = param = declared_parameter(key, spec)
         check_default(param)
-        fields[key] = str(spec.get("field", key))
+        filled = str(spec.get("field", key))
+        if owner := next((other for other, used in fields.items() if used == filled), None):
+            # two parameters filling one field would overwrite each other (or send two files)
+            raise TemplateError(f"parameter {key}: field {filled!r} is already filled by {owner}")
+        fields[key] = filled
     return ProviderTemplate(
         name,
         kind,
@@ -109,60 +105,17 @@ def parse(name: str, data: dict[str, Any]) -> ProviderTemplate:
 
 def check_job(request: generator_pb2.GenerateRequest, template: ProviderTemplate) -> ProviderWorkflow:
     """The job's provider request; INVALID_ARGUMENT listing every problem (timeout included)."""
-    problems = [FieldViolation("timeout", why)] if (why := timeout_problem(request.timeout)) else []
-    try:
-        workflow = resolve(template, request.workflow)
-    except ServiceError as exc:
-        if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
-            raise
-        _raise_if(problems + list(exc.violations or [FieldViolation("workflow", exc.message)]))
-        raise
-    _raise_if(problems)
-    return workflow
+    return checked(request, lambda: resolve(template, request.workflow))
 
 
 def resolve(template: ProviderTemplate, spec: generator_pb2.WorkflowSpec) -> ProviderWorkflow:
     """The request to send, or INVALID_ARGUMENT naming every bad field."""
     values, problems = parameter_values(template.parameters, spec)
-    images = _images(template, spec, problems)
-    _raise_if(problems)
+    images, image_problems = bind_images(template.parameters, spec)
+    raise_problems(problems + image_problems)
     request = dict(template.request)
     for name, value in values.items():
         request[template.fields[name]] = value
+    uploads = [ImageUpload(template.fields[i.parameter.name], i.filename, i.data) for i in images]
     seed = values.get("seed")
-    return ProviderWorkflow(template, values, request, images, seed if isinstance(seed, int) else 0)
-
-
-def _images(
-    template: ProviderTemplate, spec: generator_pb2.WorkflowSpec, problems: list[FieldViolation]
-) -> list[ImageUpload]:
-    images: list[ImageUpload] = []
-    for i, item in enumerate(spec.inputs):
-        param = template.parameters.get(item.parameter)
-        where = f"workflow.inputs[{i}]"
-        if param is None or param.type != "image":
-            problems.append(
-                FieldViolation(f"{where}.parameter", f"{item.parameter!r} is not an image parameter")
-            )
-        elif any(image.field == template.fields[item.parameter] for image in images):
-            problems.append(FieldViolation(f"{where}.parameter", f"{item.parameter!r} is bound twice"))
-        elif why := kind_problem(item.data, "image"):
-            problems.append(FieldViolation(f"{where}.data", why))
-        else:
-            images.append(
-                ImageUpload(template.fields[item.parameter], safe_upload_name(item.filename), item.data)
-            )
-    for name, param in template.parameters.items():
-        if (
-            param.type == "image"
-            and param.required
-            and not any(i.field == template.fields[name] for i in images)
-        ):
-            problems.append(FieldViolation(f"workflow.inputs[{name}]", "this image input is required"))
-    return images
-
-
-def _raise_if(problems: list[FieldViolation]) -> None:
-    if problems:
-        summary = "; ".join(f"{p.field}: {p.description}" for p in problems)
-        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, summary, "INVALID_WORKFLOW", violations=problems)
+    return ProviderWorkflow(template, values, request, uploads, seed if isinstance(seed, int) else 0)

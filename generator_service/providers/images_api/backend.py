@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import httpx
 
+from generator_service.media_types import format_name, media_kind
 from generator_service.providers.b64stream import (
     B64JsonScanner,
     EventData,
@@ -53,7 +54,6 @@ from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import common_pb2
 
 POLICY_CODES = ("moderation_blocked", "content_policy_violation", "content_filter", "safety_violation")
-MIME = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 
 
@@ -83,7 +83,9 @@ class ImagesApiBackend(HttpBackend):
         if template.operation == "edits":
             request: dict[str, Any] = {
                 "data": _form(body),
-                "files": [(i.field, (i.filename, i.data, _mime(i.filename))) for i in workflow.images],
+                "files": [
+                    (i.field, (i.filename, i.data, media_kind(i.filename).mime)) for i in workflow.images
+                ],
             }
         else:
             request = {"json": body}
@@ -211,24 +213,13 @@ def _stream_error(scanner: B64JsonScanner, ids: RequestIds) -> ServiceError:
 
 
 def _begin(context: RunContext, index: int, output_format: str) -> MediaBegin:
-    return MediaBegin(
-        _name(context, index, output_format),
-        MIME.get(output_format, "application/octet-stream"),
-        _fmt(output_format),
-        common_pb2.MEDIA_TYPE_IMAGE,
-    )
-
-
-def _fmt(output_format: str) -> str:
-    return "jpeg" if output_format == "jpg" else output_format
+    name = _name(context, index, output_format)
+    kind = media_kind(name)
+    return MediaBegin(name, kind.mime, kind.format, kind.media_type)
 
 
 def _name(context: RunContext, index: int, output_format: str) -> str:
-    return f"{context.job_id}-{index}.{_fmt(output_format)}"
-
-
-def _mime(filename: str) -> str:
-    return MIME.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    return f"{context.output_name(index)}.{format_name(output_format)}"
 
 
 def _form(body: dict[str, Any]) -> dict[str, str]:

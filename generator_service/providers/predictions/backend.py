@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 import httpx
 
+from generator_service.media_types import media_kind
 from generator_service.providers.base import (
     BackendKind,
     MediaBegin,
@@ -102,7 +103,7 @@ class PredictionsBackend(HttpBackend):
             common_pb2.Progress(stage=common_pb2.PROGRESS_STAGE_TRANSFERRING, nodes_done=1, nodes_total=1)
         )
         for index, url in enumerate(urls):
-            name = f"{context.job_id}-{index}"
+            name = context.output_name(index)
             events = _data_uri(url, name) if url.startswith("data:") else download(self.http, url, name, ids)
             async for event in events:
                 yield event
@@ -240,9 +241,9 @@ async def _data_uri(uri: str, name: str) -> AsyncIterator[RunEvent]:
     """An output inlined as ``data:<mime>;base64,...`` (small outputs of synchronous runs)."""
     header, _, payload = uri.partition(",")
     mime = header[5:].split(";", 1)[0] or "application/octet-stream"
-    extension = mime.rsplit("/", 1)[-1]
-    kind = common_pb2.MEDIA_TYPE_IMAGE if mime.startswith("image/") else common_pb2.MEDIA_TYPE_OTHER
-    yield MediaBegin(f"{name}.{extension}", mime, "jpeg" if extension == "jpg" else extension, kind)
+    filename = f"{name}.{mime.rsplit('/', 1)[-1]}"
+    kind = media_kind(filename, served=mime)
+    yield MediaBegin(filename, kind.mime, kind.format, kind.media_type)
     step = DATA_PIECE // 3 * 4
     for start in range(0, len(payload), step):
         yield MediaBytes(base64.b64decode(payload[start : start + step]))
