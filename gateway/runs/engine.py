@@ -29,7 +29,7 @@ from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
 from gateway.runs.jetstream import Layout
-from gateway.runs.queue import RunQueue
+from gateway.runs.queue import RunQueue, queue_position
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
@@ -166,7 +166,10 @@ class RunEngine:
                 )
             )
             stream, seq, _ = await parts.queue.enqueue(
-                request.run_id, request.priority, request.SerializeToString(deterministic=True)
+                request.run_id,
+                request.priority,
+                request.caller,
+                request.SerializeToString(deterministic=True),
             )
             record = new_record(request, status.created_at, stream, seq)
             if not await parts.store.create(record):
@@ -224,7 +227,7 @@ class RunEngine:
         status.CopyFrom(record.status)
         if record.state == states.QUEUED and record.queue_stream:
             with contextlib.suppress(Exception):
-                status.queue_position = await parts.queue.position(record.request.priority, record.queue_seq)
+                status.queue_position = queue_position(record, await parts.store.all())
         return status
 
     # --- GetRun, CancelRun, ListRuns -------------------------------------------------------
@@ -396,7 +399,7 @@ class RunEngine:
 
     async def _position(self, parts: _Parts, record: RunRecord) -> int | None:
         try:
-            return await parts.queue.position(record.request.priority, record.queue_seq)
+            return queue_position(record, await parts.store.all())
         except Exception:  # noqa: BLE001 - a position is a courtesy; the events are what matter
             return None
 

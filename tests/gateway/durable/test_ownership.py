@@ -61,7 +61,7 @@ async def limited_callers(
     storage: StorageServer,
     nats_server: NatsEndpoint,
     nats_prefix: str,
-    **limits: int,
+    **limits: object,
 ) -> AsyncIterator[Callers]:
     tokens = tmp_path / "tokens"
     tokens.write_text("alice:alice-token\nbob:bob-token\nops:ops-token:admin\n")
