@@ -12,7 +12,9 @@ from pathlib import Path
 
 import nats
 
+from gateway.run_ids import RunIds
 from mediagen.scaffold import RunningServer
+from mediagen.scaffold.callers import Caller
 from mediagen.stack.nats import NatsEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import stop_gateway
@@ -60,8 +62,11 @@ async def test_a_flood_by_one_caller_takes_turns_with_another_caller_s_runs(
             await stop_gateway(worker)
         listed = await ops.ListRuns(gateway_pb2.ListRunsRequest(page_size=500))
 
+    # An admin sees the others' runs under their stored ids: shown here as their owners named them.
     started = sorted(
-        (run.started_at.ToNanoseconds(), run.run_id) for run in listed.runs if run.HasField("started_at")
+        (run.started_at.ToNanoseconds(), RunIds(Caller(run.caller)).shown(run.run_id))
+        for run in listed.runs
+        if run.HasField("started_at")
     )
     order = [run_id for _, run_id in started]
     # The higher priority first, then bob's runs and alice's flood by turns.

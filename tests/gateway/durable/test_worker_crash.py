@@ -25,7 +25,7 @@ from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.conftest import ROOT
 from tests.gateway.conftest import stop_gateway
 from tests.gateway.durable.conftest import start_run_gateway
-from tests.gateway.durable.support import eventually, submit_request, wait_state, watch
+from tests.gateway.durable.support import eventually, stored_id, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.gateway.test_faults import sim_idle
 from tests.storage.conftest import StorageServer
@@ -143,7 +143,9 @@ async def test_a_worker_killed_right_after_storing_an_output_leaves_it_stored_on
                     first.send_signal(signal.SIGKILL)
                     first.wait(10)
                     break
-            stored_first = await storage.stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id="narrow"))
+            stored_first = await storage.stub.ListRunMedia(
+                storage_pb2.ListRunMediaRequest(run_id=stored_id("narrow"))
+            )
             with worker_process(tmp_path / "second.log", generator, storage, nats_server, nats_prefix):
                 reply = await wait_state(api.stub, "narrow", gateway_pb2.RUN_STATE_SUCCEEDED, within=60)
         await eventually(lambda: sim_idle(sim))
