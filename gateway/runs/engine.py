@@ -29,7 +29,7 @@ from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
 from gateway.runs.jetstream import Layout
-from gateway.runs.queue import RunQueue, queue_position
+from gateway.runs.queue import QueuedRuns, RunQueue, queue_position
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
@@ -66,6 +66,7 @@ class _Parts:
     store: RunStore
     events: EventLog
     queue: RunQueue
+    queued: QueuedRuns
 
 
 class RunEngine:
@@ -92,6 +93,7 @@ class RunEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._parts is not None:
+            await self._parts.queued.close()
             with contextlib.suppress(Exception):
                 await self._parts.nc.close()
 
@@ -112,7 +114,9 @@ class RunEngine:
                 log.warning("JetStream not ready (%s); retrying", err)
                 await asyncio.sleep(1.0)
         store, events = RunStore(kv), EventLog(js, self._layout)
-        self._parts = _Parts(nc, js, store, events, RunQueue(nc, js, self._layout, self._settings))
+        queued = QueuedRuns(kv)
+        queued.start()
+        self._parts = _Parts(nc, js, store, events, RunQueue(nc, js, self._layout, self._settings), queued)
         log.info("durable runs on NATS %s (role %s)", self._settings.nats_url, self._settings.role)
         if self._settings.role in ("worker", "both"):
             self.worker = Worker(nc, js, self._layout, store, events, self._peers, self._settings)
@@ -172,7 +176,10 @@ class RunEngine:
                 request.SerializeToString(deterministic=True),
             )
             record = new_record(request, status.created_at, stream, seq)
-            if not await parts.store.create(record):
+            created = await parts.store.create(record)
+            if created:
+                parts.queued.note(record)
+            else:
                 existing = await parts.store.get(request.run_id)
                 assert existing is not None
                 return await self._same_run(parts, existing, request)
@@ -227,7 +234,7 @@ class RunEngine:
         status.CopyFrom(record.status)
         if record.state == states.QUEUED and record.queue_stream:
             with contextlib.suppress(Exception):
-                status.queue_position = queue_position(record, await parts.store.all())
+                status.queue_position = await self._queue_position(parts, record)
         return status
 
     # --- GetRun, CancelRun, ListRuns -------------------------------------------------------
@@ -272,6 +279,7 @@ class RunEngine:
 
         try:
             record = await parts.store.change(run_id, request_cancel)
+            parts.queued.note(record)
             if was and was[0] == states.QUEUED:
                 await parts.events.ensure_completed(completed_of(record))
                 await parts.queue.remove(record.queue_stream, record.queue_seq)
@@ -399,9 +407,14 @@ class RunEngine:
 
     async def _position(self, parts: _Parts, record: RunRecord) -> int | None:
         try:
-            return queue_position(record, await parts.store.all())
+            return await self._queue_position(parts, record)
         except Exception:  # noqa: BLE001 - a position is a courtesy; the events are what matter
             return None
+
+    async def _queue_position(self, parts: _Parts, record: RunRecord) -> int:
+        if parts.queued.ready:
+            return parts.queued.position(record)
+        return queue_position(record, await parts.store.all())
 
     async def _quiet_get(self, parts: _Parts, run_id: str) -> RunRecord | None:
         try:

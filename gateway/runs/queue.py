@@ -11,8 +11,10 @@ of runs waits behind the others' next runs instead of in front of all of them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable
 
@@ -20,6 +22,7 @@ import grpc
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js import errors as js_errors
+from nats.js.kv import KeyValue
 
 from gateway.runs import states
 from gateway.runs.jetstream import PRIORITIES, Layout, priority_name, priority_of
@@ -27,6 +30,7 @@ from gateway.runs.store import RunRecord
 from gateway.settings import GatewaySettings
 from mediagen.scaffold.errors import ServiceError
 
+log = logging.getLogger("mediagen.gateway.runs.queue")
 # JetStream's error code for a publish refused by a stream's max_msgs with discard=new.
 MAX_MESSAGES_EXCEEDED = 10077
 
@@ -109,6 +113,70 @@ class Turns:
 
     def served(self, priority: int, token: str) -> None:
         self._last[priority] = token
+
+
+class QueuedRuns:
+    """The queued runs, kept in memory from a watch of the run records, for queue positions.
+
+    Reading every record for each position (one pass over the bucket) cost most of a second
+    with a thousand runs retained, on every SubmitRun and every second of every waiting
+    watch. The watch hands each record change to every gateway once instead; this gateway's
+    own writes are noted at once (:meth:`note`), so its next answer counts them even before
+    the watch brings them. Until the watch has read the bucket once (and after it stopped),
+    :attr:`ready` is False and callers read the records themselves.
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._queued: dict[str, RunRecord] = {}
+        self._loaded = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._loaded and self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="runs-queued-index")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def note(self, record: RunRecord) -> None:
+        if record.state == states.QUEUED:
+            self._queued[record.run_id] = record
+        else:
+            self._queued.pop(record.run_id, None)
+
+    def position(self, record: RunRecord) -> int:
+        return queue_position(record, self._queued.values())
+
+    async def _follow(self) -> None:
+        while True:
+            self._loaded = False
+            self._queued.clear()
+            try:
+                watcher = await self._kv.watchall()
+                try:
+                    async for entry in watcher:
+                        if entry is None:  # every current record read: positions from here on
+                            self._loaded = True
+                        elif entry.operation in ("DEL", "PURGE") or not entry.value:
+                            self._queued.pop(entry.key, None)
+                        else:
+                            self.note(RunRecord.decode(entry.value))
+                finally:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - NATS away: read the bucket again once it is back
+                log.warning("watch of queued runs stopped (%s); starting it again", err)
+            self._loaded = False
+            await asyncio.sleep(1.0)
 
 
 def queue_position(record: RunRecord, records: Iterable[RunRecord]) -> int:
