@@ -29,7 +29,7 @@ from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
 from gateway.runs.jetstream import Layout
-from gateway.runs.queue import QueuedRuns, RunQueue, queue_position
+from gateway.runs.queue import QueuedRuns, RunQueue
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
@@ -93,7 +93,6 @@ class RunEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._parts is not None:
-            await self._parts.queued.close()
             with contextlib.suppress(Exception):
                 await self._parts.nc.close()
 
@@ -114,9 +113,8 @@ class RunEngine:
                 log.warning("JetStream not ready (%s); retrying", err)
                 await asyncio.sleep(1.0)
         store, events = RunStore(kv), EventLog(js, self._layout)
-        queued = QueuedRuns(kv)
-        queued.start()
-        self._parts = _Parts(nc, js, store, events, RunQueue(nc, js, self._layout, self._settings), queued)
+        queue = RunQueue(nc, js, self._layout, self._settings)
+        self._parts = _Parts(nc, js, store, events, queue, QueuedRuns(store))
         log.info("durable runs on NATS %s (role %s)", self._settings.nats_url, self._settings.role)
         if self._settings.role in ("worker", "both"):
             self.worker = Worker(nc, js, self._layout, store, events, self._peers, self._settings)
@@ -234,7 +232,7 @@ class RunEngine:
         status.CopyFrom(record.status)
         if record.state == states.QUEUED and record.queue_stream:
             with contextlib.suppress(Exception):
-                status.queue_position = await self._queue_position(parts, record)
+                status.queue_position = await parts.queued.position(record)
         return status
 
     # --- GetRun, CancelRun, ListRuns -------------------------------------------------------
@@ -407,14 +405,9 @@ class RunEngine:
 
     async def _position(self, parts: _Parts, record: RunRecord) -> int | None:
         try:
-            return await self._queue_position(parts, record)
+            return await parts.queued.position(record)
         except Exception:  # noqa: BLE001 - a position is a courtesy; the events are what matter
             return None
-
-    async def _queue_position(self, parts: _Parts, record: RunRecord) -> int:
-        if parts.queued.ready:
-            return parts.queued.position(record)
-        return queue_position(record, await parts.store.all())
 
     async def _quiet_get(self, parts: _Parts, run_id: str) -> RunRecord | None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
 
@@ -22,15 +22,14 @@ import grpc
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js import errors as js_errors
-from nats.js.kv import KeyValue
 
 from gateway.runs import states
 from gateway.runs.jetstream import PRIORITIES, Layout, priority_name, priority_of
-from gateway.runs.store import RunRecord
+from gateway.runs.store import RunRecord, RunStore
 from gateway.settings import GatewaySettings
 from mediagen.scaffold.errors import ServiceError
 
-log = logging.getLogger("mediagen.gateway.runs.queue")
+SNAPSHOT_SECONDS = 2.0
 # JetStream's error code for a publish refused by a stream's max_msgs with discard=new.
 MAX_MESSAGES_EXCEEDED = 10077
 
@@ -116,67 +115,48 @@ class Turns:
 
 
 class QueuedRuns:
-    """The queued runs, kept in memory from a watch of the run records, for queue positions.
+    """The queued runs, for queue positions: a snapshot of the run records, read again at most
+    every ``SNAPSHOT_SECONDS``, plus this gateway's own writes since.
 
     Reading every record for each position (one pass over the bucket) cost most of a second
     with a thousand runs retained, on every SubmitRun and every second of every waiting
-    watch. The watch hands each record change to every gateway once instead; this gateway's
-    own writes are noted at once (:meth:`note`), so its next answer counts them even before
-    the watch brings them. Until the watch has read the bucket once (and after it stopped),
-    :attr:`ready` is False and callers read the records themselves.
+    watch; a watch of the records that kept the index live slowed the workers' runs by a
+    quarter (every record change decoded by every gateway). A snapshot is read only while
+    positions are asked for. This gateway's submits and cancels are noted at once
+    (:meth:`note`), so its next answer counts them; what other gateways and the workers did
+    shows within ``SNAPSHOT_SECONDS`` (a run taken meanwhile may still be counted as ahead).
     """
 
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
         self._queued: dict[str, RunRecord] = {}
-        self._loaded = False
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._loaded and self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="runs-queued-index")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        self._notes: dict[str, tuple[float, RunRecord]] = {}
+        self._read_at = -SNAPSHOT_SECONDS
+        self._reading = asyncio.Lock()
 
     def note(self, record: RunRecord) -> None:
+        self._notes[record.run_id] = (time.monotonic(), record)
+        self._apply(record)
+
+    def _apply(self, record: RunRecord) -> None:
         if record.state == states.QUEUED:
             self._queued[record.run_id] = record
         else:
             self._queued.pop(record.run_id, None)
 
-    def position(self, record: RunRecord) -> int:
+    async def position(self, record: RunRecord) -> int:
+        if time.monotonic() - self._read_at >= SNAPSHOT_SECONDS:
+            async with self._reading:
+                if time.monotonic() - self._read_at >= SNAPSHOT_SECONDS:
+                    started = time.monotonic()
+                    records = await self._store.all()
+                    self._queued = {r.run_id: r for r in records if r.state == states.QUEUED}
+                    self._read_at = started
+                    # What was noted while the snapshot was read may be missing from it.
+                    self._notes = {key: note for key, note in self._notes.items() if note[0] >= started}
+                    for _, noted in self._notes.values():
+                        self._apply(noted)
         return queue_position(record, self._queued.values())
-
-    async def _follow(self) -> None:
-        while True:
-            self._loaded = False
-            self._queued.clear()
-            try:
-                watcher = await self._kv.watchall()
-                try:
-                    async for entry in watcher:
-                        if entry is None:  # every current record read: positions from here on
-                            self._loaded = True
-                        elif entry.operation in ("DEL", "PURGE") or not entry.value:
-                            self._queued.pop(entry.key, None)
-                        else:
-                            self.note(RunRecord.decode(entry.value))
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - NATS away: read the bucket again once it is back
-                log.warning("watch of queued runs stopped (%s); starting it again", err)
-            self._loaded = False
-            await asyncio.sleep(1.0)
 
 
 def queue_position(record: RunRecord, records: Iterable[RunRecord]) -> int:
