@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import grpc
 
-from mediagen.rules import run_id_problem
+from mediagen.rules import stored_run_id_problem
 from mediagen.scaffold.callers import Caller, current_caller
 from mediagen.scaffold.errors import ServiceError
 
@@ -49,6 +49,9 @@ def run_of_media(media_id: str) -> str | None:
     A malformed id is left to storage, which refuses it with INVALID_ARGUMENT whoever asks.
     """
     parts = media_id.split(".")
-    if len(parts) != 3 or run_id_problem(parts[0]):
+    if len(parts) != 3 or stored_run_id_problem(parts[0]):
+        return None
+    # ASCII digits within uint32 only, as storage reads them ("²".isdigit() is true too).
+    if not all(part.isascii() and part.isdigit() and int(part) < 2**32 for part in parts[1:]):
         return None
     return parts[0]

@@ -22,8 +22,20 @@ MIN_TIMEOUT_SECONDS = 1.0
 """Below a second no job can even be queued; such a limit is a mistake, not a wish."""
 
 
+STORED_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+STORED_RUN_ID_RULE = "must be 1-80 characters of A-Z, a-z, 0-9, '_' and '-'"
+"""Storage takes longer ids than a caller may choose: the gateway stores a caller-chosen id
+under the caller's tag (:mod:`gateway.run_ids`)."""
+
+
 def run_id_problem(run_id: str) -> str:
+    """A run id a caller chooses."""
     return "" if RUN_ID.fullmatch(run_id) else RUN_ID_RULE
+
+
+def stored_run_id_problem(run_id: str) -> str:
+    """A run id storage names objects after."""
+    return "" if STORED_RUN_ID.fullmatch(run_id) else STORED_RUN_ID_RULE
 
 
 def duration_seconds(duration: duration_pb2.Duration) -> float:

@@ -1,7 +1,7 @@
 """Where things live in the bucket, and the ids that point there.
 
 Every key is derived from validated ids, so no caller input ever becomes a
-path of its own: run ids are 1-64 characters of ``[A-Za-z0-9_-]`` and media
+path of its own: run ids are 1-80 characters of ``[A-Za-z0-9_-]`` and media
 ids are ``<run_id>.<output>.<item>`` (run ids hold no dots), which lets
 GetMedia go straight to a media's record without listing anything.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from mediagen.rules import RUN_ID, RUN_ID_RULE
+from mediagen.rules import STORED_RUN_ID, STORED_RUN_ID_RULE
 from mediagen.scaffold.errors import invalid_argument
 
 UINT32_MAX = 2**32 - 1
 
 
 def check_run_id(run_id: str, field: str = "run_id") -> str:
-    if not RUN_ID.fullmatch(run_id):
-        raise invalid_argument(field, f"{RUN_ID_RULE}, got {run_id[:80]!r}")
+    if not STORED_RUN_ID.fullmatch(run_id):
+        raise invalid_argument(field, f"{STORED_RUN_ID_RULE}, got {run_id[:100]!r}")
     return run_id
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc import aio
 
-from bench.faults.observe import settled_leftovers
+from bench.faults.observe import settled_leftovers, stored_run_id
 from bench.faults.rig import Rig, Row
 from bench.faults.watch import MiB, large_output
 from mediagen.v1 import storage_pb2, storage_pb2_grpc
@@ -71,9 +71,10 @@ async def stored_twice(rig: Rig) -> Row:
         e.media_stored.record.descriptor.sha256 for e in first.events if e.HasField("media_stored")
     )
     data = await asyncio.to_thread(_newest_png(rig.s.simulator_data_dir / "output").read_bytes)
-    key = f"{run_id}.0.0"
-    header = storage_pb2.MediaHeader(run_id=run_id, output_index=0, item_index=0, idempotency_key=key)
-    elsewhere = storage_pb2.MediaHeader(run_id=run_id, output_index=1, item_index=0, idempotency_key=key)
+    stored_id = stored_run_id(run_id)  # storage knows the run by the id the gateway stored it under
+    key = f"{stored_id}.0.0"
+    header = storage_pb2.MediaHeader(run_id=stored_id, output_index=0, item_index=0, idempotency_key=key)
+    elsewhere = storage_pb2.MediaHeader(run_id=stored_id, output_index=1, item_index=0, idempotency_key=key)
     async with aio.insecure_channel(rig.s.addresses["storage"]) as channel:
         stub: storage_pb2_grpc.StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)  # type: ignore[assignment]
         answers = await asyncio.gather(

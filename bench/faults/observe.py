@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 from minio import Minio
 
+from gateway.run_ids import RunIds
+from mediagen.scaffold.callers import ANONYMOUS
+
 # bytes_served unchanged for this long counts as "no longer sending".
 QUIET_SECONDS = 0.6
 POLL_SECONDS = 0.05
@@ -67,9 +70,16 @@ class Leftovers:
     """Media objects beyond one per (output, item) slot."""
 
 
+def stored_run_id(run_id: str) -> str:
+    """The id storage holds a run under that the bench chose through the gateway (whose caller it
+    is: ``anonymous``, no credentials), see :mod:`gateway.run_ids`."""
+    return RunIds(ANONYMOUS).stored(run_id)
+
+
 def media_key(run_id: str, output: int = 0, item: int = 0, extension: str = "png") -> str:
-    """Where storage puts a run's media (see the storage service's layout)."""
-    return f"runs/{run_id}/media/o{output:03d}-i{item:03d}.{extension}"
+    """Where storage puts the media of the run the bench chose ``run_id`` for (see the storage
+    service's layout)."""
+    return f"runs/{stored_run_id(run_id)}/media/o{output:03d}-i{item:03d}.{extension}"
 
 
 def uploads_under(client: Minio, bucket: str, prefix: str, keys: tuple[str, ...] = ()) -> int:
@@ -90,7 +100,8 @@ def uploads_under(client: Minio, bucket: str, prefix: str, keys: tuple[str, ...]
 
 
 def leftovers(client: Minio, bucket: str, run_id: str) -> Leftovers:
-    prefix = f"runs/{run_id}/"
+    """What is left in MinIO of the run the bench chose ``run_id`` for."""
+    prefix = f"runs/{stored_run_id(run_id)}/"
     names = [o.object_name or "" for o in client.list_objects(bucket, prefix=prefix, recursive=True)]
     media = [name for name in names if name.startswith(f"{prefix}media/")]
     per_slot = Counter(_stem(name) for name in media)

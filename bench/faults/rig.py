@@ -22,7 +22,15 @@ from grpc import aio
 from minio import Minio
 
 from bench.faults.minio import PinnedMinio
-from bench.faults.observe import Leftovers, media_key, set_faults, settled_leftovers, sim_state, uploads_under
+from bench.faults.observe import (
+    Leftovers,
+    media_key,
+    set_faults,
+    settled_leftovers,
+    sim_state,
+    stored_run_id,
+    uploads_under,
+)
 from bench.faults.watch import MiB, RunWatch, Status
 from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import MinioEndpoint
@@ -139,5 +147,5 @@ class Rig:
 
     async def uploads_now(self, run_id: str) -> int:
         return await asyncio.to_thread(
-            uploads_under, self.client, self.s.bucket, f"runs/{run_id}/", (media_key(run_id),)
+            uploads_under, self.client, self.s.bucket, f"runs/{stored_run_id(run_id)}/", (media_key(run_id),)
         )

@@ -29,7 +29,7 @@ from gateway.peers import Peers
 from gateway.runs import jetstream, states
 from gateway.runs.events import EventLog, stamped, timestamp_now
 from gateway.runs.jetstream import Layout
-from gateway.runs.queue import RunQueue
+from gateway.runs.queue import QueuedRuns, RunQueue
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
@@ -66,6 +66,7 @@ class _Parts:
     store: RunStore
     events: EventLog
     queue: RunQueue
+    queued: QueuedRuns
 
 
 class RunEngine:
@@ -112,7 +113,8 @@ class RunEngine:
                 log.warning("JetStream not ready (%s); retrying", err)
                 await asyncio.sleep(1.0)
         store, events = RunStore(kv), EventLog(js, self._layout)
-        self._parts = _Parts(nc, js, store, events, RunQueue(nc, js, self._layout, self._settings))
+        queue = RunQueue(nc, js, self._layout, self._settings)
+        self._parts = _Parts(nc, js, store, events, queue, QueuedRuns(store))
         log.info("durable runs on NATS %s (role %s)", self._settings.nats_url, self._settings.role)
         if self._settings.role in ("worker", "both"):
             self.worker = Worker(nc, js, self._layout, store, events, self._peers, self._settings)
@@ -166,10 +168,16 @@ class RunEngine:
                 )
             )
             stream, seq, _ = await parts.queue.enqueue(
-                request.run_id, request.priority, request.SerializeToString(deterministic=True)
+                request.run_id,
+                request.priority,
+                request.caller,
+                request.SerializeToString(deterministic=True),
             )
             record = new_record(request, status.created_at, stream, seq)
-            if not await parts.store.create(record):
+            created = await parts.store.create(record)
+            if created:
+                parts.queued.note(record)
+            else:
                 existing = await parts.store.get(request.run_id)
                 assert existing is not None
                 return await self._same_run(parts, existing, request)
@@ -224,7 +232,7 @@ class RunEngine:
         status.CopyFrom(record.status)
         if record.state == states.QUEUED and record.queue_stream:
             with contextlib.suppress(Exception):
-                status.queue_position = await parts.queue.position(record.request.priority, record.queue_seq)
+                status.queue_position = await parts.queued.position(record)
         return status
 
     # --- GetRun, CancelRun, ListRuns -------------------------------------------------------
@@ -269,6 +277,7 @@ class RunEngine:
 
         try:
             record = await parts.store.change(run_id, request_cancel)
+            parts.queued.note(record)
             if was and was[0] == states.QUEUED:
                 await parts.events.ensure_completed(completed_of(record))
                 await parts.queue.remove(record.queue_stream, record.queue_seq)
@@ -396,7 +405,7 @@ class RunEngine:
 
     async def _position(self, parts: _Parts, record: RunRecord) -> int | None:
         try:
-            return await parts.queue.position(record.request.priority, record.queue_seq)
+            return await parts.queued.position(record)
         except Exception:  # noqa: BLE001 - a position is a courtesy; the events are what matter
             return None
 

@@ -5,8 +5,14 @@ for an unchanged configuration), so there is no separate provisioning step. Name
 share a prefix (``nats_prefix``) so several deployments, or tests, can share one
 NATS cluster.
 
-* ``<P>_QUEUE_HIGH|NORMAL|LOW``: work-queue streams on ``<p>.queue.<priority>``, one durable pull
-  consumer each. ``max_msgs`` is the queue cap with ``discard=new``: a full queue refuses the
+* ``<P>_QUEUE_HIGH|NORMAL|LOW``: work-queue streams, one per priority. A run is published on
+  its caller's subject, ``<p>.queue.<priority>.<caller token>`` (:meth:`Layout.caller_token`:
+  a hash of the caller's name, since a name need not be a subject token), and every caller
+  has its own durable pull consumer on its subject (``workers-<priority>-<token>``, made by
+  the first worker that sees the subject), so workers can take turns between callers
+  (:mod:`gateway.runs.queue`). The subject ``<p>.queue.<priority>`` itself, with the consumer
+  ``workers-<priority>``, is where gateways from before per-caller subjects published; it
+  is still drained. ``max_msgs`` is the queue cap with ``discard=new``: a full queue refuses the
   publish, which is SubmitRun's RESOURCE_EXHAUSTED. The message id (``Nats-Msg-Id`` = run id)
   de-duplicates a repeated submit within ``duplicate_window``.
 * ``<P>_EVENTS``: the event log, subjects ``<p>.events.<run_id>``, kept ``run_retention``.
@@ -15,6 +21,7 @@ NATS cluster.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import nats
@@ -48,11 +55,31 @@ class Layout:
     def queue_stream(self, priority: int) -> str:
         return f"{self.prefix}_QUEUE_{priority_name(priority)}"
 
-    def queue_subject(self, priority: int) -> str:
-        return f"{self.subject_root}.queue.{priority_name(priority).lower()}"
+    def queue_subject(self, priority: int, caller: str | None = None) -> str:
+        """The subject of ``caller``'s runs of ``priority``; without a caller, the shared one
+        gateways published on before runs were queued per caller."""
+        shared = f"{self.subject_root}.queue.{priority_name(priority).lower()}"
+        return shared if caller is None else f"{shared}.{self.caller_token(caller)}"
 
-    def queue_consumer(self, priority: int) -> str:
-        return f"workers-{priority_name(priority).lower()}"
+    def queue_consumer(self, priority: int, token: str = "") -> str:
+        """The consumer of one caller's subject (by its token), or of the shared subject."""
+        base = f"workers-{priority_name(priority).lower()}"
+        return f"{base}-{token}" if token else base
+
+    def token_of_subject(self, priority: int, subject: str) -> str | None:
+        """The caller token a queue subject of ``priority`` ends in; "" for the shared
+        subject, None for a subject that is neither."""
+        shared = self.queue_subject(priority)
+        if subject == shared:
+            return ""
+        token = subject.removeprefix(shared + ".")
+        return token if token != subject and "." not in token else None
+
+    @staticmethod
+    def caller_token(caller: str) -> str:
+        """A subject token and consumer-name part for a caller name (names may hold spaces, dots
+        and '@', which subjects and consumer names may not)."""
+        return hashlib.sha256(caller.encode()).hexdigest()[:16]
 
     @property
     def events_stream(self) -> str:
@@ -92,7 +119,7 @@ async def ensure(js: JetStreamContext, layout: Layout, settings: GatewaySettings
             js,
             api.StreamConfig(
                 name=stream,
-                subjects=[layout.queue_subject(priority)],
+                subjects=[layout.queue_subject(priority), f"{layout.queue_subject(priority)}.*"],
                 retention=api.RetentionPolicy.WORK_QUEUE,
                 max_msgs=settings.queue_cap,
                 discard=api.DiscardPolicy.NEW,
@@ -101,19 +128,7 @@ async def ensure(js: JetStreamContext, layout: Layout, settings: GatewaySettings
                 storage=api.StorageType.FILE,
             ),
         )
-        await js.add_consumer(
-            stream,
-            api.ConsumerConfig(
-                durable_name=layout.queue_consumer(priority),
-                ack_policy=api.AckPolicy.EXPLICIT,
-                ack_wait=settings.claim_seconds,
-                # Deliveries are bounded by the worker (max_worker_deaths), which can tell a
-                # death from a requeue and records why it gave up; the server never drops one.
-                max_deliver=-1,
-                filter_subject=layout.queue_subject(priority),
-                num_replicas=settings.nats_replicas,
-            ),
-        )
+        await ensure_consumer(js, layout, settings, priority, "")
     await _add_or_update(
         js,
         api.StreamConfig(
@@ -133,6 +148,26 @@ async def ensure(js: JetStreamContext, layout: Layout, settings: GatewaySettings
             replicas=settings.nats_replicas,
             storage=api.StorageType.FILE,
         )
+    )
+
+
+async def ensure_consumer(
+    js: JetStreamContext, layout: Layout, settings: GatewaySettings, priority: int, token: str
+) -> None:
+    """The durable consumer of one caller's queue subject (``token``), or of the shared one ("")."""
+    subject = layout.queue_subject(priority)
+    await js.add_consumer(
+        layout.queue_stream(priority),
+        api.ConsumerConfig(
+            durable_name=layout.queue_consumer(priority, token),
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=settings.claim_seconds,
+            # Deliveries are bounded by the worker (max_worker_deaths), which can tell a
+            # death from a requeue and records why it gave up; the server never drops one.
+            max_deliver=-1,
+            filter_subject=f"{subject}.{token}" if token else subject,
+            num_replicas=settings.nats_replicas,
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 """The worker: takes runs from the queue when it has room and executes them, crash-safe.
 
-A run is taken by fetching its queue message, highest priority first, only while fewer
-than ``worker_runs`` runs are executing here. The message's delivery count is the claim:
+A run is taken by fetching its queue message, highest priority first and callers taking
+turns within a priority (:mod:`gateway.runs.queue`), only while fewer than ``worker_runs``
+runs are executing here. The message's delivery count is the claim:
 it is written into the run record (compare-and-set) before anything else happens, and
 every later write of this worker is made only while the record still names that
 delivery. The worker renews the claim with ``in_progress`` heartbeats; when a worker
@@ -56,7 +57,8 @@ from gateway.output import OutputRunner
 from gateway.peers import Peers
 from gateway.runs import states
 from gateway.runs.events import EventLog, Outbox, stamped, timestamp_now
-from gateway.runs.jetstream import PRIORITIES, Layout
+from gateway.runs.jetstream import PRIORITIES, Layout, ensure_consumer
+from gateway.runs.queue import RunQueue, Turns
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of
 from gateway.settings import GatewaySettings
 from mediagen.scaffold import tracing
@@ -71,6 +73,7 @@ IDLE_SECONDS = 0.25
 to a queue without a publish (a hand-back's delayed redelivery, a dead worker's unacknowledged
 run, a publish missed while disconnected) are found within it."""
 NEXT_NO_WAIT = json.dumps({"batch": 1, "no_wait": True}).encode()
+NO_RESPONDERS = "503"
 RETRY_SECONDS = 0.5
 HAND_BACK_SECONDS = 2.0
 OutputState = gateway_pb2.OutputState
@@ -147,25 +150,29 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_runs)
         self._tasks: set[asyncio.Task[None]] = set()
         self._published = asyncio.Event()
+        self._queue = RunQueue(nc, js, layout, settings)
+        self._turns = Turns()
+        self._consumers: set[tuple[int, str]] = set()
+        # Callers (tokens) with runs waiting, per priority, and when the streams were last read.
+        self._waiting: dict[int, set[str]] = {priority: set() for priority in PRIORITIES}
+        self._looked = 0.0
 
     async def serve(self) -> None:
         """Take and execute runs until cancelled."""
-        inboxes = []
-        for _ in PRIORITIES:
-            inbox = self._nc.new_inbox()
-            inboxes.append((inbox, await self._nc.subscribe(inbox)))
+        inbox = self._nc.new_inbox()
+        replies = await self._nc.subscribe(inbox)
         cancels = await self._nc.subscribe(self._layout.cancel_subject, cb=self._on_cancel)
         # Every submit is a publish on a queue subject: seen here too, it wakes an idle worker.
         published = await self._nc.subscribe(f"{self._layout.subject_root}.queue.>", cb=self._on_published)
         try:
             while True:
                 await self._slots.acquire()
-                msg = await self._next(inboxes)
+                msg = await self._next(inbox, replies)
                 task = asyncio.create_task(self._take(msg))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
         finally:
-            for subscription in [published, cancels, *(replies for _, replies in inboxes)]:
+            for subscription in (published, cancels, replies):
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             for task in list(self._tasks):
@@ -178,46 +185,79 @@ class Worker:
         if not task.cancelled() and task.exception() is not None:
             log.error("run handling failed", exc_info=task.exception())
 
-    async def _next(self, inboxes: list[tuple[str, Subscription]]) -> Msg:
-        """The next queued run, highest priority first.
+    async def _next(self, inbox: str, replies: Subscription) -> Msg:
+        """The next queued run: highest priority first, callers taking turns within one.
 
-        Each priority's consumer is asked for one message with ``no_wait``: an empty queue
-        answers at once (404), so looking past empty higher priorities costs a round trip,
-        not a wait. When every queue is empty the worker waits for a submit's publish, or
-        ``IDLE_SECONDS``: asking every priority many times a second for nothing was most of an
+        In each priority, from the highest down, the callers with messages are asked in turn
+        (:class:`gateway.runs.queue.Turns`), one message each with ``no_wait``: an empty
+        consumer answers at once (404), so looking past it costs a round trip, not a wait.
+        When no caller has a run waiting the worker waits for a submit's publish, or
+        ``IDLE_SECONDS``: asking every queue many times a second for nothing was most of an
         idle gateway's CPU, and a share of every run's.
         """
         while True:
             self._published.clear()  # a publish during the look below makes the wait return at once
-            for priority, (inbox, replies) in zip(PRIORITIES, inboxes, strict=True):
-                try:
-                    msg = await self._ask(priority, inbox, replies)
-                except Exception as err:  # noqa: BLE001 - NATS away: wait for it
-                    log.warning("cannot fetch runs (%s); retrying", err)
-                    await asyncio.sleep(RETRY_SECONDS)
-                    break
-                if msg is not None:
-                    return msg
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._published.wait(), IDLE_SECONDS)
+            try:
+                msg = await self._take_turn(inbox, replies)
+            except Exception as err:  # noqa: BLE001 - NATS away: wait for it
+                log.warning("cannot fetch runs (%s); retrying", err)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if msg is not None:
+                return msg
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._published.wait(), IDLE_SECONDS)
 
-    async def _ask(self, priority: int, inbox: str, replies: Subscription) -> Msg | None:
-        while replies.pending_msgs:  # a late answer to an earlier ask
+    async def _take_turn(self, inbox: str, replies: Subscription) -> Msg | None:
+        """One round over the priorities, highest first, and the callers with runs waiting in each.
+
+        Which callers have runs waiting is known from each submit's publish at once
+        (:meth:`_on_published`), and read from the streams at most every ``IDLE_SECONDS``
+        (which finds the runs that come back without a publish); a caller whose consumer has
+        nothing to deliver is dropped until one of these says otherwise. Reading the streams
+        on every take cost a round trip per priority, about 12 ms a take under load.
+        """
+        if time.monotonic() - self._looked >= IDLE_SECONDS:
+            for priority in PRIORITIES:
+                self._waiting[priority] = set(await self._queue.waiting_callers(priority))
+            self._looked = time.monotonic()
+        for priority in PRIORITIES:
+            for token in self._turns.order(priority, self._waiting[priority]):
+                msg = await self._ask(priority, token, inbox, replies)
+                if msg is not None:
+                    self._turns.served(priority, token)
+                    return msg
+                self._waiting[priority].discard(token)
+        return None
+
+    async def _ask(self, priority: int, token: str, inbox: str, replies: Subscription) -> Msg | None:
+        """One message of a caller's consumer (``token``; "" for the shared subject), or None."""
+        while replies.pending_msgs:  # a late answer to an earlier ask: a run this worker holds now
             msg = await replies.next_msg(timeout=1.0)
             if msg.reply and not (msg.headers or {}).get("Status"):
                 return msg
+        if (priority, token) not in self._consumers:
+            # The first worker to see a caller's subject makes its consumer (idempotent).
+            await ensure_consumer(self._js, self._layout, self._settings, priority, token)
+            self._consumers.add((priority, token))
         subject = (
             f"$JS.API.CONSUMER.MSG.NEXT.{self._layout.queue_stream(priority)}"
-            f".{self._layout.queue_consumer(priority)}"
+            f".{self._layout.queue_consumer(priority, token)}"
         )
         await self._nc.publish(subject, NEXT_NO_WAIT, reply=inbox)
         msg = await replies.next_msg(timeout=5.0)
-        if msg.reply and not (msg.headers or {}).get("Status"):
+        status = (msg.headers or {}).get("Status")
+        if msg.reply and not status:
             return msg
+        if status == NO_RESPONDERS:  # the consumer is gone (deleted by hand): make it again next time
+            self._consumers.discard((priority, token))
         return None  # 404 No Messages
 
     async def _on_published(self, msg: Msg) -> None:
+        for priority in PRIORITIES:
+            token = self._layout.token_of_subject(priority, msg.subject)
+            if token is not None:
+                self._waiting[priority].add(token)
         self._published.set()
 
     async def _on_cancel(self, msg: Msg) -> None:

@@ -88,7 +88,9 @@ class Run(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
-    """1-64 characters of [A-Za-z0-9_-]; never a path."""
+    """1-80 characters of [A-Za-z0-9_-]; never a path. (Through the gateway a
+    caller chooses 1-64; the gateway stores them under a tag of the caller.)
+    """
     caller: _builtins.str
     """The caller the run belongs to: who created it (through the gateway, the
     gateway's caller). Empty for runs recorded before runs had owners.

@@ -23,9 +23,11 @@ from mediagen.stack.minio import cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
-OVERLAYS = ("dev", "gpu")
+OVERLAYS = ("dev", "gpu", "dev-mtls")
+MTLS_OVERLAYS = frozenset({"dev-mtls"})  # overlays with components/mtls: mutual TLS between every service
 DOCKERFILES = (ROOT / "Dockerfile", ROOT / "deploy" / "minio.Dockerfile")
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_MTLS = ROOT / "docker-compose.mtls.yml"
 IMAGE_PREFIX = "mediagen-"
 
 Obj = dict[str, Any]
@@ -43,7 +45,7 @@ def render(overlay: str, work_dir: Path) -> list[Obj]:
     """``kustomize build`` of one overlay, its Secrets generated from the example files."""
     tree = work_dir / f"kubernetes-{overlay}"
     shutil.copytree(KUBERNETES, tree)
-    for example in (tree / "overlays" / overlay).glob("*.env.example"):
+    for example in (tree / "overlays").glob("*/*.env.example"):  # an overlay may build on another
         shutil.copy(example, example.with_suffix(""))
     result = subprocess.run(
         [kustomize_binary(), "build", str(tree / "overlays" / overlay)],
@@ -165,6 +167,20 @@ def dockerfile_stages(path: Path) -> dict[str, Stage]:
     return stages
 
 
-def compose_services() -> dict[str, Obj]:
+def compose_services(*overrides: Path) -> dict[str, Obj]:
+    """The compose file's services, with ``overrides`` applied as ``docker compose -f ... -f ...``
+    merges them (mappings key by key, ``environment`` by variable; sequences replaced, except
+    ``volumes``, which are added to)."""
     services: dict[str, Obj] = yaml.safe_load(COMPOSE.read_text())["services"]
+    for override in overrides:
+        for name, changes in yaml.safe_load(override.read_text())["services"].items():
+            assert name in services, f"{override.name} changes {name}, which {COMPOSE.name} does not have"
+            service = services[name]
+            for key, value in changes.items():
+                if key == "volumes":
+                    service[key] = [*service.get(key, []), *value]
+                elif isinstance(value, dict) and isinstance(service.get(key), dict):
+                    service[key] = {**service[key], **value}
+                else:
+                    service[key] = value
     return services

@@ -24,6 +24,7 @@ from images_api_sim.__main__ import parse_args as images_sim_args
 from predictions_sim.__main__ import parse_args as predictions_sim_args
 from storage_service.settings import StorageSettings
 from tests.deploy.manifests import (
+    COMPOSE_MTLS,
     DOCKERFILES,
     OVERLAYS,
     ROOT,
@@ -87,9 +88,10 @@ def test_every_variable_the_manifests_set_is_read_by_its_service(rendered, overl
     assert checked >= 10
 
 
-def test_every_variable_the_compose_file_sets_is_read_by_its_service():
+@pytest.mark.parametrize("overrides", [(), (COMPOSE_MTLS,)], ids=["compose", "compose-mtls"])
+def test_every_variable_the_compose_file_sets_is_read_by_its_service(overrides):
     checked = 0
-    for name, service in compose_services().items():
+    for name, service in compose_services(*overrides).items():
         target = service.get("build", {}).get("target")
         if target is None:
             continue  # MinIO and NATS, configured by their own settings

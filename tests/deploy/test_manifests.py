@@ -3,6 +3,9 @@
 Validation is strict (an unknown field is an error, so a typo cannot pass as an
 ignored field) against the oldest Kubernetes release the manifests need (native
 sidecars, the preStop sleep action) and against the newest the schemas cover.
+cert-manager's kinds (the mTLS component) are custom resources the Kubernetes schemas do
+not hold: they are checked here instead, field by field, against cert-manager.io/v1's
+required fields and the fields it knows (:func:`check_cert_manager`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from kubernetes_validate import utils as kubernetes_schemas  # type: ignore[impo
 
 from tests.deploy.manifests import (
     KUBERNETES,
+    MTLS_OVERLAYS,
     OVERLAYS,
     Obj,
     container_env,
@@ -33,14 +37,86 @@ def mebibytes(quantity: str) -> float:
     return float(quantity[:-2]) * MIB[quantity[-2:]]
 
 
+CERT_MANAGER = "cert-manager.io/v1"
+# cert-manager.io/v1 spec fields (its CRDs' OpenAPI schemas), and the ones a resource must have.
+CERTIFICATE_FIELDS = {
+    "additionalOutputFormats", "commonName", "dnsNames", "duration", "emailAddresses",
+    "encodeUsagesInRequest", "ipAddresses", "isCA", "issuerRef", "keystores", "literalSubject",
+    "nameConstraints", "otherNames", "privateKey", "renewBefore", "renewBeforePercentage",
+    "revisionHistoryLimit", "secretName", "secretTemplate", "signatureAlgorithm", "subject", "uris", "usages",
+}  # fmt: skip
+KEY_USAGES = {
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+    "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
+    "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
+}  # fmt: skip
+ISSUER_KINDS = {"acme", "ca", "selfSigned", "vault", "venafi"}
+
+
+def check_cert_manager(obj: Obj) -> None:
+    """A cert-manager Issuer or Certificate has the fields cert-manager requires, and no others."""
+    assert obj["apiVersion"] == CERT_MANAGER, obj["apiVersion"]
+    assert set(obj) <= {"apiVersion", "kind", "metadata", "spec"}
+    assert obj["metadata"]["name"]
+    assert obj["metadata"]["namespace"]
+    spec = obj["spec"]
+    if obj["kind"] == "Issuer":
+        (kind,) = spec
+        assert kind in ISSUER_KINDS
+        if kind == "ca":
+            assert set(spec["ca"]) <= {
+                "secretName",
+                "crlDistributionPoints",
+                "ocspServers",
+                "issuingCertificateURLs",
+            }
+            assert spec["ca"]["secretName"]
+        return
+    assert obj["kind"] == "Certificate", obj["kind"]
+    assert set(spec) <= CERTIFICATE_FIELDS, set(spec) - CERTIFICATE_FIELDS
+    assert spec["secretName"]  # required by the CRD, as is the issuer's name
+    assert spec["issuerRef"]["name"]
+    assert set(spec["issuerRef"]) <= {"name", "kind", "group"}
+    assert set(spec.get("usages", [])) <= KEY_USAGES
+    assert set(spec.get("privateKey", {})) <= {"algorithm", "encoding", "rotationPolicy", "size"}
+    assert spec.get("privateKey", {}).get("algorithm", "RSA") in {"RSA", "ECDSA", "Ed25519"}
+    for duration in ("duration", "renewBefore"):
+        if duration in spec:
+            assert str(spec[duration])[-1] in "hms", duration  # a Go duration
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_schemas.latest_version()])
 def test_every_object_validates_against_the_kubernetes_schemas(rendered, overlay, version):
     kinds = set()
     for obj in rendered[overlay]:
-        kubernetes_schemas.validate(obj, version, strict=True)
+        if obj["apiVersion"].startswith("cert-manager.io/"):
+            check_cert_manager(obj)
+        else:
+            kubernetes_schemas.validate(obj, version, strict=True)
         kinds.add(obj["kind"])
     assert kinds >= {"Namespace", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Secret"}
+    if overlay in MTLS_OVERLAYS:
+        assert kinds >= {"Certificate", "Issuer"}
+
+
+def test_the_cert_manager_check_refuses_what_cert_manager_would():
+    good = {
+        "apiVersion": CERT_MANAGER,
+        "kind": "Certificate",
+        "metadata": {"name": "storage", "namespace": "mediagen"},
+        "spec": {"secretName": "s", "issuerRef": {"name": "ca"}, "usages": ["client auth"]},
+    }
+    check_cert_manager(good)
+    for broken in (
+        {"secretName": "s"},  # no issuerRef
+        {"issuerRef": {"name": "ca"}},  # no secretName
+        {"secretName": "s", "issuerRef": {"name": "ca"}, "dnsName": ["x"]},  # a typo
+        {"secretName": "s", "issuerRef": {"name": "ca"}, "usages": ["client-auth"]},
+    ):
+        with pytest.raises((AssertionError, KeyError)):
+            check_cert_manager({**good, "spec": broken})
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -51,11 +127,69 @@ def test_each_service_is_probed_over_grpc_health_and_sized_from_its_measured_mem
         assert target_of(container) == name
         assert {p["containerPort"] for p in container["ports"]} >= {port}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+            if overlay in MTLS_OVERLAYS:
+                # gRPC probes cannot speak TLS: the health-check command, with the pod's certificate.
+                assert "grpc" not in container[probe], f"{name} {probe}"
+                assert container[probe]["exec"]["command"] == mtls_health_command(port), f"{name} {probe}"
+            else:
+                assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
         resources = container["resources"]
         assert mebibytes(resources["requests"]["memory"]) >= PEAK_RSS_MIB
         assert mebibytes(resources["limits"]["memory"]) >= 2 * PEAK_RSS_MIB
         assert set(resources["limits"]) >= {"cpu", "memory"}
+
+
+TLS_DIR = "/etc/mediagen/tls"
+
+
+def mtls_health_command(port: int) -> list[str]:
+    return [
+        "python", "-m", "mediagen.stack.healthcheck", f"localhost:{port}",
+        "--ca-file", f"{TLS_DIR}/ca.crt",
+        "--cert-file", f"{TLS_DIR}/tls.crt",
+        "--key-file", f"{TLS_DIR}/tls.key",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("overlay", sorted(MTLS_OVERLAYS))
+def test_with_mtls_each_service_serves_and_calls_with_its_certificate_and_knows_callers_by_it(
+    rendered, overlay
+):
+    objects = rendered[overlay]
+    certificates = {c["spec"]["secretName"]: c for c in of_kind(objects, "Certificate")}
+    issuers = {i["metadata"]["name"] for i in of_kind(objects, "Issuer")}
+    gateway_env = container_env(objects, pod_spec(named(objects, "Deployment", "gateway"))["containers"][0])
+    for name in SERVICES:
+        spec = pod_spec(named(objects, "Deployment", name))
+        (container,) = spec["containers"]
+        env = container_env(objects, container)
+        prefix = f"MEDIAGEN_{name.upper()}_"
+        # Certificate names, not tokens: with a token set, the token would name the caller.
+        assert not {key for key in env if key.endswith("_TOKEN")}, name
+        assert env[f"{prefix}TLS_CERT_FILE"] == f"{TLS_DIR}/tls.crt"
+        assert env[f"{prefix}TLS_KEY_FILE"] == f"{TLS_DIR}/tls.key"
+        assert env[f"{prefix}TLS_CLIENT_CA_FILE"] == f"{TLS_DIR}/ca.crt"
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == TLS_DIR]
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        certificate = certificates[volume["secret"]["secretName"]]
+        assert "subPath" not in mount  # a subPath mount would never see a renewed certificate
+        assert certificate["spec"]["issuerRef"]["name"] in issuers
+        assert certificate["spec"]["commonName"] == name
+        assert {"server auth", "client auth"} <= set(certificate["spec"]["usages"])
+        assert "localhost" in certificate["spec"]["dnsNames"]  # what the probe dials
+        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsUser"]
+        if name == "gateway":
+            assert env[f"{prefix}ADMIN_CALLERS"]
+            for peer in ("generator", "storage"):
+                host = gateway_env[f"{prefix}{peer.upper()}_TARGET"].removeprefix("dns:///").rsplit(":", 1)[0]
+                peer_volume = pod_spec(named(objects, "Deployment", peer))["volumes"]
+                (peer_secret,) = [v["secret"]["secretName"] for v in peer_volume if "secret" in v]
+                assert host in certificates[peer_secret]["spec"]["dnsNames"], peer
+            for key in ("CA", "CERT", "KEY"):
+                assert env[f"{prefix}PEER_{key}_FILE"].startswith(TLS_DIR)
+        else:
+            # The gateway's certificate names it "gateway": its peers let it create runs for its callers.
+            assert env[f"{prefix}ADMIN_CALLERS"] == "gateway"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

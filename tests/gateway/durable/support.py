@@ -8,7 +8,14 @@ from collections.abc import Callable, Mapping
 
 import grpc
 
+from gateway.run_ids import RunIds
+from mediagen.scaffold.callers import ANONYMOUS
 from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, storage_pb2
+
+
+def stored_id(run_id: str) -> str:
+    """The id storage holds a run under that a caller (here the tests' anonymous one) chose."""
+    return RunIds(ANONYMOUS).stored(run_id)
 
 
 def submit_request(

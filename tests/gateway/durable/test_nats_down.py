@@ -11,7 +11,7 @@ from mediagen.stack.nats import LocalNats
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.gateway.conftest import stop_gateway
 from tests.gateway.durable.conftest import start_run_gateway
-from tests.gateway.durable.support import eventually, submit_request, wait_state, watch
+from tests.gateway.durable.support import eventually, stored_id, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.storage.conftest import StorageServer
 
@@ -36,7 +36,7 @@ async def test_submit_is_unavailable_while_nats_is_down_and_a_running_run_report
             await gateway.stub.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         # The run goes on storing media while NATS is away.
-        stored = storage_pb2.ListRunMediaRequest(run_id="outage")
+        stored = storage_pb2.ListRunMediaRequest(run_id=stored_id("outage"))
 
         async def media_count() -> int:
             return len((await storage.stub.ListRunMedia(stored)).media)

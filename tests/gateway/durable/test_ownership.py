@@ -61,7 +61,7 @@ async def limited_callers(
     storage: StorageServer,
     nats_server: NatsEndpoint,
     nats_prefix: str,
-    **limits: int,
+    **limits: object,
 ) -> AsyncIterator[Callers]:
     tokens = tmp_path / "tokens"
     tokens.write_text("alice:alice-token\nbob:bob-token\nops:ops-token:admin\n")
@@ -213,3 +213,90 @@ async def test_limits_per_caller_name_themselves_and_spare_the_other_callers(
         await bob.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
         await watch(alice, queued.run_id)
         await alice.SubmitRun(submit_request(output("solid_image", width=8, height=8)))  # room again
+
+
+async def test_two_callers_choosing_the_same_run_id_each_get_their_own_run_through_every_call(
+    callers: Callers, minio_client: Minio, bucket: str
+) -> None:
+    """Run ids are each caller's own: an id another caller took is neither refused nor revealed."""
+    alice, bob, ops = (callers.stubs[name] for name in ("alice", "bob", "ops"))
+    red, blue = (
+        output("solid_image", width=8, height=8, color=0xFF0000),
+        output("solid_image", width=8, height=8, color=0x0000FF),
+    )
+
+    # SubmitRun: the same id, two runs; a repeat is the same run; another request under it is refused.
+    hers = await alice.SubmitRun(submit_request(red, run_id="shared"))
+    his = await bob.SubmitRun(submit_request(blue, run_id="shared"))
+    assert (hers.run_id, hers.caller, his.run_id, his.caller) == ("shared", "alice", "shared", "bob")
+    again = await alice.SubmitRun(submit_request(red, run_id="shared"))
+    assert again.created_at == hers.created_at
+    with pytest.raises(grpc.RpcError) as taken:
+        await alice.SubmitRun(submit_request(blue, run_id="shared"))
+    assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS  # her own run: nothing leaks
+
+    # WatchRun and GetRun: each sees its own run under the id it chose, with its own media.
+    for stub, caller in ((alice, "alice"), (bob, "bob")):
+        events = await watch(stub, "shared")
+        assert {event.run_id for event in events} == {"shared"}
+        stored_events = [e.media_stored for e in events if e.WhichOneof("event") == "media_stored"]
+        assert [e.record.media_id for e in stored_events] == ["shared.0.0"]
+        reply = await stub.GetRun(storage_pb2.GetRunRequest(run_id="shared"))
+        assert (reply.run.run_id, reply.run.caller, reply.status.caller) == ("shared", caller, caller)
+        assert [m.media_id for m in reply.media] == ["shared.0.0"]
+        assert reply.status.outputs[0].media_ids == ["shared.0.0"]
+
+    # GetMedia: the same media id, each caller's own bytes.
+    colours = {}
+    for stub, caller in ((alice, "alice"), (bob, "bob")):
+        async for part in stub.GetMedia(storage_pb2.GetMediaRequest(media_id="shared.0.0")):
+            if part.WhichOneof("part") == "record":
+                assert part.record.media_id == "shared.0.0"
+                colours[caller] = part.record.descriptor.sha256
+    assert colours["alice"] != colours["bob"]
+
+    # ListRuns: each lists its own once; an admin lists both, under the ids they are stored as.
+    for stub, caller in ((alice, "alice"), (bob, "bob")):
+        listed = (await stub.ListRuns(gateway_pb2.ListRunsRequest())).runs
+        assert [(run.run_id, run.caller) for run in listed if run.run_id == "shared"] == [("shared", caller)]
+    everything = (await ops.ListRuns(gateway_pb2.ListRunsRequest())).runs
+    both = {run.caller: run.run_id for run in everything if run.run_id.endswith("_shared")}
+    assert set(both) == {"alice", "bob"}
+    assert len(set(both.values())) == 2
+    for caller, stored in both.items():
+        record = json.loads(minio_client.get_object(bucket, f"runs/{stored}/run.json").read())
+        assert record["caller"] == caller
+    # ...and names them by those ids.
+    assert (await ops.GetRun(storage_pb2.GetRunRequest(run_id=both["bob"]))).run.caller == "bob"
+
+    # Generate: the same id, two runs, no ALREADY_EXISTS for the second caller.
+    first = await run(alice, request(red, run_id="made"))
+    second = await run(bob, request(blue, run_id="made"))
+    assert (first.run_id, second.run_id) == ("made", "made")
+    assert first.records[0].media_id == second.records[0].media_id == "made.0.0"
+    with pytest.raises(grpc.RpcError) as own:
+        await run(alice, request(red, run_id="made"))
+    assert own.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    # CancelRun: cancelling "queued" cancels the caller's own run only.
+    await alice.SubmitRun(submit_request(red, run_id="queued"))
+    await bob.SubmitRun(submit_request(blue, run_id="queued"))
+    cancelled = await bob.CancelRun(gateway_pb2.CancelRunRequest(run_id="queued"))
+    assert (cancelled.run_id, cancelled.caller) == ("queued", "bob")
+    events = await watch(alice, "queued")
+    assert events[-1].run_completed.state == gateway_pb2.RUN_STATE_SUCCEEDED
+
+
+async def test_a_run_id_the_gateway_chose_names_the_same_run_when_given_back(callers: Callers) -> None:
+    """Submitting again with the id a first submit was given is the same run, for its owner; for
+    anyone else that id is free."""
+    alice, bob = callers.stubs["alice"], callers.stubs["bob"]
+    spec = output("solid_image", width=8, height=8)
+    first = await alice.SubmitRun(submit_request(spec))
+    again = await alice.SubmitRun(submit_request(spec, run_id=first.run_id))
+    assert (again.run_id, again.created_at) == (first.run_id, first.created_at)
+    others = await bob.SubmitRun(submit_request(spec, run_id=first.run_id))
+    assert (others.run_id, others.caller) == (first.run_id, "bob")
+    assert others.created_at != first.created_at
+    assert (await alice.GetRun(storage_pb2.GetRunRequest(run_id=first.run_id))).run.caller == "alice"
+    assert (await bob.GetRun(storage_pb2.GetRunRequest(run_id=first.run_id))).run.caller == "bob"

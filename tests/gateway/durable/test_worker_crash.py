@@ -29,7 +29,7 @@ from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.conftest import ROOT
 from tests.gateway.conftest import Gateway, stop_gateway
 from tests.gateway.durable.conftest import start_run_gateway
-from tests.gateway.durable.support import eventually, submit_request, wait_state, watch
+from tests.gateway.durable.support import eventually, stored_id, submit_request, wait_state, watch
 from tests.gateway.runs import output
 from tests.gateway.test_faults import sim_idle
 from tests.storage.conftest import StorageServer
@@ -162,7 +162,9 @@ async def test_a_worker_killed_right_after_storing_an_output_leaves_it_stored_on
             if event.WhichOneof("event") == "media_stored":
                 crash.kill(first)
                 break
-        stored_first = await crash.storage.stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id="narrow"))
+        stored_first = await crash.storage.stub.ListRunMedia(
+            storage_pb2.ListRunMediaRequest(run_id=stored_id("narrow"))
+        )
         with crash.worker("second"):
             reply = await wait_state(api.stub, "narrow", gateway_pb2.RUN_STATE_SUCCEEDED, within=60)
     keys = sorted((record.output_index, record.item_index) for record in reply.media)
