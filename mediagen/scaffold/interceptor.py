@@ -36,6 +36,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         self._service = service_name
         self._callers = callers or CallerRegistry()
         self._open_reflection = open_reflection
+        self._meters: dict[str, _MethodMeters] = {}
 
     async def intercept_service(
         self,
@@ -62,16 +63,15 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any
     ) -> Callable[..., Any]:
         short = method.rsplit("/", 1)[-1]
-        labels = (self._service, short)
+        meters = self._meters.get(short)
+        if meters is None:
+            meters = self._meters[short] = _MethodMeters(self._service, short)
 
         async def finish(
             context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None, caller: Caller
         ) -> None:
             code = _final_code(context, exc)
-            metrics.RPC_CALLS.labels(self._service, short, code.name).inc()
-            metrics.RPC_CALLS_BY_CALLER.labels(self._service, self._callers.label(caller), code.name).inc()
-            metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
-            metrics.RPC_IN_FLIGHT.labels(*labels).dec()
+            meters.finished(code, self._callers.label(caller), time.monotonic() - started)
             level = logging.INFO if code in _QUIET_CODES else logging.WARNING
             log.log(
                 level,
@@ -86,7 +86,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
             async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 caller = self._identify(metadata, context)
                 with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
-                    started, failure = _begin(labels), None
+                    started, failure = meters.begin(), None
                     bound = set_caller(caller or ANONYMOUS)
                     try:
                         if caller is None:
@@ -105,7 +105,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             caller = self._identify(metadata, context)
             with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
-                started, failure = _begin(labels), None
+                started, failure = meters.begin(), None
                 bound = set_caller(caller or ANONYMOUS)
                 try:
                     if caller is None:
@@ -130,9 +130,32 @@ _QUIET_CODES = {
 }
 
 
-def _begin(labels: tuple[str, str]) -> float:
-    metrics.RPC_IN_FLIGHT.labels(*labels).inc()
-    return time.monotonic()
+class _MethodMeters:
+    """One method's metric children, looked up once rather than by their labels on every call."""
+
+    def __init__(self, service: str, method: str) -> None:
+        self._service, self._method = service, method
+        self._in_flight = metrics.RPC_IN_FLIGHT.labels(service, method)
+        self._latency = metrics.RPC_LATENCY.labels(service, method)
+        self._calls: dict[grpc.StatusCode, Any] = {}
+        self._by_caller: dict[tuple[str, grpc.StatusCode], Any] = {}
+
+    def begin(self) -> float:
+        self._in_flight.inc()
+        return time.monotonic()
+
+    def finished(self, code: grpc.StatusCode, caller: str, elapsed: float) -> None:
+        calls = self._calls.get(code)
+        if calls is None:
+            calls = self._calls[code] = metrics.RPC_CALLS.labels(self._service, self._method, code.name)
+        calls.inc()
+        by_caller = self._by_caller.get((caller, code))
+        if by_caller is None:
+            by_caller = metrics.RPC_CALLS_BY_CALLER.labels(self._service, caller, code.name)
+            self._by_caller[(caller, code)] = by_caller
+        by_caller.inc()
+        self._latency.observe(elapsed)
+        self._in_flight.dec()
 
 
 def _request_id(details: grpc.HandlerCallDetails) -> str:
