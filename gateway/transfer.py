@@ -4,8 +4,9 @@
 storage) opens a PutMedia call whose header says where the file belongs, ``media_chunk`` (a
 :class:`~gateway.wire.Chunk` on the fast path) feeds it,
 ``media_end`` closes it with the trailer and checks the record storage
-returns against what the generator sent. Transfer time is measured here, from
-the first byte of the first file to the last record.
+returns against what the generator sent; a ``media_whole`` (a file of one
+chunk) does all three. Transfer time is measured here, from the first byte of
+the first file to the last record.
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ class OutputTransfer:
             await self._current(event.media_chunk.index).send(event.media_chunk.data)
         elif kind == "media_end":
             await self._end(event.media_end)
+        elif kind == "media_whole":
+            whole = event.media_whole
+            await self._start(whole.start, time_left)
+            await self._current(whole.start.index).send(whole.data)
+            end = generator_pb2.MediaEnd(
+                index=whole.start.index, size_bytes=len(whole.data), sha256=whole.sha256
+            )
+            await self._end(end)
         elif kind == "completed":
             self.completed = event.completed
 
