@@ -41,6 +41,7 @@ async def small_generator(simulator: SimulatorHandle) -> AsyncIterator[RunningSe
             "log_format": "text",
             "max_message_bytes": LIMIT,
             "max_queue_per_backend": 1,
+            "place_wait_seconds": 0,  # refuses at once: the gateway's side of waiting is tested here
             "chunk_size": 16 * 1024,
         }
     )
