@@ -12,6 +12,7 @@ COPY storage_service ./storage_service
 COPY comfyui_sim ./comfyui_sim
 COPY images_api_sim ./images_api_sim
 COPY predictions_sim ./predictions_sim
+COPY sim_scaffold ./sim_scaffold
 RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 mediagen \
     && mkdir -p /var/lib/mediagen/generator && chown -R mediagen /var/lib/mediagen

@@ -2,7 +2,7 @@
 # which `make bootstrap` (and every target that needs it) creates on first use.
 VENV := .venv
 PY := $(VENV)/bin/python
-CODE := mediagen gateway generator_service storage_service comfyui_sim images_api_sim predictions_sim tools
+CODE := mediagen gateway generator_service storage_service comfyui_sim images_api_sim predictions_sim sim_scaffold tools
 CACHE_BIN := $(or $(MEDIAGEN_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mediagen)/bin
 export PATH := $(CACHE_BIN):$(PATH)
 

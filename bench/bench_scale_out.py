@@ -9,7 +9,7 @@ Generate calls (one 8x8 image each) in flight for ``--seconds`` after a warm-up;
 one call that stored its image.
 
 Reported per replica count: runs/s, the share of calls each gateway answered (read from its
-own ``mediagen_rpc_calls_total`` metric, not from the callers) and the share of jobs each
+own ``grpc_server_handled_total`` metric, not from the callers) and the share of jobs each
 ComfyUI ran. Targets: 4 replicas at least 3.5x the runs/s of 1; no gateway above 60 % of the
 calls. Every part is its own process on this machine, so on a machine with few cores the
 services compete with each other for CPU: the ratio is a lower bound of what separate
@@ -151,9 +151,9 @@ async def generate_calls(http: httpx.AsyncClient, url: str) -> int:
         for sample in family.samples:
             labels = sample.labels
             if (
-                sample.name == "mediagen_rpc_calls_total"
-                and labels.get("method", "").endswith("Generate")
-                and labels.get("code") == "OK"
+                sample.name == "grpc_server_handled_total"
+                and labels.get("grpc_method") == "Generate"
+                and labels.get("grpc_code") == "OK"
             ):
                 total += sample.value
     return int(total)

@@ -12,6 +12,8 @@ import json
 import signal
 from pathlib import Path
 
+from sim_scaffold.serving import serve_until_signalled
+
 from .config import Faults, SimulatorConfig
 from .server import start_simulator
 
@@ -75,15 +77,10 @@ def faults_from(args: argparse.Namespace) -> Faults:
 async def serve(args: argparse.Namespace) -> None:
     config = SimulatorConfig(host=args.host, port=args.port, data_dir=args.data_dir, faults=faults_from(args))
     handle = await start_simulator(config)
-    print(f"comfyui-sim listening on {handle.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    for sig in (signal.SIGINT,) if args.ignore_sigterm else (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await handle.stop()
+    signals = (signal.SIGINT,) if args.ignore_sigterm else (signal.SIGTERM, signal.SIGINT)
+    await serve_until_signalled(handle, "comfyui-sim", signals)
     print("comfyui-sim stopped", flush=True)
 
 

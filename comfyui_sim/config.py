@@ -8,15 +8,16 @@ endpoint all edit the same thing with the same field names.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim_scaffold.faults import FaultKnobs
+
 
 @dataclass
-class Faults:
+class Faults(FaultKnobs):
     """Knobs and injected faults. Every field is JSON-friendly and can be set over HTTP.
 
     Node selectors (``fail_nodes``, ``hang_nodes``, ``crash_on_node``, ``drop_ws_on_node``) match a
@@ -63,22 +64,6 @@ class Faults:
     ws_foreign_events: bool = False
     """Every event sent for a prompt is sent again for another prompt: the first one waiting in
     the queue, or a made-up id when none waits."""
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply a partial update; unknown keys raise ``KeyError``, like a typo should."""
-        names = {f.name for f in dataclasses.fields(self)}
-        for key, value in changes.items():
-            if key not in names:
-                raise KeyError(key)
-            setattr(self, key, value)
-
-    def reset(self) -> None:
-        """Back to the defaults."""
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, getattr(Faults(), f.name))
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def node_matches(selectors: Collection[str], node_id: str, class_type: str) -> str | None:

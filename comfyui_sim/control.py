@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sim_scaffold.control import change_faults
+
 from .config import Faults
 from .executor import Executor
 from .file_routes import Files
@@ -27,16 +29,7 @@ class Control:
         app.router.add_get("/sim/state", self.get_state)
 
     async def post_faults(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if not isinstance(body, dict):
-            return web.json_response({"error": "expected a JSON object"}, status=400)
-        if body.pop("reset", False):
-            self.faults.reset()
-        try:
-            self.faults.update(body)
-        except KeyError as ex:
-            return web.json_response({"error": f"unknown fault {ex.args[0]!r}"}, status=400)
-        return web.json_response(self.faults.as_dict())
+        return await change_faults(self.faults, request)
 
     async def get_faults(self, request: web.Request) -> web.Response:
         return web.json_response(self.faults.as_dict())

@@ -140,6 +140,16 @@ class Executor:
         executed: list[str] = []
         visited: list[str] = []
         success = True
+
+        def stopped_at(node_id: str) -> dict[str, Any]:
+            """What both ending events say: the node that stopped the prompt, what ran before it."""
+            return {
+                "prompt_id": prompt_id,
+                "node_id": node_id,
+                "node_type": prompt[node_id]["class_type"],
+                "executed": list(executed),
+            }
+
         while not plan.empty():
             node_id = plan.pick()
             if node_id is None:
@@ -149,30 +159,12 @@ class Executor:
                 await self._run_node(prompt_id, prompt, node_id, sigs, progress, executed)
             except Interrupted:
                 success = False
-                message(
-                    "execution_interrupted",
-                    {
-                        "prompt_id": prompt_id,
-                        "node_id": node_id,
-                        "node_type": prompt[node_id]["class_type"],
-                        "executed": list(executed),
-                    },
-                    broadcast=True,
-                )
+                message("execution_interrupted", stopped_at(node_id), broadcast=True)
                 break
             except NodeFailure as failure:
                 success = False
-                message(
-                    "execution_error",
-                    {
-                        "prompt_id": prompt_id,
-                        "node_id": node_id,
-                        "node_type": prompt[node_id]["class_type"],
-                        "executed": list(executed),
-                        **failure.details,
-                        "current_outputs": list(prompt),
-                    },
-                )
+                details = {**stopped_at(node_id), **failure.details, "current_outputs": list(prompt)}
+                message("execution_error", details)
                 break
             plan.complete(node_id)
         else:

@@ -178,6 +178,9 @@ def _load_image_valid(folders: Any) -> Any:
 def definitions(folders: Any) -> list[NodeDef]:
     image = socket("IMAGE")
     saved = {"images": ("IMAGE", {"tooltip": "The images to save."})}
+    # the inputs both animated savers declare alike
+    fps = floating(6.0, 0.01, 1000.0, step=0.01)
+    animated = {"images": image, "filename_prefix": string("ComfyUI"), "fps": fps}
     prefix_tip = (
         "The prefix for the file to save. This may include formatting information such as "
         "%date:yyyy-MM-dd% or %Empty Latent Image.width% to include values from nodes."
@@ -277,9 +280,7 @@ def definitions(folders: Any) -> list[NodeDef]:
             python_module="comfy_extras.nodes_images",
             hidden=HIDDEN_PROMPT,
             required={
-                "images": image,
-                "filename_prefix": string("ComfyUI"),
-                "fps": floating(6.0, 0.01, 1000.0, step=0.01),
+                **animated,
                 "lossless": ("BOOLEAN", {"default": True}),
                 "quality": integer(80, 0, 100),
                 "method": (["default", "fastest", "slowest"], {}),
@@ -292,12 +293,7 @@ def definitions(folders: Any) -> list[NodeDef]:
             output_node=True,
             python_module="comfy_extras.nodes_images",
             hidden=HIDDEN_PROMPT,
-            required={
-                "images": image,
-                "filename_prefix": string("ComfyUI"),
-                "fps": floating(6.0, 0.01, 1000.0, step=0.01),
-                "compress_level": integer(4, 0, 9),
-            },
+            required={**animated, "compress_level": integer(4, 0, 9)},
         ),
         NodeDef(
             "PreviewAny",

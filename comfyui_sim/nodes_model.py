@@ -236,8 +236,17 @@ async def vae_decode_audio(ctx: RunContext, samples: dict[str, Any], vae: dict[s
     return NodeResult((Audio(clips, 44100, 2),))
 
 
+def latent_size(width: int, height: int, step: int) -> dict[str, Any]:
+    """The width and height inputs of an empty-latent node: defaults and grid are the node's own."""
+    return {
+        "width": integer(width, 16, MAX_RES, step=step),
+        "height": integer(height, 16, MAX_RES, step=step),
+    }
+
+
 def definitions() -> list[NodeDef]:
     cond = socket("CONDITIONING")
+    batch = integer(1, 1, 4096)
     return [
         NodeDef(
             "CheckpointLoaderSimple",
@@ -332,11 +341,7 @@ def definitions() -> list[NodeDef]:
             category="latent",
             outputs=("LATENT",),
             display_name="Empty Latent Image",
-            required={
-                "width": integer(512, 16, MAX_RES, step=8),
-                "height": integer(512, 16, MAX_RES, step=8),
-                "batch_size": integer(1, 1, 4096),
-            },
+            required={**latent_size(512, 512, step=8), "batch_size": batch},
         ),
         NodeDef(
             "EmptySD3LatentImage",
@@ -345,11 +350,7 @@ def definitions() -> list[NodeDef]:
             outputs=("LATENT",),
             v3=True,
             python_module="comfy_extras.nodes_sd3",
-            required={
-                "width": integer(1024, 16, MAX_RES, step=16),
-                "height": integer(1024, 16, MAX_RES, step=16),
-                "batch_size": integer(1, 1, 4096),
-            },
+            required={**latent_size(1024, 1024, step=16), "batch_size": batch},
         ),
         NodeDef(
             "EmptyHunyuanLatentVideo",
@@ -358,10 +359,9 @@ def definitions() -> list[NodeDef]:
             outputs=("LATENT",),
             python_module="comfy_extras.nodes_hunyuan",
             required={
-                "width": integer(848, 16, MAX_RES, step=16),
-                "height": integer(480, 16, MAX_RES, step=16),
+                **latent_size(848, 480, step=16),
                 "length": integer(25, 1, MAX_RES, step=4),
-                "batch_size": integer(1, 1, 4096),
+                "batch_size": batch,
             },
         ),
         NodeDef(

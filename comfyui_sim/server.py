@@ -17,9 +17,10 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
+
+from sim_scaffold.serving import listen
 
 from .catalog import Catalog
 from .config import Faults, SimulatorConfig
@@ -140,17 +141,9 @@ async def start_simulator(config: SimulatorConfig | None = None) -> SimulatorHan
     data_dir = Path(tempfile.mkdtemp(prefix="comfyui-sim-")) if owned else Path(config.data_dir or ".")
     data_dir = data_dir.resolve()
     app, executor, control = build_app(config, data_dir)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    server: Any = site._server  # aiohttp exposes the bound port only here
-    port = server.sockets[0].getsockname()[1]
-    host = config.host if ":" not in config.host else f"[{config.host}]"
+    runner, url = await listen(app, config.host, config.port, access_log=False)
     tasks = [asyncio.create_task(executor.hub.publish_loop()), asyncio.create_task(executor.run_forever())]
-    return SimulatorHandle(
-        f"http://{host}:{port}", config.faults, data_dir, executor, control, runner, tasks, owned
-    )
+    return SimulatorHandle(url, config.faults, data_dir, executor, control, runner, tasks, owned)
 
 
 @contextlib.asynccontextmanager

@@ -32,6 +32,7 @@ from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from gateway.transfer import OutputTransfer
 from mediagen.rules import duration_seconds
+from mediagen.scaffold import tracing
 from mediagen.scaffold.channels import refused_before_start
 from mediagen.scaffold.errors import status_details
 from mediagen.scaffold.logging import log_context
@@ -81,13 +82,19 @@ class OutputRunner:
             self._stored,
         )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
-        with log_context(run_id=self._run_id, output_index=str(index)):
+        attributes: dict[str, str | int] = {"mediagen.run_id": self._run_id, "mediagen.output_index": index}
+        with (
+            log_context(run_id=self._run_id, output_index=str(index)),
+            tracing.span("mediagen.output", attributes) as span,
+        ):
             try:
                 await self._generate(index, spec, transfer)
             except Exception as err:  # noqa: BLE001 - every failure is this output's outcome
                 await self._fail(index, err, outcome)
             finally:
                 await transfer.abort()
+            if span.is_recording():
+                _describe(span, transfer, outcome)
         outcome.media_ids.extend(transfer.media_ids)
         outcome.timings.CopyFrom(transfer.timings(time.monotonic() - started))
         if outcome.HasField("error"):
@@ -179,6 +186,16 @@ class PlaceWait:
 
 
 _JITTER = random.Random()
+
+
+def _describe(span: tracing.Span, transfer: OutputTransfer, outcome: gateway_pb2.OutputOutcome) -> None:
+    """What the output's span tells: where it ran, what it made, how it ended."""
+    if transfer.accepted is not None:
+        span.set_attribute("mediagen.backend", transfer.accepted.backend)
+        span.set_attribute("mediagen.prompt_id", transfer.accepted.prompt_id)
+    span.set_attribute("mediagen.bytes", transfer.bytes_stored)
+    span.set_attribute("mediagen.media_count", len(transfer.media_ids))
+    span.set_attribute("mediagen.output_state", State.Name(outcome.state))
 
 
 def _measured_before_failure(error: status_pb2.Status, timings: common_pb2.Timings) -> None:

@@ -76,7 +76,7 @@ STORAGE_CONFIG = service_config(
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Peers:
     generator_channel: aio.Channel
     storage_channel: aio.Channel
@@ -116,21 +116,21 @@ def open_peers(settings: GatewaySettings) -> Peers:
     jobs = channel(settings.generator_target, settings.generator_token, GENERATOR_CONFIG)
     sto = channel(settings.storage_target, settings.storage_token, STORAGE_CONFIG)
     return Peers(
-        gen,
-        sto,
-        generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
-        storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
-        jobs.unary_stream(
+        generator_channel=gen,
+        storage_channel=sto,
+        generator=generator_pb2_grpc.GeneratorServiceStub(gen),  # type: ignore[arg-type]
+        storage=storage_pb2_grpc.StorageServiceStub(sto),  # type: ignore[arg-type]
+        generate=jobs.unary_stream(
             f"/{GENERATOR_SERVICE}/Generate",
             request_serializer=generator_pb2.GenerateRequest.SerializeToString,
             response_deserializer=wire.decode_event,
         ),
-        sto.stream_unary(
+        put_media=sto.stream_unary(
             f"/{STORAGE_SERVICE}/PutMedia",
             request_serializer=wire.encode_request,
             response_deserializer=storage_pb2.MediaRecord.FromString,
         ),
-        jobs,
+        jobs_channel=jobs,
     )
 
 

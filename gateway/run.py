@@ -24,6 +24,7 @@ from google.protobuf import duration_pb2
 from gateway.output import OutputRunner
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
+from mediagen.scaffold import tracing
 from mediagen.v1 import common_pb2, gateway_pb2, storage_pb2
 
 State = gateway_pb2.OutputState
@@ -91,6 +92,7 @@ def summary(run_id: str, outcomes: list[gateway_pb2.OutputOutcome], wall: float)
         timings=timings,
         media_stored=sum(len(outcome.media_ids) for outcome in ordered),
         outputs_failed=sum(outcome.state != State.OUTPUT_STATE_SUCCEEDED for outcome in ordered),
+        trace_id=tracing.current_trace_id(),
     )
 
 

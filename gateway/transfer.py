@@ -23,7 +23,7 @@ from gateway.settings import GatewaySettings
 from gateway.upload import MediaUpload, WholeUpload
 from gateway.wire import Chunk
 from mediagen.scaffold.errors import ServiceError
-from mediagen.scaffold.metrics import BYTES_STREAMED
+from mediagen.scaffold.metrics import BYTES_STREAMED, STAGE_DURATION
 from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
@@ -50,6 +50,7 @@ class OutputTransfer:
         self.accepted: generator_pb2.Accepted | None = None
         self.completed: generator_pb2.Completed | None = None
         self.media_ids: list[str] = []
+        self.bytes_stored = 0
         self._upload: MediaUpload | WholeUpload | _StoredItem | None = None
         self._item = 0
         self._transfer_started: float | None = None
@@ -153,8 +154,11 @@ class OutputTransfer:
         record = await upload.finish(end.size_bytes, end.sha256)
         self._upload = None
         if self._transfer_started is not None:
-            self._transfer_seconds += time.monotonic() - self._transfer_started
+            took = time.monotonic() - self._transfer_started
+            self._transfer_seconds += took
+            STAGE_DURATION.labels("gateway", "store").observe(took)
         BYTES_STREAMED.labels("gateway", "piped").inc(end.size_bytes)
+        self.bytes_stored += end.size_bytes
         stored = record.descriptor
         kept = isinstance(upload, _StoredItem)
         if not kept and (stored.sha256 != end.sha256 or stored.size_bytes != end.size_bytes):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 from grpc import aio
@@ -37,9 +38,18 @@ from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import ServiceError
 from mediagen.v1 import storage_pb2
 
-_END = None
 REFUSED = PUT_REFUSED_METADATA_KEY
 Part = bytes | storage_pb2.PutMediaRequest
+"""One request of the call: a chunk already serialized, or the header or trailer message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """Queued after the trailer: the request stream ends here."""
+
+
+_COMPLETE = Complete()
+Item = Part | Complete
 
 
 class MediaUpload:
@@ -50,7 +60,7 @@ class MediaUpload:
         depth: int,
         timeout: float | None,
     ) -> None:
-        self._queue: asyncio.Queue[Part | None] = asyncio.Queue(depth)
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(depth)
         self._queue.put_nowait(storage_pb2.PutMediaRequest(header=header))
         self._closed = asyncio.Event()  # no more requests: finished, refused by storage, or aborted
         self._call: aio.StreamUnaryCall[Part, storage_pb2.MediaRecord] = put_media(  # type: ignore[assignment]
@@ -66,7 +76,7 @@ class MediaUpload:
         await self._put(
             storage_pb2.PutMediaRequest(trailer=storage_pb2.MediaTrailer(size_bytes=size, sha256=sha256))
         )
-        await self._put(_END)
+        await self._put(_COMPLETE)
         return await self._result
 
     async def abort(self) -> None:
@@ -93,7 +103,7 @@ class MediaUpload:
                     return
                 else:
                     item = self._queue.get_nowait()
-                if item is _END:
+                if isinstance(item, Complete):
                     return
                 yield item
         finally:
@@ -114,7 +124,7 @@ class MediaUpload:
         finally:
             self._closed.set()
 
-    async def _put(self, item: Part | None) -> None:
+    async def _put(self, item: Item) -> None:
         """Queue ``item``, waiting for room, unless storage ended the call first."""
         if self._result.done():
             await self._result  # raises storage's error; an early success is a protocol error

@@ -88,16 +88,16 @@ def _temporary_data_dir(settings: GeneratorSettings) -> Path | None:
 
 def job_limits(settings: GeneratorSettings) -> JobLimits:
     follow = FollowLimits(
-        settings.watchdog_quiet_seconds,
-        settings.poll_interval,
-        settings.backend_lost_seconds,
-        settings.history_retry_seconds,
+        watchdog_quiet=settings.watchdog_quiet_seconds,
+        poll_interval=settings.poll_interval,
+        backend_lost=settings.backend_lost_seconds,
+        history_retry=settings.history_retry_seconds,
     )
     return JobLimits(
-        follow,
-        settings.cancel_wait_seconds,
-        settings.chunk_size,
-        settings.output_prefix,
+        follow=follow,
+        cancel_wait=settings.cancel_wait_seconds,
+        chunk_size=settings.chunk_size,
+        output_prefix=settings.output_prefix,
         connect_wait=settings.backend_lost_seconds,
     )
 
@@ -122,8 +122,18 @@ async def _journal(settings: GeneratorSettings) -> Journal:
 
 
 def _backends(settings: GeneratorSettings, temporary: Path | None, journal: Journal) -> list[Backend]:
-    common = (settings.client_id_prefix, settings.http_timeout, journal, settings.cancel_wait_seconds)
-    backends = [Backend(f"comfyui-{i}", url, *common) for i, url in enumerate(settings.urls)]
+    def backend(name: str, url: str, process: ManagedProcess | None = None) -> Backend:
+        return Backend(
+            name,
+            url,
+            client_id_prefix=settings.client_id_prefix,
+            http_timeout=settings.http_timeout,
+            journal=journal,
+            cancel_wait=settings.cancel_wait_seconds,
+            process=process,
+        )
+
+    backends = [backend(f"comfyui-{i}", url) for i, url in enumerate(settings.urls)]
     root = settings.comfyui_data_dir or temporary
     if settings.comfyui_command and root is not None:
         for i in range(settings.comfyui_instances):
@@ -132,16 +142,16 @@ def _backends(settings: GeneratorSettings, temporary: Path | None, journal: Jour
             process = ManagedProcess(
                 name,
                 settings.comfyui_command,
-                settings.comfyui_host,
-                port,
-                root / str(i),
-                JobFiles(root / str(i), settings.output_prefix),
-                settings.comfyui_start_timeout,
-                (settings.restart_backoff_initial, settings.restart_backoff_max),
-                settings.comfyui_workdir,
-                settings.comfyui_stop_seconds,
+                host=settings.comfyui_host,
+                port=port,
+                data_dir=root / str(i),
+                files=JobFiles(root / str(i), settings.output_prefix),
+                start_timeout=settings.comfyui_start_timeout,
+                backoff=(settings.restart_backoff_initial, settings.restart_backoff_max),
+                workdir=settings.comfyui_workdir,
+                stop_wait=settings.comfyui_stop_seconds,
                 instance=i,
             )
-            backends.append(Backend(name, process.url, *common, process))
+            backends.append(backend(name, process.url, process))
     journal.use_backends({backend.identity for backend in backends})
     return backends

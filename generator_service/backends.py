@@ -53,12 +53,14 @@ class Backend:
         self,
         name: str,
         url: str,
+        *,
         client_id_prefix: str,
         http_timeout: float,
         journal: Journal,
         cancel_wait: float,
         process: ManagedProcess | None = None,
     ) -> None:
+        """``process``: the ComfyUI this generator runs at ``url`` (managed mode), None when attached."""
         self.name, self.url, self.process = name, url, process
         self.identity = name if process is not None else url
         """What the journal calls it: the URL of an attached ComfyUI; a managed one's URL changes
@@ -125,7 +127,12 @@ class Backend:
         if (self._recovery is None or self._recovery.done()) and self.journal.orphans(self.identity):
             self._recovery = self.spawn(
                 recover(
-                    self.client, self.journal, self.identity, fresh_process, self._cancel_wait, self.files
+                    self.client,
+                    self.journal,
+                    self.identity,
+                    fresh_process=fresh_process,
+                    cancel_wait=self._cancel_wait,
+                    files=self.files,
                 )
             )
 

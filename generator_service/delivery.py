@@ -20,11 +20,15 @@ from generator_service import failures, workflows
 from generator_service.comfy.client import ComfyClient
 from generator_service.comfy.outputs import parse_history
 from generator_service.download import short_name, stream_output
+from generator_service.job_ids import JobIds
 from generator_service.outbox import Outbox
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
-from mediagen.scaffold.metrics import JOB_DURATION
+from mediagen.scaffold.metrics import JOB_DURATION, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
+
+# A job's phases under the run stage names of ``mediagen_stage_duration_seconds``.
+STAGE_OF_PHASE = {"queue": "submit_to_start", "execution": "execute", "transfer": "download"}
 
 
 @dataclass(frozen=True)
@@ -40,18 +44,20 @@ class Moments:
 async def deliver(
     client: ComfyClient,
     outbox: Outbox,
+    *,
     workflow: workflows.ResolvedWorkflow,
     entry: dict[str, Any],
     moments: Moments,
     chunk_size: int,
-    ids: dict[str, str],
-) -> None:
-    prompt_id, backend = ids["prompt_id"], ids["backend"]
+    ids: JobIds,
+) -> int:
+    """Every output of the finished prompt into ``outbox``, then ``completed``; the bytes sent.
+    Raises when the entry says the prompt failed or names a file it must not fetch."""
     result = parse_history(entry, workflow.include_previews)
     if result.status == "error":
-        raise failures.execution_failed(result.error, prompt_id, backend)
+        raise failures.execution_failed(result.error, ids)
     if result.status == "interrupted":
-        raise failures.interrupted_elsewhere(result.error, prompt_id, backend)
+        raise failures.interrupted_elsewhere(result.error, ids)
     if result.refused:
         raise unsafe_outputs(result.refused, ids)
     finished = moments.finished or time.monotonic()
@@ -65,8 +71,14 @@ async def deliver(
         )
     )
     transfer_start = time.monotonic()
+    sent = 0
     for index, file in enumerate(result.files):
         async for event in stream_output(client, file, index, chunk_size, ids):
+            kind = event.WhichOneof("event")
+            if kind == "media_end":
+                sent += event.media_end.size_bytes
+            elif kind == "media_whole":
+                sent += len(event.media_whole.data)
             await outbox.put(event)
     now = time.monotonic()
     phases = {
@@ -76,6 +88,7 @@ async def deliver(
     }
     for phase, seconds in phases.items():
         JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+        STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
     timings = common_pb2.Timings(
         queue_wait=_dur(phases["queue"]),
         execution=_dur(phases["execution"]),
@@ -83,12 +96,13 @@ async def deliver(
         total=_dur(now - moments.created),
     )
     completed = generator_pb2.Completed(
-        prompt_id=prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
+        prompt_id=ids.prompt_id, media_count=len(result.files), cached=result.cached, timings=timings
     )
     await outbox.put(generator_pb2.GenerateEvent(completed=completed))
+    return sent
 
 
-def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
+def unsafe_outputs(names: list[str], ids: JobIds) -> ServiceError:
     """DATA_LOSS: the history names files outside the output folders; none of the job's is sent.
 
     Fetching them could read anything the backend can see; leaving them out would hand the caller
@@ -100,7 +114,7 @@ def unsafe_outputs(names: list[str], ids: dict[str, str]) -> ServiceError:
         f"the backend listed {len(names)} output file(s) outside its output folders "
         f"(first: {first!r}); nothing was fetched",
         "UNSAFE_OUTPUT_NAME",
-        {**ids, "filename": first, "refused_files": str(len(names))},
+        ids.metadata(filename=first, refused_files=str(len(names))),
     )
 
 
@@ -110,7 +124,7 @@ push the event past the message limit after the job was queued."""
 
 
 def accepted_event(
-    workflow: workflows.ResolvedWorkflow, ids: dict[str, str], position: int
+    workflow: workflows.ResolvedWorkflow, ids: JobIds, position: int
 ) -> generator_pb2.GenerateEvent:
     params = {
         name: to_value(value)
@@ -119,8 +133,8 @@ def accepted_event(
     }
     return generator_pb2.GenerateEvent(
         accepted=generator_pb2.Accepted(
-            prompt_id=ids["prompt_id"],
-            backend=ids["backend"],
+            prompt_id=ids.prompt_id,
+            backend=ids.backend,
             queue_position=position,
             seed=workflow.seed,
             template=workflow.template,

@@ -18,13 +18,14 @@ import grpc
 
 from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient, ViewResponse
 from generator_service.comfy.outputs import OutputFile, media_kind
+from generator_service.job_ids import JobIds
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import generator_pb2
 
 
 async def stream_output(
-    client: ComfyClient, file: OutputFile, index: int, chunk_size: int, ids: dict[str, str]
+    client: ComfyClient, file: OutputFile, index: int, chunk_size: int, ids: JobIds
 ) -> AsyncIterator[generator_pb2.GenerateEvent]:
     async with client.view(file.filename, file.subfolder, file.folder_type) as response:
         _check_status(response, file, ids)
@@ -55,7 +56,7 @@ async def _whole(
     file: OutputFile,
     start: generator_pb2.MediaStart,
     expected: int,
-    ids: dict[str, str],
+    ids: JobIds,
 ) -> generator_pb2.GenerateEvent:
     """A file announced at one chunk or less, read whole and sent as one ``media_whole``.
 
@@ -128,7 +129,7 @@ def _start(file: OutputFile, index: int, expected: int, content_type: str) -> ge
     )
 
 
-def _check_status(response: ViewResponse, file: OutputFile, ids: dict[str, str]) -> None:
+def _check_status(response: ViewResponse, file: OutputFile, ids: JobIds) -> None:
     if response.status_code == 200:
         return
     if response.status_code >= 500:
@@ -138,7 +139,7 @@ def _check_status(response: ViewResponse, file: OutputFile, ids: dict[str, str])
         grpc.StatusCode.DATA_LOSS,
         f"output {name} of node {node} is listed in history but /view answered HTTP {response.status_code}",
         reason="OUTPUT_MISSING",
-        metadata={**ids, "node_id": node, "filename": name},
+        metadata=ids.metadata(node_id=node, filename=name),
     )
 
 
@@ -147,17 +148,13 @@ def short_name(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def _truncated(file: OutputFile, size: int, expected: int, ids: dict[str, str], why: str) -> ServiceError:
+def _truncated(file: OutputFile, size: int, expected: int, ids: JobIds, why: str) -> ServiceError:
     name, node = short_name(file.filename), short_name(file.node_id)
     return ServiceError(
         grpc.StatusCode.DATA_LOSS,
         f"download of {name} (node {node}) ended after {size} of {expected} bytes ({why})",
         reason="TRUNCATED_DOWNLOAD",
-        metadata={
-            **ids,
-            "node_id": node,
-            "filename": name,
-            "received_bytes": str(size),
-            "expected_bytes": str(expected),
-        },
+        metadata=ids.metadata(
+            node_id=node, filename=name, received_bytes=str(size), expected_bytes=str(expected)
+        ),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from generator_service.job_ids import JobIds
 from mediagen.scaffold import FieldViolation, ServiceError
 
 MAX_TEXT = 500
@@ -33,7 +34,7 @@ def refused_before_start(error: ServiceError) -> ServiceError:
     return ServiceError(error.code, error.message, reason, error.metadata, error.violations)
 
 
-def rejected(body: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+def rejected(body: dict[str, Any], ids: JobIds) -> ServiceError:
     """INVALID_ARGUMENT for a 400 (or a 200 with node errors) from ``POST /prompt``."""
     violations: list[FieldViolation] = []
     first_node = ""
@@ -48,7 +49,7 @@ def rejected(body: dict[str, Any], prompt_id: str, backend: str) -> ServiceError
     if not violations:
         details = _clean(str(error.get("details") or ""))
         violations.append(FieldViolation("graph", f"{message}: {details}" if details else message))
-    metadata = {"prompt_id": prompt_id, "backend": backend, "comfy_error": str(error.get("type", ""))}
+    metadata = ids.metadata(comfy_error=str(error.get("type", "")))
     if first_node:
         metadata["node_id"] = first_node
     summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
@@ -71,7 +72,7 @@ def _violation(node_id: str, error: dict[str, Any]) -> FieldViolation:
     return FieldViolation(where, text)
 
 
-def execution_failed(data: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+def execution_failed(data: dict[str, Any], ids: JobIds) -> ServiceError:
     """ABORTED: the workflow was valid but a node raised while running."""
     node_id, node_type = str(data.get("node_id", "")), str(data.get("node_type", ""))
     exception = _clean(str(data.get("exception_message", "")))
@@ -79,49 +80,44 @@ def execution_failed(data: dict[str, Any], prompt_id: str, backend: str) -> Serv
         grpc.StatusCode.ABORTED,
         f"node {node_id} ({node_type}) failed: {exception or 'execution error'}",
         "EXECUTION_ERROR",
-        {
-            "prompt_id": prompt_id,
-            "backend": backend,
-            "node_id": node_id,
-            "node_type": node_type,
-            "exception_type": str(data.get("exception_type", "")),
-            "exception_message": exception,
-        },
+        ids.metadata(
+            node_id=node_id,
+            node_type=node_type,
+            exception_type=str(data.get("exception_type", "")),
+            exception_message=exception,
+        ),
     )
 
 
-def interrupted_elsewhere(data: dict[str, Any], prompt_id: str, backend: str) -> ServiceError:
+def interrupted_elsewhere(data: dict[str, Any], ids: JobIds) -> ServiceError:
     """ABORTED: someone other than this generator interrupted the prompt."""
     node_id = str(data.get("node_id") or "")
     return ServiceError(
         grpc.StatusCode.ABORTED,
         f"the job was interrupted on the backend{f' at node {node_id}' if node_id else ''}",
         "INTERRUPTED",
-        {
-            "prompt_id": prompt_id,
-            "backend": backend,
-            "node_id": node_id,
-            "node_type": str(data.get("node_type") or ""),
-        },
+        ids.metadata(node_id=node_id, node_type=str(data.get("node_type") or "")),
     )
 
 
-def unavailable(why: str, prompt_id: str, backend: str, reason: str = "BACKEND_UNAVAILABLE") -> ServiceError:
-    return ServiceError(
-        grpc.StatusCode.UNAVAILABLE,
-        why,
-        reason,
-        {"prompt_id": prompt_id, "backend": backend} if prompt_id else {"backend": backend},
-    )
+def unavailable(why: str, ids: JobIds, reason: str = "BACKEND_UNAVAILABLE") -> ServiceError:
+    """UNAVAILABLE for a job the caller already knows by its prompt id."""
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, why, reason, ids.metadata())
 
 
-def deadline_exceeded(prompt_id: str, backend: str) -> ServiceError:
+def unavailable_before_accept(why: str, backend: str, reason: str = "BACKEND_UNAVAILABLE") -> ServiceError:
+    """UNAVAILABLE before the job was handed to the backend: the caller has not been told its
+    prompt id (no ``accepted`` yet), so the status names only the backend."""
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, why, reason, {"backend": backend})
+
+
+def deadline_exceeded(ids: JobIds) -> ServiceError:
     """The job's own time limit passed (its prompt is being cancelled on the backend, in the background)."""
     return ServiceError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"job {prompt_id} did not finish in time; it is being cancelled on the backend",
+        f"job {ids.prompt_id} did not finish in time; it is being cancelled on the backend",
         "JOB_DEADLINE_EXCEEDED",
-        {"prompt_id": prompt_id, "backend": backend},
+        ids.metadata(),
     )
 
 

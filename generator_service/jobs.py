@@ -16,17 +16,22 @@ has been released (it has the last event, or it left), so the clean-up never del
 ``completed``; the job's task ends after it, and the journal entry goes with a clean-up that
 worked (otherwise it stays for recovery). On a managed backend the job's files (outputs, uploads,
 not previews) are deleted once the prompt is over (see ``job_files``).
+
+Where the job stands is its :class:`~generator_service.lifecycle.JobLife` (running, on the
+backend from the journal entry on, delivered, cleaning up, ended); the clean-up reads from it
+whether there is a prompt to stop and forget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -38,17 +43,19 @@ from generator_service.comfy.client import BackendUnreachable, PromptRejected
 from generator_service.comfy.outputs import parse_history
 from generator_service.delivery import Moments, accepted_event, deliver
 from generator_service.job_files import upload_name
-from generator_service.outbox import END, Outbox
-from generator_service.tracking import Follower, FollowLimits
-from mediagen.scaffold import ServiceError
+from generator_service.job_ids import JobIds
+from generator_service.lifecycle import JobLife, JobState
+from generator_service.outbox import Ended, Failed, Last, Outbox
+from generator_service.tracking import Finished, Follower, FollowLimits
+from mediagen.scaffold import ServiceError, tracing
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
-from mediagen.v1 import common_pb2, generator_pb2
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
+from mediagen.v1 import generator_pb2
 
 log = logging.getLogger("mediagen.generator.jobs")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobLimits:
     follow: FollowLimits
     cancel_wait: float
@@ -57,38 +64,41 @@ class JobLimits:
     connect_wait: float
 
 
-@dataclass(eq=False)
 class Job:
-    backend: Backend
-    workflow: workflows.ResolvedWorkflow
-    deadline: float
-    """Loop time (``loop.time()``) by which the job must be over."""
-    limits: JobLimits
-    prompt_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    outbox: Outbox = field(default_factory=Outbox)
-    created: float = field(default_factory=time.monotonic)
-    submitted: bool = False
-    task: asyncio.Task[None] | None = None
-    accepted_at: float | None = None
-    """``time.monotonic()`` when ComfyUI took the prompt."""
-    follower: Follower | None = None
-    outputs_listed: int = 0
-    delivered: bool = field(default=False, init=False)
-    """The last item for the caller is in the outbox; from here the job is only cleaning up."""
-    released: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """One ComfyUI job; its life is :attr:`life` (see ``lifecycle``)."""
+
+    def __init__(
+        self, backend: Backend, workflow: workflows.ResolvedWorkflow, *, deadline: float, limits: JobLimits
+    ) -> None:
+        self.backend, self.workflow, self.limits = backend, workflow, limits
+        self.deadline = deadline
+        """Loop time (``loop.time()``) by which the job must be over."""
+        self.ids = JobIds(str(uuid.uuid4()), backend.name)
+        self.life = JobLife()
+        self.outbox = Outbox()
+        self.created = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+        self.accepted_at: float | None = None
+        """``time.monotonic()`` when ComfyUI took the prompt."""
+        self.follower: Follower | None = None
+        self.outputs_listed = 0
 
     @property
-    def ids(self) -> dict[str, str]:
-        return {"prompt_id": self.prompt_id, "backend": self.backend.name}
+    def prompt_id(self) -> str:
+        return self.ids.prompt_id
+
+    @property
+    def state(self) -> JobState:
+        return self.life.state
 
     def start(self) -> None:
+        self.life.start()
         self.task = asyncio.create_task(self._produce(), name=f"job {self.prompt_id}")
 
     def release(self) -> None:
         """The caller is done: stop the job if it is still producing, else let it clean up."""
-        if not self.delivered and self.task and not self.task.done():
+        if self.life.release() and self.task is not None:
             self.task.cancel()  # the task then cancels the prompt on ComfyUI
-        self.released.set()
 
     def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
         return self.outbox.events()
@@ -96,16 +106,20 @@ class Job:
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.prompt_id)
         try:
-            final, stop = await self._outcome()
-            await self.outbox.put(final)
-            self.delivered = True
-            await self.released.wait()
-        except asyncio.CancelledError:
-            await asyncio.shield(self.backend.spawn(self._clean_up(stop_first=True)))
-            raise
-        await self._clean_up(stop)
+            try:
+                last, stop = await self._outcome()
+                await self.outbox.put(last)
+                self.life.deliver()
+                await self.life.released()
+            except asyncio.CancelledError:
+                self.life.stop()
+                await asyncio.shield(self.backend.spawn(self._clean_up(stop_first=True)))
+                raise
+            await self._clean_up(stop)
+        finally:
+            self.life.end()
 
-    async def _outcome(self) -> tuple[object, bool]:
+    async def _outcome(self) -> tuple[Last, bool]:
         """Run the job: the last item for the caller, and whether the prompt may need stopping."""
         inbox = self.backend.events.subscribe(self.prompt_id)
         outcome = "error"
@@ -113,22 +127,24 @@ class Job:
             async with asyncio.timeout_at(self.deadline):
                 await self._run(inbox)
             outcome = "success"
-            return END, False
+            return Ended(), False
         except TimeoutError:  # answered now; the prompt is stopped in the clean-up, after it
             outcome = "deadline"
-            return self._measured(failures.deadline_exceeded(self.prompt_id, self.backend.name)), True
+            return Failed(self._measured(failures.deadline_exceeded(self.ids))), True
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
-            return self._measured(exc), True
+            return Failed(self._measured(exc)), True
         except BackendUnreachable as exc:
             outcome = "unavailable"
-            return self._measured(failures.unavailable(str(exc), self.prompt_id, self.backend.name)), True
+            return Failed(self._measured(failures.unavailable(str(exc), self.ids))), True
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
         except Exception:  # a bug must still end the call, with the prompt stopped
             log.exception("job %s failed unexpectedly", self.prompt_id)
-            return ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids), True
+            return Failed(
+                ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids.metadata())
+            ), True
         finally:
             self.backend.events.unsubscribe(self.prompt_id)
             JOB_OUTCOMES.labels("generator", outcome).inc()
@@ -149,11 +165,13 @@ class Job:
 
     async def _clean_up(self, stop_first: bool) -> None:
         """Make sure the prompt is over, then drop its files, its history entry and its journal entry."""
-        if not self.submitted:
+        if not self.life.backend_may_hold:
             await self._remove_files()  # uploads of a job that never reached the queue
             return
         try:
-            if stop_first and not await self._stop_prompt():
+            if stop_first and not await cancel_prompt(
+                self.backend.client, self.prompt_id, self.limits.cancel_wait
+            ):
                 return
             await self._remove_files()
             if await forget_prompt(self.backend.client, self.prompt_id):
@@ -165,63 +183,82 @@ class Job:
         if self.backend.files is not None:
             await self.backend.files.remove(self.prompt_id, self.outputs_listed)
 
-    async def _stop_prompt(self) -> bool:
-        if not self.submitted:
-            return True
-        return await cancel_prompt(self.backend.client, self.prompt_id, self.limits.cancel_wait)
-
     async def _run(self, inbox: asyncio.Queue[Any]) -> None:
         client_id = await self._connected_client_id()
-        for image in self.workflow.images:
-            name = upload_name(self.prompt_id, image.filename)
-            comfy_name = await self.backend.client.upload_image(name, image.data, self.limits.output_prefix)
-            workflows.bind_upload(self.workflow, image, comfy_name)
+        traced = {"mediagen.prompt_id": self.prompt_id, "mediagen.backend": self.backend.name}
+        if self.workflow.images:
+            began = time.monotonic()
+            sizes = sum(len(image.data) for image in self.workflow.images)
+            with tracing.span("comfyui.upload", {**traced, "mediagen.bytes": sizes}):
+                for image in self.workflow.images:
+                    name = upload_name(self.prompt_id, image.filename)
+                    comfy_name = await self.backend.client.upload_image(
+                        name, image.data, self.limits.output_prefix
+                    )
+                    workflows.bind_upload(self.workflow, image, comfy_name)
+            STAGE_DURATION.labels("generator", "upload").observe(time.monotonic() - began)
         workflows.apply_job_prefix(self.workflow.graph, self.limits.output_prefix, self.prompt_id)
         ahead = self.backend.events.queue_remaining
         await self.backend.journal.record(self.backend.identity, self.prompt_id)
-        self.submitted = True  # from here a lost answer may still have queued the prompt
+        self.life.reach_backend()  # from here a lost answer may still have queued the prompt
         try:
-            await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
+            with tracing.span("comfyui.submit", traced):
+                await self.backend.client.submit(self.workflow.graph, client_id, self.prompt_id)
         except PromptRejected as exc:
             if not exc.queued:  # else the valid part runs: it is stopped and forgotten like any job
-                self.submitted = False
+                self.life.refused()
                 await self.backend.journal.remove(self.prompt_id)
-            raise failures.rejected(exc.body, self.prompt_id, self.backend.name) from None
+            raise failures.rejected(exc.body, self.ids) from None
         with self.backend.queued_by_us():
             accepted_at = self.accepted_at = time.monotonic()
             position = await self._position() if ahead else 0
             await self.outbox.put(accepted_event(self.workflow, self.ids, position))
             follower = self.follower = Follower(
-                self.backend.client,
-                self.backend.events,
-                inbox,
-                self.prompt_id,
-                client_id,
-                self.workflow.graph,
-                self.backend.name,
-                self.limits.follow,
+                client=self.backend.client,
+                stream=self.backend.events,
+                inbox=inbox,
+                ids=self.ids,
+                client_id=client_id,
+                graph=self.workflow.graph,
+                limits=self.limits.follow,
             )
-            entry = await follower.follow(self._progress)
+            # The WebSocket wait: queued behind other prompts, then executing.
+            with tracing.span("comfyui.wait", traced):
+                entry = await self._followed(follower)
         self.outputs_listed = len(parse_history(entry, include_previews=False).files)
         moments = Moments(self.created, accepted_at, follower.execution_started, follower.finished_at)
-        await deliver(
-            self.backend.client, self.outbox, self.workflow, entry, moments, self.limits.chunk_size, self.ids
-        )
+        listed: dict[str, str | int] = {**traced, "mediagen.media_count": self.outputs_listed}
+        with tracing.span("comfyui.download", listed) as span:
+            sent = await deliver(
+                self.backend.client,
+                self.outbox,
+                workflow=self.workflow,
+                entry=entry,
+                moments=moments,
+                chunk_size=self.limits.chunk_size,
+                ids=self.ids,
+            )
+            span.set_attribute("mediagen.bytes", sent)
+
+    async def _followed(self, follower: Follower) -> dict[str, Any]:
+        """The prompt's history entry once it is over; its progress goes to the caller meanwhile."""
+        async with contextlib.aclosing(follower.follow()) as steps:
+            async for step in steps:
+                if isinstance(step, Finished):
+                    return step.entry
+                self.outbox.push_progress(generator_pb2.GenerateEvent(progress=step))
+        raise AssertionError("a follower always ends with the history entry or an error")
 
     async def _connected_client_id(self) -> str:
         """The live socket's clientId, waiting a little for one that is reconnecting."""
         try:
             return await self.backend.events.wait_connected(self.limits.connect_wait)
         except TimeoutError:
-            raise failures.unavailable(
+            raise failures.unavailable_before_accept(
                 f"backend {self.backend.name}: no event socket within {self.limits.connect_wait:g}s "
                 f"(last error: {self.backend.events.last_error or 'none'})",
-                "",
                 self.backend.name,
             ) from None
 
     async def _position(self) -> int:
         return (await self.backend.client.queue()).position(self.prompt_id) or 0
-
-    async def _progress(self, progress: common_pb2.Progress) -> None:
-        self.outbox.push_progress(generator_pb2.GenerateEvent(progress=progress))

@@ -1,9 +1,10 @@
 """The hand-off between a job and the gRPC call that streams its events.
 
-Media chunks wait for room (a small capacity), so a slow caller slows the download instead of
-filling memory. Progress reports never wait: one that finds an unsent report at the tail replaces
-it (the contract allows coalescing), so a backlog of progress writes can never delay the job from
-noticing completion.
+A job puts ``GenerateEvent``s, then exactly one last item: :class:`Ended` after a success or
+:class:`Failed` with the status to end the call with. Media chunks wait for room (a small
+capacity), so a slow caller slows the download instead of filling memory. Progress reports never
+wait: one that finds an unsent report at the tail replaces it (the contract allows coalescing),
+so a backlog of progress writes can never delay the job from noticing completion.
 """
 
 from __future__ import annotations
@@ -11,17 +12,33 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import assert_never
 
+from mediagen.scaffold import ServiceError
 from mediagen.v1 import generator_pb2
 
-END = object()
-"""Put last: the job is over and nothing follows."""
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The job succeeded; nothing follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The job failed; the call ends with ``error``'s status and nothing follows."""
+
+    error: ServiceError
+
+
+Last = Ended | Failed
+"""What a job puts last."""
+Item = generator_pb2.GenerateEvent | Ended | Failed
 
 
 class Outbox:
     def __init__(self, capacity: int = 2) -> None:
-        self._items: deque[Any] = deque()
+        self._items: deque[Item] = deque()
         self._capacity = capacity
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
@@ -35,15 +52,15 @@ class Outbox:
             self._items.append(event)
         self._readable.set()
 
-    async def put(self, item: Any) -> None:
-        """Queue an event, an exception to raise, or the end marker; waits while full."""
+    async def put(self, item: Item) -> None:
+        """Queue an event or the last item; waits while full."""
         while len(self._items) >= self._capacity:
             self._writable.clear()
             await self._writable.wait()
         self._items.append(item)
         self._readable.set()
 
-    async def get(self) -> Any:
+    async def get(self) -> Item:
         while not self._items:
             self._readable.clear()
             await self._readable.wait()
@@ -53,11 +70,15 @@ class Outbox:
         return item
 
     async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
-        """The events for the caller, until :data:`END`; an exception put in is raised here."""
+        """The events for the caller, until the last item; a failure's status is raised here."""
         while True:
             item = await self.get()
-            if item is END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            match item:
+                case generator_pb2.GenerateEvent():
+                    yield item
+                case Failed(error=error):
+                    raise error
+                case Ended():
+                    return
+                case _:
+                    assert_never(item)

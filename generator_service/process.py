@@ -82,6 +82,7 @@ class ManagedProcess:
         self,
         name: str,
         command: str,
+        *,
         host: str,
         port: int,
         data_dir: Path,

@@ -27,6 +27,7 @@ async def recover(
     client: ComfyClient,
     journal: Journal,
     backend: str,
+    *,
     fresh_process: bool,
     cancel_wait: float,
     files: JobFiles | None = None,

@@ -74,7 +74,7 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
                 raise failures.refused_before_start(exc) from None
             assert isinstance(remote, RemoteBackend)
             backend: PlacedBackend = remote
-            job: JobHandle = ProviderJob(remote, provider_workflow, deadline, self._limits)
+            job: JobHandle = ProviderJob(remote, provider_workflow, deadline=deadline, limits=self._limits)
         else:
             workflow = workflows.check_job(request, self._templates, await self._nodes_for(request))
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
@@ -84,7 +84,7 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
                 raise failures.refused_before_start(exc) from None
             assert isinstance(placed, Backend)
             backend = placed
-            job = Job(placed, workflow, deadline, self._limits)
+            job = Job(placed, workflow, deadline=deadline, limits=self._limits)
         self._jobs.add(job)
         # Released once the call is over (the status is out), so clean-up never delays it.
         context.add_done_callback(lambda _ctx: job.release())  # type: ignore[arg-type]

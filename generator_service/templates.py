@@ -9,7 +9,7 @@ the file, instead of failing the first request that uses it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +105,18 @@ def check_graph(graph: Any) -> None:
             raise TemplateError(f"node {node_id}: inputs must be an object")
 
 
-def _parameter(name: str, spec: dict[str, Any], graph: dict[str, Any]) -> Parameter:
+def declared_parameter(name: str, spec: dict[str, Any]) -> Parameter:
+    """A parameter as a template's manifest declares it (a known type), still without targets.
+
+    Both kinds of template (ComfyUI graphs and provider requests) declare parameters alike.
+    """
     kind = spec["type"]
     if kind not in PARAM_TYPES:
         raise TemplateError(f"parameter {name}: type must be one of {', '.join(PARAM_TYPES)}")
-    targets = tuple(_target(name, text, graph) for text in spec["targets"])
-    if not targets:
-        raise TemplateError(f"parameter {name}: no targets")
-    param = Parameter(
+    return Parameter(
         name,
         kind,
-        targets,
+        (),
         spec.get("description", ""),
         bool(spec.get("required", False)),
         spec.get("default"),
@@ -124,13 +125,24 @@ def _parameter(name: str, spec: dict[str, Any], graph: dict[str, Any]) -> Parame
         tuple(spec.get("choices", ())),
         bool(spec.get("random", False)),
     )
+
+
+def check_default(param: Parameter) -> None:
+    """A declared default must itself be a value the parameter accepts."""
+    if param.default is not None and (problem := check_value(param, param.default)):
+        raise TemplateError(f"parameter {param.name}: default {param.default!r}: {problem}")
+
+
+def _parameter(name: str, spec: dict[str, Any], graph: dict[str, Any]) -> Parameter:
+    declared = declared_parameter(name, spec)
+    targets = tuple(_target(name, text, graph) for text in spec["targets"])
+    if not targets:
+        raise TemplateError(f"parameter {name}: no targets")
+    param = replace(declared, targets=targets)
     if param.required and param.default is not None:
         raise TemplateError(f"parameter {name}: a required parameter has no default")
-    if param.default is not None:
-        problem = check_value(param, param.default)
-        if problem:
-            raise TemplateError(f"parameter {name}: default {param.default!r}: {problem}")
-    elif not (param.required or param.random or kind == "image"):
+    check_default(param)
+    if param.default is None and not (param.required or param.random or param.type == "image"):
         raise TemplateError(f"parameter {name}: needs a default, required or random")
     return param
 

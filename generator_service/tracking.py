@@ -12,8 +12,9 @@ when it is in neither the queue nor the history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,15 @@ from generator_service import failures
 from generator_service.comfy import events as ev
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import Event, EventStream
-from generator_service.positions import PositionReporter
+from generator_service.job_ids import JobIds
+from generator_service.positions import POSITION, PositionLookup
 from mediagen.v1 import common_pb2
 
-Emit = Callable[[common_pb2.Progress], Awaitable[None]]
+_UNHEARD = frozenset({ev.WS_UP, ev.WS_DOWN, "status", POSITION})
+"""Event kinds that say nothing about whether the backend still works on the prompt."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FollowLimits:
     watchdog_quiet: float
     poll_interval: float
@@ -35,21 +38,37 @@ class FollowLimits:
     history_retry: float
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The prompt is over on the backend: its history entry (always the follower's last step)."""
+
+    entry: dict[str, Any]
+
+
+Step = common_pb2.Progress | Finished
+
+
 class Follower:
+    """Follows one prompt: :meth:`follow` yields its progress for the caller, then :class:`Finished`.
+
+    Failures (an execution error, an interrupt from elsewhere, a lost prompt or backend) are raised
+    from the iteration, as ``ServiceError``.
+    """
+
     def __init__(
         self,
+        *,
         client: ComfyClient,
         stream: EventStream,
         inbox: asyncio.Queue[Event],
-        prompt_id: str,
+        ids: JobIds,
         client_id: str,
         graph: dict[str, Any],
-        backend: str,
         limits: FollowLimits,
     ) -> None:
         self._client, self._stream, self._inbox = client, stream, inbox
-        self._prompt_id, self._client_id, self._graph = prompt_id, client_id, graph
-        self._backend, self._limits = backend, limits
+        self._ids, self._client_id, self._graph = ids, client_id, graph
+        self._limits = limits
         self._started: set[str] = set()
         self._cached = 0
         self._unreachable_since: float | None = None
@@ -57,7 +76,7 @@ class Follower:
         # When the backend finished: the completion push's arrival when there was one, not when
         # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
-        self._positions = PositionReporter(client, prompt_id, len(graph), self._waiting)
+        self._positions = PositionLookup(client, ids.prompt_id, inbox)
 
     def _waiting(self) -> bool:
         return self.execution_started is None and not self._started
@@ -66,39 +85,48 @@ class Follower:
         """True when pushes for this prompt cannot arrive (socket down or a newer clientId)."""
         return not self._stream.connected or self._stream.client_id != self._client_id
 
-    async def follow(self, emit: Emit) -> dict[str, Any]:
+    async def follow(self) -> AsyncGenerator[Step, None]:
+        """Progress reports while the prompt waits and runs, then :class:`Finished`, then nothing.
+
+        Close it (``contextlib.aclosing``) if it is left before its end: a position lookup may run.
+        """
         try:
-            return await self._follow(emit)
+            last_heard = last_check = time.monotonic()
+            while True:
+                if self._deaf():
+                    due = last_check + self._limits.poll_interval
+                else:
+                    due = max(last_heard, last_check) + self._limits.watchdog_quiet
+                try:
+                    event = (
+                        self._inbox.get_nowait()
+                        if not self._inbox.empty()
+                        else await asyncio.wait_for(self._inbox.get(), max(0.0, due - time.monotonic()))
+                    )
+                except TimeoutError:
+                    entry, position = await self._cross_check()
+                    if entry is not None:
+                        yield Finished(entry)
+                        return
+                    if (queued := self._queued(position)) is not None:
+                        yield queued
+                    last_check = time.monotonic()
+                    continue
+                if event.kind not in _UNHEARD:
+                    last_heard = event.received
+                if event.kind == "executing" and event.data.get("node") is None:
+                    self.finished_at = event.received
+                    async with contextlib.aclosing(self._history_after_finish()) as steps:
+                        async for step in steps:
+                            yield step
+                    return
+                if (progress := self._on_event(event)) is not None:
+                    yield progress
         finally:
             await self._positions.close()
 
-    async def _follow(self, emit: Emit) -> dict[str, Any]:
-        last_heard = last_check = time.monotonic()
-        while True:
-            if self._deaf():
-                due = last_check + self._limits.poll_interval
-            else:
-                due = max(last_heard, last_check) + self._limits.watchdog_quiet
-            try:
-                event = (
-                    self._inbox.get_nowait()
-                    if not self._inbox.empty()
-                    else await asyncio.wait_for(self._inbox.get(), max(0.0, due - time.monotonic()))
-                )
-            except TimeoutError:
-                entry = await self._cross_check(emit)
-                if entry is not None:
-                    return entry
-                last_check = time.monotonic()
-                continue
-            if event.kind not in (ev.WS_UP, ev.WS_DOWN, "status"):
-                last_heard = event.received
-            if event.kind == "executing" and event.data.get("node") is None:
-                self.finished_at = event.received
-                return await self._history_after_finish(emit)
-            await self._on_event(event, emit)
-
-    async def _on_event(self, event: Event, emit: Emit) -> None:
+    def _on_event(self, event: Event) -> common_pb2.Progress | None:
+        """What the caller is told of one event (None: nothing); raises for a failed prompt."""
         data = event.data
         if event.kind == "execution_start":
             self.execution_started = event.received
@@ -106,21 +134,24 @@ class Follower:
             self._cached = len(data.get("nodes") or [])
         elif event.kind == "executing":
             self._started.add(str(data.get("node")))
-            await emit(self._executing(str(data.get("node"))))
+            return self._executing(str(data.get("node")))
         elif event.kind == "progress":
-            await emit(
-                self._executing(str(data.get("node")), int(data.get("value", 0)), int(data.get("max", 0)))
-            )
+            return self._executing(str(data.get("node")), int(data.get("value", 0)), int(data.get("max", 0)))
         elif event.kind == "execution_error":
-            raise failures.execution_failed(data, self._prompt_id, self._backend)
+            raise failures.execution_failed(data, self._ids)
         elif event.kind == "execution_interrupted":
-            raise failures.interrupted_elsewhere(data, self._prompt_id, self._backend)
+            raise failures.interrupted_elsewhere(data, self._ids)
         elif event.kind == ev.BACKEND_DOWN:
             raise failures.unavailable(
-                f"backend {self._backend} went down: {data.get('reason', '')}", self._prompt_id, self._backend
+                f"backend {self._ids.backend} went down: {data.get('reason', '')}",
+                self._ids,
             )
         elif event.kind == "status":
-            self._positions.on_status(int(data.get("queue_remaining", 0)), emit)
+            if int(data.get("queue_remaining", 0)) > 1 and self._waiting():
+                self._positions.start()
+        elif event.kind == POSITION:
+            return self._queued(int(data["position"]))
+        return None
 
     def _executing(self, node_id: str, value: int = 0, maximum: int = 0) -> common_pb2.Progress:
         node = self._graph.get(node_id, {})
@@ -134,58 +165,69 @@ class Follower:
             nodes_total=len(self._graph),
         )
 
-    async def _history_after_finish(self, emit: Emit) -> dict[str, Any]:
+    def _queued(self, position: int | None) -> common_pb2.Progress | None:
+        """How many jobs are ahead, while the prompt still waits (None once it started, or unknown)."""
+        if not position or not self._waiting():
+            return None
+        return common_pb2.Progress(
+            stage=common_pb2.PROGRESS_STAGE_QUEUED, queue_position=position, nodes_total=len(self._graph)
+        )
+
+    async def _history_after_finish(self) -> AsyncGenerator[Step, None]:
         """History right after the final event; retried briefly in case it lags the event."""
         give_up = time.monotonic() + self._limits.history_retry
         pause = 0.005
         while True:
             try:
-                entry = await self._client.history(self._prompt_id)
+                entry = await self._client.history(self._ids.prompt_id)
             except BackendUnreachable as exc:
-                raise failures.unavailable(str(exc), self._prompt_id, self._backend) from None
+                raise failures.unavailable(str(exc), self._ids) from None
             if entry is not None:
                 self.finished_at = self.finished_at or time.monotonic()
-                return entry
+                yield Finished(entry)
+                return
             if time.monotonic() > give_up:
-                found = await self._cross_check(emit)
+                found, position = await self._cross_check()
                 if found is not None:
-                    return found
+                    yield Finished(found)
+                    return
+                if (queued := self._queued(position)) is not None:
+                    yield queued
                 give_up = time.monotonic() + self._limits.history_retry
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.2)
 
-    async def _cross_check(self, emit: Emit) -> dict[str, Any] | None:
-        """Watchdog/poll: the history entry if finished, None while queued; lost otherwise."""
+    async def _cross_check(self) -> tuple[dict[str, Any] | None, int | None]:
+        """Watchdog/poll: the history entry if finished, else the queue position (None when the
+        backend did not answer); raises when the prompt is lost."""
+        prompt_id = self._ids.prompt_id
         try:
-            entry = await self._client.history(self._prompt_id)
+            entry = await self._client.history(prompt_id)
             if entry is None:
                 queue = await self._client.queue()
-                if queue.contains(self._prompt_id):
+                if queue.contains(prompt_id):
                     self._unreachable_since = None
-                    await self._positions.report(queue.position(self._prompt_id), emit)
-                    return None
-                entry = await self._client.history(self._prompt_id)
+                    return None, queue.position(prompt_id)
+                entry = await self._client.history(prompt_id)
         except BackendUnreachable as exc:
             self._still_unreachable(str(exc))
-            return None
+            return None, None
         if entry is None:
             raise failures.unavailable(
-                f"prompt {self._prompt_id} is neither queued nor in the history of {self._backend} "
+                f"prompt {prompt_id} is neither queued nor in the history of {self._ids.backend} "
                 "(deleted, cleared, or the backend restarted)",
-                self._prompt_id,
-                self._backend,
+                self._ids,
                 "PROMPT_LOST",
             )
         self.finished_at = self.finished_at or time.monotonic()
-        return entry
+        return entry, None
 
     def _still_unreachable(self, why: str) -> None:
         now = time.monotonic()
         self._unreachable_since = self._unreachable_since or now
         if now - self._unreachable_since >= self._limits.backend_lost:
             raise failures.unavailable(
-                f"backend {self._backend} unreachable: {why}",
-                self._prompt_id,
-                self._backend,
+                f"backend {self._ids.backend} unreachable: {why}",
+                self._ids,
                 "BACKEND_UNREACHABLE",
             )

@@ -9,36 +9,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
+
+from sim_scaffold.serving import apply_faults_json, provider_arguments, serve_until_signalled
 
 from .config import ImagesSimConfig
 from .server import start_images_sim
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m images_api_sim", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8190)
-    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the expected key")
-    parser.add_argument("--faults-json", default=None, help="a JSON object of Faults fields")
+    parser = provider_arguments("python -m images_api_sim", __doc__, 8190, "OPENAI_API_KEY", "key")
     return parser.parse_args(argv)
 
 
 async def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = ImagesSimConfig(host=args.host, port=args.port, api_key=os.environ.get(args.api_key_env, ""))
-    if args.faults_json:
-        config.faults.update(json.loads(args.faults_json))
-    handle = await start_images_sim(config)
-    print(f"images-api-sim listening on {handle.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await handle.stop()
+    apply_faults_json(config.faults, args.faults_json)
+    await serve_until_signalled(await start_images_sim(config), "images-api-sim")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sim_scaffold.control import Logged, add_control_routes
+from sim_scaffold.serving import SimHandle, start_hosted
+
 from . import pictures
 from .config import Faults, ImagesSimConfig
 
@@ -69,13 +72,6 @@ class Request:
 
 
 @dataclass
-class Logged:
-    path: str
-    at: float
-    status: int
-
-
-@dataclass
 class Simulator:
     config: ImagesSimConfig
     url: str = ""
@@ -90,6 +86,9 @@ class Simulator:
     @property
     def faults(self) -> Faults:
         return self.config.faults
+
+    def halt(self) -> None:
+        self.stopping.set()
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -125,20 +124,10 @@ class Simulator:
         await response.write_eof()
         return response
 
-    async def set_faults(self, request: web.Request) -> web.Response:
-        try:
-            self.faults.update(await request.json())
-        except (KeyError, ValueError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(self.faults.as_dict())
-
-    async def requests_log(self, request: web.Request) -> web.Response:
-        return web.json_response([{"path": e.path, "at": e.at, "status": e.status} for e in self.log])
-
     # -- one API request ------------------------------------------------------------------------
 
     async def _serve(self, request: web.Request, operation: str) -> web.StreamResponse:
-        entry = Logged(request.path, time.time(), 0)
+        entry = Logged.of(request)
         self.log.append(entry)
         try:
             self._authorize(request)
@@ -176,11 +165,7 @@ class Simulator:
     def _admit(self) -> None:
         """Rate limits and server errors, in the order the provider's front door applies them."""
         self._count += 1
-        ratio, count = self.faults.rate_limit_ratio, self._count
-        limited = self.faults.rate_limit_burst > 0 or int(count * ratio) > int((count - 1) * ratio)
-        if self.faults.rate_limit_burst > 0:
-            self.faults.rate_limit_burst -= 1
-        if limited:
+        if self.faults.rate_limited(self._count):
             error = ApiError(
                 429,
                 "Rate limit reached for images per minute. Please try again later.",
@@ -192,8 +177,7 @@ class Simulator:
                 "x-ratelimit-remaining-requests": "0",
             }
             raise error
-        if self.faults.server_errors > 0:
-            self.faults.server_errors -= 1
+        if self.faults.server_error():
             raise ApiError(
                 500,
                 "The server had an error while processing your request. Sorry about that!",
@@ -202,8 +186,7 @@ class Simulator:
             )
 
     def _moderate(self, parsed: Request) -> None:
-        lowered = parsed.prompt.lower()
-        if any(word and word.lower() in lowered for word in self.faults.refuse_words):
+        if self.faults.refuses(parsed.prompt):
             raise ApiError(
                 400,
                 "Your request was rejected as a result of our safety system. Your request may contain "
@@ -530,23 +513,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-@dataclass
-class ImagesSimHandle:
-    url: str
-    simulator: Simulator
-    _runner: web.AppRunner
-
-    @property
-    def faults(self) -> Faults:
-        return self.simulator.faults
-
-    @property
-    def log(self) -> list[Logged]:
-        return self.simulator.log
-
-    async def stop(self) -> None:
-        self.simulator.stopping.set()
-        await self._runner.cleanup()
+ImagesSimHandle = SimHandle[Simulator, Faults]
 
 
 def build_app(simulator: Simulator) -> web.Application:
@@ -555,18 +522,10 @@ def build_app(simulator: Simulator) -> web.Application:
     app.router.add_post("/v1/images/edits", simulator.edits)
     app.router.add_get("/v1/models", simulator.models)
     app.router.add_get("/blobs/{token}.{ext}", simulator.file)
-    app.router.add_post("/sim/faults", simulator.set_faults)
-    app.router.add_get("/sim/requests", simulator.requests_log)
+    add_control_routes(app, simulator.faults, simulator.log)
     return app
 
 
 async def start_images_sim(config: ImagesSimConfig) -> ImagesSimHandle:
     simulator = Simulator(config)
-    runner = web.AppRunner(build_app(simulator), handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    server: Any = site._server  # aiohttp exposes the bound port only here
-    port = server.sockets[0].getsockname()[1]
-    simulator.url = f"http://{config.host}:{port}"
-    return ImagesSimHandle(simulator.url, simulator, runner)
+    return await start_hosted(simulator, config.faults, build_app(simulator), config.host, config.port)

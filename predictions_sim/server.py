@@ -19,6 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sim_scaffold.control import Logged, add_control_routes
+from sim_scaffold.serving import SimHandle, start_hosted
+
 from . import models
 from .config import Faults, PredictionsSimConfig
 
@@ -92,14 +95,6 @@ class Prediction:
 
 
 @dataclass
-class Logged:
-    method: str
-    path: str
-    at: float
-    status: int
-
-
-@dataclass
 class Simulator:
     config: PredictionsSimConfig
     url: str = ""
@@ -114,18 +109,22 @@ class Simulator:
     def faults(self) -> Faults:
         return self.config.faults
 
+    def halt(self) -> None:
+        for prediction in self.predictions.values():
+            if prediction.task is not None:
+                prediction.task.cancel()
+
     @web.middleware
     async def front_door(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Log, authenticate and apply server-error faults to every API request."""
-        entry = Logged(request.method, request.path, time.time(), 0)
+        entry = Logged.of(request)
         api = request.path.startswith("/v1/")
         if api and request.path != "/v1/account":  # the log is of work requests, not probes
             self.log.append(entry)
         try:
             if api:
                 self._authorize(request)
-                if self.faults.server_errors > 0:
-                    self.faults.server_errors -= 1
+                if self.faults.server_error():
                     raise Problem(500, "Internal Server Error", "An unexpected error occurred.")
             response: web.StreamResponse = await handler(request)
         except Problem as exc:
@@ -201,18 +200,6 @@ class Simulator:
         await response.write_eof()
         return response
 
-    async def set_faults(self, request: web.Request) -> web.Response:
-        try:
-            self.faults.update(await request.json())
-        except (KeyError, ValueError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(self.faults.as_dict())
-
-    async def requests_log(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            [{"method": e.method, "path": e.path, "at": e.at, "status": e.status} for e in self.log]
-        )
-
     # -- predictions ----------------------------------------------------------------------------
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
@@ -244,11 +231,7 @@ class Simulator:
 
     def _admit(self) -> None:
         self._creates += 1
-        ratio, count = self.faults.rate_limit_ratio, self._creates
-        limited = self.faults.rate_limit_burst > 0 or int(count * ratio) > int((count - 1) * ratio)
-        if self.faults.rate_limit_burst > 0:
-            self.faults.rate_limit_burst -= 1
-        if limited:
+        if self.faults.rate_limited(self._creates):
             seconds = self.faults.retry_after_s
             problem = Problem(
                 429,
@@ -284,10 +267,7 @@ class Simulator:
             prediction.logs += "Traceback (most recent call last):\nRuntimeError: CUDA out of memory\n"
             self._end(prediction, "failed", "CUDA out of memory. Tried to allocate 2.00 GiB")
             return
-        prompt = str(values.get("prompt", "")).lower()
-        if not values.get("disable_safety_checker") and any(
-            w and w.lower() in prompt for w in faults.refuse_words
-        ):
+        if not values.get("disable_safety_checker") and faults.refuses(str(values.get("prompt", ""))):
             self._end(prediction, "failed", SAFETY_ERROR)
             return
         urls = []
@@ -318,25 +298,7 @@ def _prefer_wait(header: str) -> float:
     return 0.0
 
 
-@dataclass
-class PredictionsSimHandle:
-    url: str
-    simulator: Simulator
-    _runner: web.AppRunner
-
-    @property
-    def faults(self) -> Faults:
-        return self.simulator.faults
-
-    @property
-    def log(self) -> list[Logged]:
-        return self.simulator.log
-
-    async def stop(self) -> None:
-        for prediction in self.simulator.predictions.values():
-            if prediction.task is not None:
-                prediction.task.cancel()
-        await self._runner.cleanup()
+PredictionsSimHandle = SimHandle[Simulator, Faults]
 
 
 def build_app(simulator: Simulator) -> web.Application:
@@ -347,18 +309,10 @@ def build_app(simulator: Simulator) -> web.Application:
     app.router.add_post("/v1/predictions/{id}/cancel", simulator.cancel)
     app.router.add_get("/v1/account", simulator.account)
     app.router.add_get("/delivery/{id}/{name}", simulator.file)
-    app.router.add_post("/sim/faults", simulator.set_faults)
-    app.router.add_get("/sim/requests", simulator.requests_log)
+    add_control_routes(app, simulator.faults, simulator.log)
     return app
 
 
 async def start_predictions_sim(config: PredictionsSimConfig) -> PredictionsSimHandle:
     simulator = Simulator(config)
-    runner = web.AppRunner(build_app(simulator), handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    server: Any = site._server  # aiohttp exposes the bound port only here
-    port = server.sockets[0].getsockname()[1]
-    simulator.url = f"http://{config.host}:{port}"
-    return PredictionsSimHandle(simulator.url, simulator, runner)
+    return await start_hosted(simulator, config.faults, build_app(simulator), config.host, config.port)

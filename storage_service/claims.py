@@ -156,22 +156,23 @@ class SlotClaims:
         age = await self.store.age(marker)
         if age is not None and age > STALE_MARKER_SECONDS:
             return None
-        raise ServiceError(
-            grpc.StatusCode.ABORTED,
-            f"idempotency key {key!r} is being committed by a concurrent write; retry",
-            reason="CONCURRENT_WRITE",
-            metadata={"media_id": slot.media_id},
-        )
+        what = f"idempotency key {key!r} is being committed by a concurrent write"
+        raise concurrent_write(slot.media_id, what)
 
 
 def marker_body(slot: Slot) -> bytes:
     return json.dumps({"media_id": slot.media_id}).encode()
 
 
+def concurrent_write(media_id: str, what: str) -> ServiceError:
+    """Another write of the same media is in the way (in flight, or being undone): asking again
+    shortly is the answer, so ABORTED, the caller's cue to retry."""
+    return ServiceError(
+        grpc.StatusCode.ABORTED, f"{what}; retry", reason="CONCURRENT_WRITE", metadata={"media_id": media_id}
+    )
+
+
 def _rolled_back(slot: Slot) -> NoReturn:
-    raise ServiceError(
-        grpc.StatusCode.ABORTED,
-        f"a concurrent write of {slot.media_id} was rolled back while this one was committing; retry",
-        reason="CONCURRENT_WRITE",
-        metadata={"media_id": slot.media_id},
+    raise concurrent_write(
+        slot.media_id, f"a concurrent write of {slot.media_id} was rolled back while this one was committing"
     )

@@ -37,7 +37,7 @@ from mediagen.scaffold import ServiceError
 from mediagen.v1 import storage_pb2
 from storage_service import records
 from storage_service.catalog import MediaCatalog
-from storage_service.claims import Ownership, SlotClaims
+from storage_service.claims import Ownership, SlotClaims, concurrent_write
 from storage_service.headers import check_header, effective_probe
 from storage_service.ingest import Discard, PartSink, Received, check_trailer, receive
 from storage_service.intake import MediaIntake
@@ -113,12 +113,8 @@ class MediaLibrary:
 
     @staticmethod
     def _still_being_written(existing: Record) -> ServiceError:
-        return ServiceError(
-            grpc.StatusCode.ABORTED,
-            f"media {existing.media_id} is being written, or its failed write undone; retry",
-            reason="CONCURRENT_WRITE",
-            metadata={"media_id": existing.media_id},
-        )
+        what = f"media {existing.media_id} is being written, or its failed write undone"
+        return concurrent_write(existing.media_id, what)
 
     async def start_upload(self, key: str, headers: dict[str, str]) -> MultipartUpload:
         return await MultipartUpload.begin(

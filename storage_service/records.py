@@ -24,7 +24,13 @@ from storage_service.probe import Probe
 
 USER_METADATA_LIMIT = 2048
 _WORST_CASE = Probe(
-    "webm", "video/x-matroska", common_pb2.MEDIA_TYPE_ANIMATED_IMAGE, 2**32 - 1, 2**32 - 1, 2**32 - 1, 10.0**9
+    "webm",
+    "video/x-matroska",
+    common_pb2.MEDIA_TYPE_ANIMATED_IMAGE,
+    width=2**32 - 1,
+    height=2**32 - 1,
+    frame_count=2**32 - 1,
+    duration_seconds=10.0**9,
 )
 
 

@@ -10,7 +10,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from mediagen.scaffold import ServiceError
+from mediagen.scaffold import ServiceError, tracing
 from mediagen.scaffold.callers import current_caller
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
@@ -73,6 +73,17 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                 await intake.drain()
             raise
         BYTES_STREAMED.labels("storage", "in").inc(record.descriptor.size_bytes)
+        if tracing.enabled():
+            tracing.annotate(
+                {
+                    "mediagen.run_id": record.run_id,
+                    "mediagen.output_index": record.output_index,
+                    "mediagen.item_index": record.item_index,
+                    "mediagen.backend": record.backend,
+                    "mediagen.media_id": record.media_id,
+                    "mediagen.bytes": record.descriptor.size_bytes,
+                }
+            )
         return record
 
     async def GetMedia(

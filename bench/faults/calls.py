@@ -12,7 +12,7 @@ import time
 import uuid
 
 from bench.faults.kills import FREED_LIMIT, RATE, SETTLE_LIMIT, SIZE, STRIKE_AFTER
-from bench.faults.observe import comfyui_freed, settled_leftovers
+from bench.faults.observe import comfyui_freed
 from bench.faults.rig import Rig, Row
 from bench.faults.watch import MiB, RunWatch, large_output
 
@@ -22,9 +22,8 @@ DEADLINE_S = 3.0
 async def _finish(rig: Rig, row: Row, watch: RunWatch, since: float) -> None:
     """ComfyUI freed since ``since``, then what the bucket holds for the run."""
     seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, since, FREED_LIMIT)
-    row.freed = "NO" if seconds is None else seconds * 1000
-    found, _ = await settled_leftovers(rig.client, rig.s.bucket, watch.run_id, SETTLE_LIMIT)
-    row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+    row.freed_after(seconds)
+    await rig.settle(row, watch.run_id, SETTLE_LIMIT)
 
 
 async def caller_cancels(rig: Rig, executing: bool) -> Row:

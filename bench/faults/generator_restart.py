@@ -20,9 +20,9 @@ import asyncio
 import time
 import uuid
 
-from bench.faults.observe import comfyui_freed, settled_leftovers
+from bench.faults.observe import comfyui_freed
 from bench.faults.rig import Rig, Row
-from bench.faults.watch import MiB, large_output
+from bench.faults.watch import MiB, RunWatch, large_output
 from mediagen.ports import free_port
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack
@@ -36,25 +36,27 @@ START_LIMIT = 30.0
 TARGET_S = 5.0
 
 
-def _start_generator(stack: LocalStack, state_dir: str) -> None:
-    """Start (or restart) the stack's generator on its address, with ``state_dir`` as its journal."""
+def _run_generator(stack: LocalStack, name: str, port: int, overrides: dict[str, str]) -> None:
+    """A generator process on the stack's ComfyUI at ``port``, stopped with the stack."""
     config = stack.config
-    port = int(stack.addresses["generator"].rsplit(":", 1)[1])
-    overrides = {
-        **config.generator_env,
-        "MEDIAGEN_GENERATOR_STATE_DIR": state_dir,
-        "MEDIAGEN_GENERATOR_NATS_URL": "",
-    }
     env = {
         **parts.base_env(config.log_format),
-        **parts.generator_env(port, stack.comfyui_url, config.comfyui_command, overrides),
+        **parts.generator_env(
+            port, stack.comfyui_url, config.comfyui_command, {**config.generator_env, **overrides}
+        ),
     }
-    process = ManagedProcess(
-        "generator", parts.service_argv("generator_service"), env, stack.log_dir / "generator.log"
-    )
-    stack.processes["generator"] = process
-    address = stack.addresses["generator"]
+    argv = parts.service_argv("generator_service")
+    process = ManagedProcess(name, argv, env, stack.log_dir / f"{name}.log")
+    stack.processes[name] = process
+    address = f"{config.host}:{port}"
     process.wait_until(lambda: grpc_serving(address), START_LIMIT, "SERVING")
+
+
+def _start_generator(stack: LocalStack, state_dir: str) -> None:
+    """Start (or restart) the stack's generator on its address, with ``state_dir`` as its journal."""
+    port = int(stack.addresses["generator"].rsplit(":", 1)[1])
+    overrides = {"MEDIAGEN_GENERATOR_STATE_DIR": state_dir, "MEDIAGEN_GENERATOR_NATS_URL": ""}
+    _run_generator(stack, "generator", port, overrides)
 
 
 async def generator_killed_then_restarted(rig: Rig) -> Row:
@@ -66,23 +68,13 @@ async def generator_killed_then_restarted(rig: Rig) -> Row:
     run_id = f"restart-gen-{uuid.uuid4().hex[:8]}"
     watch = rig.start_run(large_output(MiB, seed=5), run_id=run_id, timeout=60)
     try:
-        await asyncio.wait_for(watch.accepted.wait(), 20)
-        await asyncio.sleep(1.0)
-        killed_at = time.monotonic()
-        await asyncio.to_thread(rig.s.processes["generator"].kill)
-        status = await watch.wait_status(STATUS_LIMIT)
-        if status is not None:
-            row.code, row.to_status = status.code, status.at - killed_at
+        killed_at = await rig.kill_generator_executing(watch)
+        row.heard(await watch.wait_status(STATUS_LIMIT), killed_at)
         restarted_at = time.monotonic()
         await asyncio.to_thread(_start_generator, rig.s, state_dir)
         row.notes.append(f"generator SERVING again {time.monotonic() - restarted_at:.1f}s after restart")
         seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, restarted_at, FREED_LIMIT)
-        row.freed = "NO" if seconds is None else seconds * 1000
-        row.baseline = _verdict(seconds)
-        if seconds is not None:
-            row.notes.append(await _history_note(rig, watch.prompt_id))
-        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
-        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        await _conclude(rig, row, watch, seconds, _verdict(seconds))
     finally:
         await watch.close()
     return row
@@ -90,20 +82,8 @@ async def generator_killed_then_restarted(rig: Rig) -> Row:
 
 def _start_replica(stack: LocalStack, name: str) -> None:
     """Another generator on the stack's ComfyUI and NATS (no gateway sends it anything)."""
-    config = stack.config
     assert stack.nats is not None
-    port = free_port(config.host)
-    overrides = {**config.generator_env, "MEDIAGEN_GENERATOR_NATS_URL": stack.nats.url}
-    env = {
-        **parts.base_env(config.log_format),
-        **parts.generator_env(port, stack.comfyui_url, config.comfyui_command, overrides),
-    }
-    process = ManagedProcess(
-        name, parts.service_argv("generator_service"), env, stack.log_dir / f"{name}.log"
-    )
-    stack.processes[name] = process  # stopped with the stack
-    address = f"{config.host}:{port}"
-    process.wait_until(lambda: grpc_serving(address), START_LIMIT, "SERVING")
+    _run_generator(stack, name, free_port(stack.config.host), {"MEDIAGEN_GENERATOR_NATS_URL": stack.nats.url})
 
 
 async def generator_killed_other_replica_frees(rig: Rig) -> Row:
@@ -113,27 +93,26 @@ async def generator_killed_other_replica_frees(rig: Rig) -> Row:
     run_id = f"adopt-gen-{uuid.uuid4().hex[:8]}"
     watch = rig.start_run(large_output(MiB, seed=6), run_id=run_id, timeout=60)
     try:
-        await asyncio.wait_for(watch.accepted.wait(), 20)
-        await asyncio.sleep(1.0)
-        killed_at = time.monotonic()
-        await asyncio.to_thread(rig.s.processes["generator"].kill)
+        killed_at = await rig.kill_generator_executing(watch)
         freeing = asyncio.ensure_future(
             comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, FREED_LIMIT)
         )
-        status = await watch.wait_status(STATUS_LIMIT)
-        if status is not None:
-            row.code, row.to_status = status.code, status.at - killed_at
+        row.heard(await watch.wait_status(STATUS_LIMIT), killed_at)
         seconds = await freeing
-        row.freed = "NO" if seconds is None else seconds * 1000
-        met = seconds is not None and seconds <= TARGET_S
-        row.baseline = f"freed <= {TARGET_S:.0f}s after the kill: {'met' if met else 'NOT met'}"
-        if seconds is not None:
-            row.notes.append(await _history_note(rig, watch.prompt_id))
-        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
-        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        met = "met" if seconds is not None and seconds <= TARGET_S else "NOT met"
+        await _conclude(rig, row, watch, seconds, f"freed <= {TARGET_S:.0f}s after the kill: {met}")
     finally:
         await watch.close()
     return row
+
+
+async def _conclude(rig: Rig, row: Row, watch: RunWatch, freed: float | None, baseline: str) -> None:
+    """When ComfyUI was freed, what became of the prompt's history entry, what the bucket kept."""
+    row.freed_after(freed)
+    row.baseline = baseline
+    if freed is not None:
+        row.notes.append(await _history_note(rig, watch.prompt_id))
+    await rig.settle(row, watch.run_id, SETTLE_LIMIT)
 
 
 async def _history_note(rig: Rig, prompt_id: str, limit: float = 2.0) -> str:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bench.faults.observe import comfyui_freed, settled_leftovers
+from bench.faults.observe import comfyui_freed
 from bench.faults.rig import Rig, Row
 from bench.faults.watch import MiB, large_output
 
@@ -51,20 +51,19 @@ async def killed(rig: Rig, name: str, victim: str, kill: Callable[[], None] | No
                 comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, FREED_LIMIT)
             )
         status = await watch.wait_status(STATUS_LIMIT)
+        row.heard(status, killed_at)
         if status is not None:
-            row.code, row.to_status = status.code, status.at - killed_at
             row.notes.append(f"message: {status.message[:140]}")
         row.baseline = _target(row.to_status)
         if freed is None:
             row.freed = "n/a (killed)"
         else:
             seconds = await freed
-            row.freed = "NO" if seconds is None else seconds * 1000
+            row.freed_after(seconds)
         if victim == "minio":
             await asyncio.to_thread(rig.minio.start)
             row.notes.append(f"MinIO restarted: {await rig.uploads_now(run_id)} upload(s) open right after")
-        found, took = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
-        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        found, took = await rig.settle(row, run_id, SETTLE_LIMIT)
         if found.uploads:
             row.notes.append(f"upload(s) still open {SETTLE_LIMIT:.0f}s after the status")
         elif took:
@@ -82,16 +81,11 @@ async def generator_killed_while_executing(rig: Rig) -> Row:
     run_id = f"kill-gen-exec-{uuid.uuid4().hex[:8]}"
     watch = rig.start_run(large_output(MiB, seed=3), run_id=run_id, timeout=60)
     try:
-        await asyncio.wait_for(watch.accepted.wait(), 20)
-        await asyncio.sleep(1.0)
-        killed_at = time.monotonic()
-        await asyncio.to_thread(rig.s.processes["generator"].kill)
-        status = await watch.wait_status(STATUS_LIMIT)
-        if status is not None:
-            row.code, row.to_status = status.code, status.at - killed_at
+        killed_at = await rig.kill_generator_executing(watch)
+        row.heard(await watch.wait_status(STATUS_LIMIT), killed_at)
         row.baseline = _target(row.to_status)
         seconds = await comfyui_freed(rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, FREED_LIMIT)
-        row.freed = "NO" if seconds is None else seconds * 1000
+        row.freed_after(seconds)
         if seconds is None:
             later = await comfyui_freed(
                 rig.http, rig.s.comfyui_url, watch.prompt_id, killed_at, node_seconds + 5
@@ -102,8 +96,7 @@ async def generator_killed_while_executing(rig: Rig) -> Row:
                 f"prompt left the queue {ran} (node delay {node_seconds:.0f}s), "
                 f"interrupts={state['interrupts']}"
             )
-        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, SETTLE_LIMIT)
-        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        await rig.settle(row, run_id, SETTLE_LIMIT)
     finally:
         await watch.close()
     return row

@@ -24,13 +24,10 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from grpc import aio
-
 from bench.faults.observe import leftovers, media_key
 from bench.faults.rig import Rig, Row
 from bench.faults.s3_relay import S3Relay, Strike
 from bench.faults.watch import MiB, large_output
-from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.stack.readiness import grpc_serving
 
@@ -175,20 +172,11 @@ class RelayedRig(Rig):
         super().__init__()
         self.relay = S3Relay("")
 
-    async def __aenter__(self) -> RelayedRig:
-
-        try:
-            endpoint = await asyncio.to_thread(self.minio.start)
-            self.relay.upstream = endpoint.endpoint
-            relayed = MinioEndpoint(await self.relay.start(), endpoint.access_key, endpoint.secret_key)
-            config = StackConfig(work_dir=self.work, minio=relayed, comfyui_url="", comfyui_command="")
-            self.stack = LocalStack(config)
-            await asyncio.to_thread(self.stack.start)
-            self.channel = aio.insecure_channel(self.stack.gateway_address)
-        except BaseException:
-            await self.close()
-            raise
-        return self
+    async def storage_endpoint(self) -> MinioEndpoint:
+        """MinIO's credentials at the relay's address."""
+        endpoint = await super().storage_endpoint()
+        self.relay.upstream = endpoint.endpoint
+        return MinioEndpoint(await self.relay.start(), endpoint.access_key, endpoint.secret_key)
 
     async def close(self) -> None:
         await super().close()

@@ -15,16 +15,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from grpc import aio
 from minio import Minio
 
 from bench.faults.minio import PinnedMinio
-from bench.faults.observe import media_key, set_faults, sim_state, uploads_under
-from bench.faults.watch import MiB, RunWatch
+from bench.faults.observe import Leftovers, media_key, set_faults, settled_leftovers, sim_state, uploads_under
+from bench.faults.watch import MiB, RunWatch, Status
 from mediagen.stack.local import LocalStack, StackConfig
+from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import gateway_pb2
 
 
@@ -42,6 +43,15 @@ class Row:
     duplicates: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    def freed_after(self, seconds: float | None) -> None:
+        """ComfyUI freed this many seconds after the fault (shown in ms), or ``NO`` when it was not."""
+        self.freed = "NO" if seconds is None else seconds * 1000
+
+    def heard(self, status: Status | None, since: float) -> None:
+        """The caller's status and how long after ``since`` (the fault) it came, if it came."""
+        if status is not None:
+            self.code, self.to_status = status.code, status.at - since
+
 
 class Rig:
     def __init__(self) -> None:
@@ -51,9 +61,9 @@ class Rig:
         self.http = httpx.AsyncClient()
         self.channel: aio.Channel | None = None
 
-    async def __aenter__(self) -> Rig:
+    async def __aenter__(self) -> Self:
         try:
-            endpoint = await asyncio.to_thread(self.minio.start)
+            endpoint = await self.storage_endpoint()
             config = StackConfig(work_dir=self.work, minio=endpoint, comfyui_url="", comfyui_command="")
             self.stack = LocalStack(config)
             await asyncio.to_thread(self.stack.start)
@@ -62,6 +72,10 @@ class Rig:
             await self.close()
             raise
         return self
+
+    async def storage_endpoint(self) -> MinioEndpoint:
+        """Start the rig's MinIO; what the storage service is told to use."""
+        return await asyncio.to_thread(self.minio.start)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -108,6 +122,20 @@ class Rig:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fewer than {after_bytes / MiB:.0f} MiB served in {limit:.0f}s")
             await asyncio.sleep(0.05)
+
+    async def kill_generator_executing(self, watch: RunWatch) -> float:
+        """SIGKILL the generator a second after the run was accepted (its prompt executing); when."""
+        await asyncio.wait_for(watch.accepted.wait(), 20)
+        await asyncio.sleep(1.0)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(self.s.processes["generator"].kill)
+        return killed_at
+
+    async def settle(self, row: Row, run_id: str, limit: float) -> tuple[Leftovers, float | None]:
+        """Wait up to ``limit`` for the run's uploads to be cleaned up; the row gets what is left."""
+        found, took = await settled_leftovers(self.client, self.s.bucket, run_id, limit)
+        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        return found, took
 
     async def uploads_now(self, run_id: str) -> int:
         return await asyncio.to_thread(

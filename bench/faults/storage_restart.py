@@ -13,18 +13,14 @@ import asyncio
 import time
 import uuid
 
-from bench.faults.observe import settled_leftovers
+from bench.faults.kills import RATE, SIZE, STATUS_LIMIT, STRIKE_AFTER
 from bench.faults.rig import Rig, Row
-from bench.faults.watch import MiB, large_output
+from bench.faults.watch import large_output
 from mediagen.stack import parts
 from mediagen.stack.local import LocalStack
 from mediagen.stack.process import ManagedProcess
 from mediagen.stack.readiness import grpc_serving
 
-SIZE = 128 * MiB
-RATE = 16 * MiB
-STRIKE_AFTER = 24 * MiB  # three 8 MiB parts: a multipart upload is open by then
-STATUS_LIMIT = 20.0
 ORPHAN_LIMIT = 30.0
 TARGET_S = 10.0
 
@@ -56,14 +52,13 @@ async def storage_killed_then_restarted(rig: Rig) -> Row:
         killed_at = time.monotonic()
         await asyncio.to_thread(rig.s.processes["storage"].kill)
         status = await watch.wait_status(STATUS_LIMIT)
+        row.heard(status, killed_at)
         if status is not None:
-            row.code, row.to_status = status.code, status.at - killed_at
             row.notes.append(f"message: {status.message[:140]}")
         await asyncio.to_thread(restart_storage, rig.s)
         restarted = time.monotonic() - killed_at
         row.notes.append(f"new storage SERVING {restarted:.1f} s after the kill")
-        found, _ = await settled_leftovers(rig.client, rig.s.bucket, run_id, ORPHAN_LIMIT)
-        row.partial, row.uploads, row.duplicates = found.partial, found.uploads, found.duplicates
+        found, _ = await rig.settle(row, run_id, ORPHAN_LIMIT)
         row.freed = "n/a (storage)"
         if found.uploads:
             row.baseline = f"upload(s) still open {ORPHAN_LIMIT:.0f} s after the restart"

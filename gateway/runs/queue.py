@@ -18,6 +18,7 @@ from nats.js import errors as js_errors
 
 from gateway.runs.jetstream import PRIORITIES, Layout, priority_name
 from gateway.settings import GatewaySettings
+from mediagen.scaffold import tracing
 from mediagen.scaffold.errors import ServiceError
 
 # JetStream's error code for a publish refused by a stream's max_msgs with discard=new.
@@ -39,7 +40,7 @@ class RunQueue:
                 self._layout.queue_subject(priority),
                 payload,
                 stream=stream,
-                headers={"Nats-Msg-Id": run_id},
+                headers=_headers(run_id),
                 timeout=5.0,
             )
         except js_errors.APIError as err:
@@ -88,3 +89,10 @@ class RunQueue:
         )
         deleted = json.loads(reply.data).get("state", {}).get("deleted") or []
         return sum(1 for seq in deleted if low < seq < high)
+
+
+def _headers(run_id: str) -> dict[str, str]:
+    """The message id, and the submitter's trace context so the worker's spans join its trace."""
+    headers = {"Nats-Msg-Id": run_id}
+    tracing.inject(headers)
+    return headers

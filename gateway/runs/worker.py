@@ -59,7 +59,9 @@ from gateway.runs.events import EventLog, Outbox, stamped, timestamp_now
 from gateway.runs.jetstream import PRIORITIES, Layout
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of
 from gateway.settings import GatewaySettings
+from mediagen.scaffold import tracing
 from mediagen.scaffold.logging import log_context
+from mediagen.scaffold.metrics import STAGE_DURATION
 from mediagen.v1 import gateway_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.runs.worker")
@@ -225,7 +227,13 @@ class Worker:
 
     async def _take(self, msg: Msg) -> None:
         request = gateway_pb2.SubmitRunRequest.FromString(msg.data)
-        with log_context(run_id=request.run_id):
+        # The message carries the submitter's trace context: this run's spans continue its trace.
+        parent = tracing.extract(msg.headers)
+        attributes: dict[str, str | int] = {
+            "mediagen.run_id": request.run_id,
+            "mediagen.delivery": int(msg.metadata.num_delivered or 1),
+        }
+        with log_context(run_id=request.run_id), tracing.span("mediagen.run", attributes, parent):
             try:
                 await self._take_run(msg, request)
             except LostClaim as lost:
@@ -269,6 +277,9 @@ class Worker:
             return True
 
         record = await self._store.change(run_id, claim)
+        if record.status.attempts == 1:
+            waited = record.status.started_at.ToNanoseconds() - record.status.created_at.ToNanoseconds()
+            STAGE_DURATION.labels("gateway", "queued").observe(max(waited / 1e9, 0.0))
         outbox = Outbox(self._events, run_id)
         try:
             if record.status.cancel_requested:

@@ -47,17 +47,24 @@ def build_remote(configs: list[BackendConfig], http_timeout: float) -> list[Remo
         url = config.url.rstrip("/")
         if config.kind is BackendKind.IMAGES_API:
             backends.append(
-                ImagesApiBackend(name, url, key, config.max_concurrency, http_timeout, config.model)
+                ImagesApiBackend(
+                    name,
+                    url,
+                    key=key,
+                    capacity=config.max_concurrency,
+                    http_timeout=http_timeout,
+                    model=config.model,
+                )
             )
         else:
             backends.append(
                 PredictionsBackend(
                     name,
                     url,
-                    key,
-                    config.max_concurrency,
-                    http_timeout,
-                    config.prefer_wait,
+                    key=key,
+                    capacity=config.max_concurrency,
+                    http_timeout=http_timeout,
+                    prefer_wait=config.prefer_wait,
                     poll_max=config.poll_max,
                 )
             )

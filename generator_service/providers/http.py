@@ -23,14 +23,44 @@ from typing import Any
 import grpc
 import httpx
 
-from generator_service.providers.base import RunContext
-from mediagen.scaffold import ServiceError
+from generator_service.providers.base import RemoteBackend, RunContext
+from generator_service.providers.request_ids import RequestIds
+from mediagen.scaffold import ServiceError, tracing
 
 MAX_ERROR_BODY = 64 * 1024
 DEFAULT_RETRY_AFTER = 1.0
 
-Describe = Callable[[int, Any, dict[str, str]], ServiceError]
+Describe = Callable[[int, Any, RequestIds], ServiceError]
 """Turns a refusal (HTTP status, parsed body, ids) into the status the caller gets."""
+
+
+class HttpBackend(RemoteBackend):
+    """A remote backend spoken to over HTTP with a bearer key.
+
+    Its one client is what ``probe`` asks (at ``probe_path``, a cheap authenticated request of
+    the kind's API) and is closed with the backend, once its background work is done.
+    """
+
+    probe_path: str
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        key: str,
+        capacity: int,
+        http_timeout: float,
+        read_timeout: float | None = None,
+    ) -> None:
+        super().__init__(name, url, capacity)
+        self.http = ProviderHttp(url, key, http_timeout, name, read_timeout)
+
+    async def probe(self) -> None:
+        await self.http.probe(self.probe_path)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.http.close()
 
 
 class ProviderHttp:
@@ -44,6 +74,7 @@ class ProviderHttp:
         self._auth = {"Authorization": f"Bearer {key}"} if key else {}
         limits = httpx.Timeout(timeout, connect=min(timeout, 10.0), read=read_timeout)
         self._client = httpx.AsyncClient(timeout=limits)
+        tracing.instrument_httpx(self._client)
 
     def __repr__(self) -> str:  # never the key
         return f"ProviderHttp({self.base_url!r})"
@@ -58,7 +89,7 @@ class ProviderHttp:
         path: str,
         context: RunContext,
         describe: Describe,
-        ids: dict[str, str],
+        ids: RequestIds,
         **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
         """A 2xx response, its body not read yet; 429s retried while the deadline allows."""
@@ -78,15 +109,15 @@ class ProviderHttp:
                 response.status_code,
                 response.headers,
                 body,
-                context,
-                describe,
-                ids,
-                attempts,
-                f"{method} {path}",
+                context=context,
+                describe=describe,
+                ids=ids,
+                attempts=attempts,
+                what=f"{method} {path}",
             )
 
     async def exchange(
-        self, method: str, path: str, ids: dict[str, str], **kwargs: Any
+        self, method: str, path: str, ids: RequestIds, **kwargs: Any
     ) -> tuple[int, httpx.Headers, Any]:
         """One authenticated request, its (small, JSON) answer read whole: status, headers, body."""
         response = await self._open(method, self.base_url + path, ids, self._auth, **kwargs)
@@ -113,9 +144,10 @@ class ProviderHttp:
         status: int,
         headers: httpx.Headers,
         body: Any,
+        *,
         context: RunContext,
         describe: Describe,
-        ids: dict[str, str],
+        ids: RequestIds,
         attempts: int,
         what: str,
     ) -> None:
@@ -129,13 +161,13 @@ class ProviderHttp:
 
     async def probe(self, path: str) -> None:
         """An authenticated GET that must answer (a 429 counts: the provider is there, just busy)."""
-        response = await self._open("GET", self.base_url + path, {"backend": self.backend}, self._auth)
+        response = await self._open("GET", self.base_url + path, RequestIds(self.backend), self._auth)
         await response.aclose()
         if response.status_code >= 400 and response.status_code != 429:
             raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
 
     @asynccontextmanager
-    async def get_unauthenticated(self, url: str, ids: dict[str, str]) -> AsyncIterator[httpx.Response]:
+    async def get_unauthenticated(self, url: str, ids: RequestIds) -> AsyncIterator[httpx.Response]:
         """A GET of an output URL: another host, so no key goes with it. Asked for unencoded
         bytes, so ``Content-Length`` counts the bytes that are passed on."""
         response = await self._open("GET", url, ids, {}, headers={"Accept-Encoding": "identity"})
@@ -145,7 +177,7 @@ class ProviderHttp:
             await response.aclose()
 
     async def _open(
-        self, method: str, url: str, ids: dict[str, str], auth: dict[str, str], **kwargs: Any
+        self, method: str, url: str, ids: RequestIds, auth: dict[str, str], **kwargs: Any
     ) -> httpx.Response:
         headers = {**kwargs.pop("headers", {}), **auth}
         request = self._client.build_request(method, url, headers=headers, **kwargs)
@@ -191,7 +223,7 @@ def retry_after(headers: httpx.Headers) -> float:
     return DEFAULT_RETRY_AFTER
 
 
-def refusal(status: int, body: Any, describe: Describe, ids: dict[str, str], what: str) -> ServiceError:
+def refusal(status: int, body: Any, describe: Describe, ids: RequestIds, what: str) -> ServiceError:
     if status >= 500:
         return unavailable(f"{what}: the provider answered HTTP {status}", ids, "PROVIDER_UNAVAILABLE")
     if status in (401, 403):
@@ -201,23 +233,20 @@ def refusal(status: int, body: Any, describe: Describe, ids: dict[str, str], wha
     return describe(status, body, ids)
 
 
-def rate_limited(wait: float, body: Any, attempts: int, ids: dict[str, str]) -> ServiceError:
+def rate_limited(wait: float, body: Any, attempts: int, ids: RequestIds) -> ServiceError:
     return ServiceError(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         f"the provider is rate limiting ({attempts} attempt(s)); it asks to retry after {wait:g}s, "
         "which is past this job's deadline",
         "PROVIDER_RATE_LIMITED",
-        {
-            **ids,
-            "retry_after_seconds": f"{wait:g}",
-            "attempts": str(attempts),
-            "provider_code": provider_code(body),
-        },
+        ids.metadata(
+            retry_after_seconds=f"{wait:g}", attempts=str(attempts), provider_code=provider_code(body)
+        ),
     )
 
 
-def unavailable(why: str, ids: dict[str, str], reason: str = "PROVIDER_UNAVAILABLE") -> ServiceError:
-    return ServiceError(grpc.StatusCode.UNAVAILABLE, why[:500], reason, ids)
+def unavailable(why: str, ids: RequestIds, reason: str = "PROVIDER_UNAVAILABLE") -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, why[:500], reason, ids.metadata())
 
 
 def provider_code(body: Any) -> str:

@@ -5,7 +5,8 @@ slow caller slows the provider's download). It reports ``accepted`` once the pro
 job, the provider's progress, every output as ``media_start``/``media_chunk``*/``media_end`` and
 ``completed`` last. Its time limit is ``asyncio.timeout_at`` on the whole run, 429 waits included;
 whatever ends it early (deadline, caller gone, shutdown, a failure while following it) cancels
-the job on the provider.
+the job on the provider. Its life is the same :class:`~generator_service.lifecycle.JobLife` as a
+ComfyUI job's: it is on the backend once the provider gave it an id to cancel.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import duration_pb2
 
 from generator_service import failures
+from generator_service.delivery import STAGE_OF_PHASE
+from generator_service.job_ids import JobIds
 from generator_service.jobs import JobLimits
-from generator_service.outbox import END, Outbox
+from generator_service.lifecycle import JobLife, JobState
+from generator_service.outbox import Ended, Failed, Last, Outbox
 from generator_service.providers.base import (
     MediaBegin,
     MediaBytes,
@@ -38,40 +41,45 @@ from generator_service.providers.templates import ProviderWorkflow
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
-from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
+from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES, STAGE_DURATION
 from mediagen.v1 import common_pb2, generator_pb2
 
 log = logging.getLogger("mediagen.generator.providers.job")
 
 
-@dataclass(eq=False)
 class ProviderJob:
-    backend: RemoteBackend
-    workflow: ProviderWorkflow
-    deadline: float
-    """Loop time by which the job must be over."""
-    limits: JobLimits
-    job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    outbox: Outbox = field(default_factory=Outbox)
-    created: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[None] | None = None
-    provider_id: str = ""
-    """The provider's id of the job once it has one (what a cancel names)."""
-    delivered: bool = field(default=False, init=False)
-    released: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """One remote job; its life is :attr:`life` (see ``lifecycle``), as a ComfyUI job's is."""
+
+    def __init__(
+        self, backend: RemoteBackend, workflow: ProviderWorkflow, *, deadline: float, limits: JobLimits
+    ) -> None:
+        self.backend, self.workflow, self.limits = backend, workflow, limits
+        self.deadline = deadline
+        """Loop time by which the job must be over."""
+        self.ids = JobIds(str(uuid.uuid4()), backend.name)
+        self.life = JobLife()
+        self.outbox = Outbox()
+        self.created = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+        self.provider_id = ""
+        """The provider's id of the job once it has one (what a cancel names)."""
 
     @property
-    def ids(self) -> dict[str, str]:
-        return {"prompt_id": self.job_id, "backend": self.backend.name}
+    def job_id(self) -> str:
+        return self.ids.prompt_id
+
+    @property
+    def state(self) -> JobState:
+        return self.life.state
 
     def start(self) -> None:
+        self.life.start()
         self.task = asyncio.create_task(self._produce(), name=f"job {self.job_id}")
 
     def release(self) -> None:
         """The caller is done: stop the job if it is still producing."""
-        if not self.delivered and self.task and not self.task.done():
+        if self.life.release() and self.task is not None:
             self.task.cancel()
-        self.released.set()
 
     def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
         return self.outbox.events()
@@ -79,40 +87,46 @@ class ProviderJob:
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.job_id)
         try:
-            final = await self._outcome()
-            await self.outbox.put(final)
-            self.delivered = True
-            await self.released.wait()
+            last = await self._outcome()
+            await self.outbox.put(last)
+            self.life.deliver()
+            await self.life.released()
         except asyncio.CancelledError:
-            if self.provider_id:
+            self.life.stop()
+            if self.life.backend_may_hold:
                 await asyncio.shield(self.backend.spawn(self._cancel()))
             raise
+        finally:
+            self.life.end()
 
-    async def _outcome(self) -> object:
+    async def _outcome(self) -> Last:
         outcome = "error"
         try:
             async with asyncio.timeout_at(self.deadline):
                 await self._run()
             outcome = "success"
-            return END
+            return Ended()
         except TimeoutError:
             outcome = "deadline"
-            if self.provider_id:
+            if self.life.backend_may_hold:
                 await self._cancel()
-            return failures.deadline_exceeded(self.job_id, self.backend.name)
+            return Failed(failures.deadline_exceeded(self.ids))
         except ServiceError as exc:
             outcome = exc.reason.lower() or "error"
-            if self.provider_id:  # e.g. the provider became unreachable mid-job: do not leave it running
+            # e.g. the provider became unreachable mid-job: do not leave it running
+            if self.life.backend_may_hold:
                 self.backend.spawn(self._cancel())
-            return exc
+            return Failed(exc)
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
         except Exception:  # a bug must still end the call, with the provider's job stopped
             log.exception("job %s failed unexpectedly", self.job_id)
-            if self.provider_id:
+            if self.life.backend_may_hold:
                 await self._cancel()
-            return ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids)
+            return Failed(
+                ServiceError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", self.ids.metadata())
+            )
         finally:
             JOB_OUTCOMES.labels("generator", outcome).inc()
             JOB_DURATION.labels("generator", "total").observe(time.monotonic() - self.created)
@@ -135,7 +149,8 @@ class ProviderJob:
             async for event in run:
                 if isinstance(event, Queued):
                     self.provider_id = event.provider_id
-                    if event.provider_id:
+                    if event.provider_id:  # else the provider cannot be asked to stop it
+                        self.life.reach_backend()
                         log.info("job %s is %s on %s", self.job_id, event.provider_id, self.backend.name)
                     accepted_at = time.monotonic()
                     await self.outbox.put(self._accepted())
@@ -165,6 +180,7 @@ class ProviderJob:
         }
         for phase, seconds in phases.items():
             JOB_DURATION.labels("generator", phase).observe(max(seconds, 0.0))
+            STAGE_DURATION.labels("generator", STAGE_OF_PHASE[phase]).observe(max(seconds, 0.0))
         timings = common_pb2.Timings(
             queue_wait=_dur(phases["queue"]),
             execution=_dur(phases["execution"]),

@@ -18,6 +18,7 @@ import httpx
 
 from generator_service.providers.base import MediaBegin, MediaBytes, MediaDone, RunEvent
 from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.request_ids import RequestIds
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import common_pb2, generator_pb2
@@ -29,9 +30,7 @@ _KINDS = {
 }
 
 
-async def download(
-    http: ProviderHttp, url: str, filename: str, ids: dict[str, str]
-) -> AsyncIterator[RunEvent]:
+async def download(http: ProviderHttp, url: str, filename: str, ids: RequestIds) -> AsyncIterator[RunEvent]:
     async with http.get_unauthenticated(url, ids) as response:
         if response.status_code >= 500:
             raise unavailable(f"GET output {filename}: HTTP {response.status_code}", ids)
@@ -41,7 +40,7 @@ async def download(
                 f"output {filename} is listed by the provider but its URL answered "
                 f"HTTP {response.status_code}",
                 "OUTPUT_MISSING",
-                {**ids, "filename": filename},
+                ids.metadata(filename=filename),
             )
         expected = int(response.headers.get("content-length", "0") or 0)
         mime = response.headers.get("content-type", "").split(";", 1)[0].strip()
@@ -76,12 +75,12 @@ def _named(filename: str, url: str, mime: str) -> str:
     return f"{filename.rsplit('.', 1)[0]}.{extension}"
 
 
-def truncated(name: str, size: int, expected: int, ids: dict[str, str], why: str) -> ServiceError:
+def truncated(name: str, size: int, expected: int, ids: RequestIds, why: str) -> ServiceError:
     return ServiceError(
         grpc.StatusCode.DATA_LOSS,
         f"download of {name} ended after {size} of {expected or 'unknown'} bytes ({why})",
         "TRUNCATED_DOWNLOAD",
-        {**ids, "filename": name, "received_bytes": str(size), "expected_bytes": str(expected)},
+        ids.metadata(filename=name, received_bytes=str(size), expected_bytes=str(expected)),
     )
 
 

@@ -17,7 +17,13 @@ import grpc
 
 from generator_service.inputs import kind_problem
 from generator_service.providers.base import BackendKind
-from generator_service.templates import MEDIA_TYPES, PARAM_TYPES, Parameter, TemplateError, check_value
+from generator_service.templates import (
+    MEDIA_TYPES,
+    Parameter,
+    TemplateError,
+    check_default,
+    declared_parameter,
+)
 from generator_service.workflows import parameter_values, safe_upload_name
 from mediagen.params import Scalar
 from mediagen.rules import timeout_problem
@@ -85,23 +91,8 @@ def parse(name: str, data: dict[str, Any]) -> ProviderTemplate:
     parameters: dict[str, Parameter] = {}
     fields: dict[str, str] = {}
     for key, spec in data.get("parameters", {}).items():
-        if spec["type"] not in PARAM_TYPES:
-            raise TemplateError(f"parameter {key}: type must be one of {', '.join(PARAM_TYPES)}")
-        param = Parameter(
-            key,
-            spec["type"],
-            (),
-            spec.get("description", ""),
-            bool(spec.get("required", False)),
-            spec.get("default"),
-            spec.get("minimum"),
-            spec.get("maximum"),
-            tuple(spec.get("choices", ())),
-            bool(spec.get("random", False)),
-        )
-        if param.default is not None and (problem := check_value(param, param.default)):
-            raise TemplateError(f"parameter {key}: default {param.default!r}: {problem}")
-        parameters[key] = param
+        parameters[key] = param = declared_parameter(key, spec)
+        check_default(param)
         fields[key] = str(spec.get("field", key))
     return ProviderTemplate(
         name,

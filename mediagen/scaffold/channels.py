@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from mediagen.scaffold import tls
+from mediagen.scaffold import tls, tracing
 from mediagen.scaffold.auth import bearer_metadata
 from mediagen.scaffold.errors import REFUSED_BEFORE_START, status_details, status_of_rpc_error
 from mediagen.scaffold.flow import flow_control_options
@@ -35,7 +35,8 @@ RETIRED_CHANNEL_GRACE = 3600.0
 
 
 class _WithMetadata:
-    """A multi-callable that adds the bearer token and the request id being served to its calls.
+    """A multi-callable that adds the bearer token, the request id being served and (tracing on) the
+    trace context to its calls.
 
     This is done on the call's own ``metadata`` rather than by a client interceptor: grpc.aio
     runs every intercepted call through an extra task and wrapper call objects, which cost
@@ -58,6 +59,10 @@ class _WithMetadata:
         request_id = current_log_ids().get("request_id")
         if request_id and not any(key == REQUEST_ID_KEY for key, _ in pairs):
             pairs.append((REQUEST_ID_KEY, request_id))
+        # The W3C traceparent of the current span: the callee's server span continues the trace.
+        trace: dict[str, str] = {}
+        tracing.inject(trace)
+        pairs.extend(trace.items())
         return tuple(pairs)
 
 
@@ -144,6 +149,23 @@ class _Latest:
         return self._bound[1](*args, **kwargs)
 
 
+def _through_latest(kind: str) -> Any:
+    """``RotatingChannel``'s multi-callable factory of one call kind (``"unary_stream"`` ...)."""
+
+    def multicallable(
+        self: RotatingChannel,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool = False,
+    ) -> Any:
+        kwargs = {"request_serializer": request_serializer, "response_deserializer": response_deserializer}
+        return _Latest(self, kind, method, kwargs)
+
+    multicallable.__name__ = multicallable.__qualname__ = kind
+    return multicallable
+
+
 class RotatingChannel(aio.Channel):
     """A channel whose TLS credentials are re-read from their files when those change.
 
@@ -172,41 +194,12 @@ class RotatingChannel(aio.Channel):
             task.add_done_callback(lambda done: self._retire_done(done, old))
         return self._channel
 
-    def unary_unary(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "unary_unary", method, _serializers(request_serializer, response_deserializer))
-
-    def unary_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "unary_stream", method, _serializers(request_serializer, response_deserializer))
-
-    def stream_unary(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "stream_unary", method, _serializers(request_serializer, response_deserializer))
-
-    def stream_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:  # type: ignore[override]
-        return _Latest(self, "stream_stream", method, _serializers(request_serializer, response_deserializer))
+    # The four multi-callable factories of aio.Channel differ only in the kind they ask the newest
+    # channel for: one definition serves all four.
+    unary_unary = _through_latest("unary_unary")
+    unary_stream = _through_latest("unary_stream")
+    stream_unary = _through_latest("stream_unary")
+    stream_stream = _through_latest("stream_stream")
 
     def _retire_done(self, task: asyncio.Task[None], channel: aio.Channel) -> None:
         self._retiring.discard(task)
@@ -232,10 +225,6 @@ class RotatingChannel(aio.Channel):
 
     async def channel_ready(self) -> None:
         await self.latest().channel_ready()
-
-
-def _serializers(request_serializer: Any, response_deserializer: Any) -> dict[str, Any]:
-    return {"request_serializer": request_serializer, "response_deserializer": response_deserializer}
 
 
 def refused_before_start(error: grpc.RpcError) -> bool:

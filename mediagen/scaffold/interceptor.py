@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import grpc
 from grpc import aio
 
-from mediagen.scaffold import auth, metrics
+from mediagen.scaffold import auth, metrics, tracing
 from mediagen.scaffold.callers import ANONYMOUS, Caller, CallerRegistry, reset_caller, set_caller
 from mediagen.scaffold.errors import ServiceError, to_grpc_status
 from mediagen.scaffold.logging import log_context
@@ -36,7 +36,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         self._service = service_name
         self._callers = callers or CallerRegistry()
         self._open_reflection = open_reflection
-        self._meters: dict[str, _MethodMeters] = {}
+        self._meters: dict[tuple[str, str], _MethodMeters] = {}
 
     async def intercept_service(
         self,
@@ -51,7 +51,8 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
             return handler
         metadata = details.invocation_metadata
         request_id = _request_id(details)
-        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata))
+        kind = _GRPC_TYPES[(handler.request_streaming, handler.response_streaming)]
+        return _rewrap(handler, lambda behavior: self._observed(behavior, method, request_id, metadata, kind))
 
     def _identify(self, metadata: Any, context: aio.ServicerContext[Any, Any]) -> Caller | None:
         if not self._callers.names_by_certificate:
@@ -60,12 +61,12 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         return self._callers.identify(metadata, names)
 
     def _observed(
-        self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any
+        self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any, kind: str
     ) -> Callable[..., Any]:
-        short = method.rsplit("/", 1)[-1]
-        meters = self._meters.get(short)
+        service, short = method.lstrip("/").rsplit("/", 1)
+        meters = self._meters.get((kind, method))
         if meters is None:
-            meters = self._meters[short] = _MethodMeters(self._service, short)
+            meters = self._meters[(kind, method)] = _MethodMeters(self._service, kind, service, short)
 
         async def finish(
             context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None, caller: Caller
@@ -73,8 +74,12 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
             code = _final_code(context, exc)
             meters.finished(code, self._callers.label(caller), time.monotonic() - started)
             # Every call is counted and timed above; a line per ordinary call is DEBUG (at
-            # thousands of calls a second, formatting and writing it was a tenth of a service's CPU).
-            level = logging.DEBUG if code in _QUIET_CODES else logging.WARNING
+            # thousands of calls a second, formatting and writing it was a tenth of a service's
+            # CPU), unless tracing is on: then the line carries the trace id, and leads to it.
+            if code not in _QUIET_CODES:
+                level = logging.WARNING
+            else:
+                level = logging.INFO if tracing.enabled() else logging.DEBUG
             if log.isEnabledFor(level):
                 log.log(
                     level,
@@ -136,29 +141,38 @@ _QUIET_CODES = {
 class _MethodMeters:
     """One method's metric children, looked up once rather than by their labels on every call."""
 
-    def __init__(self, service: str, method: str) -> None:
-        self._service, self._method = service, method
-        self._in_flight = metrics.RPC_IN_FLIGHT.labels(service, method)
-        self._latency = metrics.RPC_LATENCY.labels(service, method)
-        self._calls: dict[grpc.StatusCode, Any] = {}
+    def __init__(self, own_service: str, kind: str, service: str, method: str) -> None:
+        self._own_service = own_service
+        self._labels = (kind, service, method)
+        self._started = metrics.RPC_STARTED.labels(*self._labels)
+        self._latency = metrics.RPC_LATENCY.labels(*self._labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
         self._by_caller: dict[tuple[str, grpc.StatusCode], Any] = {}
 
     def begin(self) -> float:
-        self._in_flight.inc()
+        self._started.inc()
         return time.monotonic()
 
     def finished(self, code: grpc.StatusCode, caller: str, elapsed: float) -> None:
-        calls = self._calls.get(code)
-        if calls is None:
-            calls = self._calls[code] = metrics.RPC_CALLS.labels(self._service, self._method, code.name)
-        calls.inc()
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = metrics.RPC_HANDLED.labels(*self._labels, code.name)
+        handled.inc()
         by_caller = self._by_caller.get((caller, code))
         if by_caller is None:
-            by_caller = metrics.RPC_CALLS_BY_CALLER.labels(self._service, caller, code.name)
+            by_caller = metrics.RPC_CALLS_BY_CALLER.labels(self._own_service, caller, code.name)
             self._by_caller[(caller, code)] = by_caller
         by_caller.inc()
         self._latency.observe(elapsed)
-        self._in_flight.dec()
+
+
+# grpc-prometheus's grpc_type label, by (request streaming, response streaming).
+_GRPC_TYPES = {
+    (False, False): "unary",
+    (True, False): "client_stream",
+    (False, True): "server_stream",
+    (True, True): "bidi_stream",
+}
 
 
 def _request_id(details: grpc.HandlerCallDetails) -> str:

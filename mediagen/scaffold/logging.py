@@ -2,8 +2,9 @@
 
 Request, run and prompt ids live in context variables, so every log line
 written while a call is being served carries them without being passed down
-through every function. Secrets never reach the formatter: settings hold them
-as ``SecretStr`` and call metadata is never logged.
+through every function; with tracing on, so does the trace id of the current
+span. Secrets never reach the formatter: settings hold them as ``SecretStr``
+and call metadata is never logged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+
+from mediagen.scaffold import tracing
 
 # Read-only mapping: every change sets a new dict, so the shared default is never mutated.
 _ids: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
@@ -43,6 +46,13 @@ def current_log_ids() -> dict[str, str]:
     return dict(_ids.get())
 
 
+def _ids_with_trace() -> Mapping[str, str]:
+    """The bound ids, and the current trace id when tracing is on (to find the run's trace)."""
+    ids = _ids.get()
+    trace_id = tracing.current_trace_id()
+    return {**ids, "trace_id": trace_id} if trace_id else ids
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -51,7 +61,7 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
-            **_ids.get(),
+            **_ids_with_trace(),
         }
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
@@ -63,7 +73,7 @@ class _JsonFormatter(logging.Formatter):
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ids = " ".join(f"{k}={v}" for k, v in _ids.get().items())
+        ids = " ".join(f"{k}={v}" for k, v in _ids_with_trace().items())
         extra = getattr(record, "fields", None)
         fields = " ".join(f"{k}={v}" for k, v in extra.items()) if isinstance(extra, dict) else ""
         line = f"{record.levelname:<7} {record.name}: {record.getMessage()}"

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from mediagen.scaffold import tls
+from mediagen.scaffold import tls, tracing
 from mediagen.scaffold.flow import flow_control_options
 from mediagen.scaffold.health import DependencyCheck, HealthMonitor
 from mediagen.scaffold.interceptor import ScaffoldInterceptor
@@ -52,7 +52,7 @@ class ServiceSpec:
     on_health: Callable[[HealthMonitor], None] | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunningServer:
     spec: ServiceSpec
     server: aio.Server
@@ -81,6 +81,7 @@ class RunningServer:
                 log.exception("error while closing %s", self.spec.name)
         if self.metrics:
             self.metrics.close()
+        tracing.flush()
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
@@ -104,8 +105,12 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
 
 
 async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningServer:
+    # Tracing's interceptor (only when on) goes first, so the scaffold's logs see the call's span.
     server = aio.server(
-        interceptors=[ScaffoldInterceptor(spec.name, settings.caller_registry(), settings.open_reflection)],
+        interceptors=[
+            *tracing.server_interceptors(),
+            ScaffoldInterceptor(spec.name, settings.caller_registry(), settings.open_reflection),
+        ],
         options=server_options(settings),
     )
     names = [name for name, _, _ in spec.servicers]
@@ -126,7 +131,15 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     metrics = None
     if settings.metrics_port is not None:
         metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
-    return RunningServer(spec, server, port, settings.host, monitor, metrics, settings.grace_seconds)
+    return RunningServer(
+        spec=spec,
+        server=server,
+        port=port,
+        host=settings.host,
+        health=monitor,
+        metrics=metrics,
+        grace=settings.grace_seconds,
+    )
 
 
 def _bind(server: aio.Server, name: str, settings: ServerSettings) -> int:
@@ -154,6 +167,8 @@ async def serve(build: Callable[[SettingsT], Awaitable[ServiceSpec]], settings: 
     """Run one service in this process until SIGTERM/SIGINT, its allocator tuned for streaming."""
     configure_logging(settings.log_level, settings.log_format)
     tune_allocator(settings.mmap_threshold)  # before any thread has an arena
+    # Before the service builds its clients, so their channels carry the trace context.
+    tracing.configure(build.__module__.split(".")[0].removesuffix("_service"))
     spec = await build(settings)
     running = await start_server(spec, settings)
     mode = "mtls" if settings.tls_client_ca_file else "tls" if settings.tls_enabled else "plaintext"
@@ -175,4 +190,5 @@ async def serve(build: Callable[[SettingsT], Awaitable[ServiceSpec]], settings: 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    tracing.shutdown()
     print(f"mediagen-{spec.name} stopped", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import httpx
 from minio import Minio
 
 from mediagen.ports import free_port
+from mediagen.stack.process import terminate_then_kill
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ def find_minio_binary() -> Path | None:
 class LocalMinio:
     """One ``minio server`` process on loopback ports, with throwaway credentials."""
 
+    new_session = False
+    """Whether the server runs in a session of its own, out of reach of the terminal's signals."""
+
     def __init__(self, data_dir: Path, binary: Path | None = None, host: str = "127.0.0.1") -> None:
         found = binary or find_minio_binary()
         if found is None:
@@ -69,33 +74,32 @@ class LocalMinio:
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoint: MinioEndpoint | None = None
 
-    def start(self, timeout: float = 30.0) -> MinioEndpoint:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def address(self) -> tuple[MinioEndpoint, int]:
+        """The endpoint (with its credentials) and console port of the next start: fresh ones."""
         port, console = free_port(self.host), free_port(self.host)
         user, password = "mediagen-" + secrets.token_hex(4), secrets.token_urlsafe(24)
+        return MinioEndpoint(f"{self.host}:{port}", user, password), console
+
+    def start(self, timeout: float = 30.0) -> MinioEndpoint:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        endpoint, console = self.address()
         env = {
             **os.environ,
-            "MINIO_ROOT_USER": user,
-            "MINIO_ROOT_PASSWORD": password,
+            "MINIO_ROOT_USER": endpoint.access_key,
+            "MINIO_ROOT_PASSWORD": endpoint.secret_key,
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
         }
+        argv = [str(self.binary), "server", str(self.data_dir), "--quiet"]
+        argv += ["--address", endpoint.endpoint, "--console-address", f"{self.host}:{console}"]
         self.process = subprocess.Popen(
-            [
-                str(self.binary),
-                "server",
-                str(self.data_dir),
-                "--quiet",
-                "--address",
-                f"{self.host}:{port}",
-                "--console-address",
-                f"{self.host}:{console}",
-            ],
+            argv,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=self.new_session,
         )
-        self.endpoint = MinioEndpoint(f"{self.host}:{port}", user, password)
+        self.endpoint = endpoint
         self._wait_ready(timeout)
         return self.endpoint
 
@@ -117,14 +121,18 @@ class LocalMinio:
         self.stop()
         raise TimeoutError(f"minio did not become ready within {timeout:.0f}s")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, nothing flushed on purpose."""
+        if self.process is not None and self.process.poll() is None:
+            if self.new_session:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
                 self.process.kill()
-                self.process.wait()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process:
+            terminate_then_kill(self.process, kill=self.kill)
         if self.process and self.process.stderr:
             self.process.stderr.close()
 

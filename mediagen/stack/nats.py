@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from mediagen.stack.process import terminate_then_kill
+
 BINARY_NAME = "nats-server"
 
 
@@ -155,13 +157,8 @@ class LocalNats:
 
     def stop(self) -> None:
         """SIGTERM (nats-server flushes and closes its store), SIGKILL after 10 seconds."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate_then_kill(self.process)
 
     def __enter__(self) -> NatsEndpoint:
         return self.start()

@@ -16,6 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
+def terminate_then_kill(
+    process: subprocess.Popen[bytes], grace: float = 10.0, kill: Callable[[], None] | None = None
+) -> None:
+    """SIGTERM, wait up to ``grace`` seconds for the server's own shutdown, then SIGKILL.
+
+    ``kill`` replaces the plain SIGKILL of the process (a whole process group, say).
+    """
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        (kill or process.kill)()
+        process.wait()
+
+
 class ProcessExited(RuntimeError):
     """A child died before it was ready; the message holds the end of its log."""
 

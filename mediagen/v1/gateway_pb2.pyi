@@ -377,11 +377,16 @@ class RunCompleted(_message.Message):
     OUTPUTS_FAILED_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     media_stored: _builtins.int
     outputs_failed: _builtins.int
     state: Global___RunState.ValueType
     """The run's final state; set for durable runs (SubmitRun)."""
+    trace_id: _builtins.str
+    """The W3C trace id (32 lowercase hex digits) the run's spans carry when tracing is on
+    (OTEL_* set), so a slow run can be looked up in the tracing backend; empty when off.
+    """
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutputOutcome]: ...
     @_builtins.property
@@ -395,10 +400,11 @@ class RunCompleted(_message.Message):
         outputs_failed: _builtins.int = ...,
         timings: _common_pb2.Timings | None = ...,
         state: Global___RunState.ValueType = ...,
+        trace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_stored", b"media_stored", "outputs", b"outputs", "outputs_failed", b"outputs_failed", "run_id", b"run_id", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_stored", b"media_stored", "outputs", b"outputs", "outputs_failed", b"outputs_failed", "run_id", b"run_id", "state", b"state", "timings", b"timings", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

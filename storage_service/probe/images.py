@@ -34,7 +34,7 @@ def read_png(sample: Sample) -> Probe | None:
         return None
     width, height = u32be(head, 16), u32be(head, 20)
     frames = _apng_frames(head) or 1
-    return Probe("png", "image/png", kind_of(frames), width, height, frames)
+    return Probe("png", "image/png", kind_of(frames), width=width, height=height, frame_count=frames)
 
 
 def _apng_frames(head: bytes) -> int:
@@ -66,7 +66,14 @@ def read_jpeg(sample: Sample) -> Probe | None:
     while at + 9 <= len(head) and head[at] == 0xFF:
         marker = head[at + 1]
         if marker in _SOF_MARKERS:
-            return Probe("jpg", "image/jpeg", IMAGE, u16be(head, at + 7), u16be(head, at + 5), 1)
+            return Probe(
+                "jpg",
+                "image/jpeg",
+                IMAGE,
+                width=u16be(head, at + 7),
+                height=u16be(head, at + 5),
+                frame_count=1,
+            )
         at += 2 + u16be(head, at + 2)
     return Probe("jpg", "image/jpeg", IMAGE)
 
@@ -76,7 +83,9 @@ def read_gif(sample: Sample) -> Probe | None:
     if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 10:
         return None
     frames = _gif_frames(head)
-    return Probe("gif", "image/gif", kind_of(frames), u16le(head, 6), u16le(head, 8), frames)
+    return Probe(
+        "gif", "image/gif", kind_of(frames), width=u16le(head, 6), height=u16le(head, 8), frame_count=frames
+    )
 
 
 def _gif_frames(head: bytes) -> int:
@@ -112,14 +121,28 @@ def read_webp(sample: Sample) -> Probe | None:
         return None
     kind = head[12:16]
     if kind == b"VP8 ":
-        return Probe("webp", "image/webp", IMAGE, u16le(head, 26) & 0x3FFF, u16le(head, 28) & 0x3FFF, 1)
+        return Probe(
+            "webp",
+            "image/webp",
+            IMAGE,
+            width=u16le(head, 26) & 0x3FFF,
+            height=u16le(head, 28) & 0x3FFF,
+            frame_count=1,
+        )
     if kind == b"VP8L":
         bits = u32le(head, 21)
-        return Probe("webp", "image/webp", IMAGE, (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1)
+        return Probe(
+            "webp",
+            "image/webp",
+            IMAGE,
+            width=(bits & 0x3FFF) + 1,
+            height=((bits >> 14) & 0x3FFF) + 1,
+            frame_count=1,
+        )
     if kind == b"VP8X":
         width, height = u24le(head, 24) + 1, u24le(head, 27) + 1
         frames = _webp_frames(head) if head[20] & 0x02 else 1
-        return Probe("webp", "image/webp", kind_of(frames), width, height, frames)
+        return Probe("webp", "image/webp", kind_of(frames), width=width, height=height, frame_count=frames)
     return Probe("webp", "image/webp", IMAGE)
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from mediagen.v1 import common_pb2
 
 
 @dataclass(frozen=True)
 class Probe:
-    """Format facts read from header bytes; zero means "not known cheaply"."""
+    """Format facts read from header bytes; zero means "not known cheaply".
+
+    The measurements are named at every construction (width and height are easily swapped)."""
 
     format: str
     mime_type: str
     media_type: common_pb2.MediaType.ValueType
+    _: KW_ONLY
     width: int = 0
     height: int = 0
     frame_count: int = 0

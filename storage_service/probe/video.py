@@ -39,10 +39,10 @@ def read_mp4(sample: Sample) -> Probe | None:
         base.format,
         base.mime_type,
         base.media_type,
-        int(facts.get("width", 0)),
-        int(facts.get("height", 0)),
-        int(facts.get("frames", 0)),
-        facts.get("duration", 0.0),
+        width=int(facts.get("width", 0)),
+        height=int(facts.get("height", 0)),
+        frame_count=int(facts.get("frames", 0)),
+        duration_seconds=facts.get("duration", 0.0),
     )
 
 
@@ -138,10 +138,10 @@ def read_webm(sample: Sample) -> Probe | None:
         "webm" if webm else "mkv",
         "video/webm" if webm else "video/x-matroska",
         VIDEO,
-        int(facts.get("width", 0)),
-        int(facts.get("height", 0)),
-        frames,
-        duration,
+        width=int(facts.get("width", 0)),
+        height=int(facts.get("height", 0)),
+        frame_count=frames,
+        duration_seconds=duration,
     )
 
 

@@ -27,6 +27,7 @@ import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
+from mediagen.scaffold import tracing
 from storage_service.store.errors import ObjectExists, ObjectMissing, classify, is_outage
 
 T = TypeVar("T")
@@ -60,7 +61,10 @@ class ObjectStore:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+            if not tracing.in_trace():
+                return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+            with tracing.span(f"s3 {fn.__name__.strip('_')}", self._attributes(args, kwargs)):
+                return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
         except Exception as exc:
             replacement = classify(exc)
             if replacement is None:
@@ -68,6 +72,19 @@ class ObjectStore:
             if is_outage(replacement) and self._report:
                 await self._report(str(replacement))
             raise replacement from exc
+
+    def _attributes(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, str | int]:
+        """The bucket, key and body size of one S3 call, for its span."""
+        found: dict[str, str | int] = {"s3.bucket": self.bucket}
+        strings = [arg for arg in args if isinstance(arg, str) and arg != self.bucket]
+        if strings:
+            found["s3.key"] = strings[-1] if strings[0] in ("GET", "PUT", "POST", "DELETE") else strings[0]
+        body = next(
+            (a for a in (*args, kwargs.get("body")) if isinstance(a, bytes | bytearray | memoryview)), None
+        )
+        if body is not None:
+            found["mediagen.bytes"] = len(body)
+        return found
 
     async def ensure_bucket(self) -> None:
         """The health check: the bucket answers (created if missing)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -59,15 +60,37 @@ def assert_history_like(expected: dict[str, Any], actual: dict[str, Any]) -> Non
             assert same_file_pattern(e["filename"], a["filename"]), (e, a)
 
 
-async def test_basic_run_events_history_and_view_match_capture(target: Target) -> None:
-    t = load("02_basic_image_run")
+@dataclass
+class Replay:
+    """A transcript's one prompt run again on the target (its prompt's events already checked)."""
+
+    transcript: dict[str, Any]
+    ws: Recorder
+    pid: str
+    entry: dict[str, Any]
+    """The prompt's history entry on the target."""
+    expected: str
+    """The captured prompt's id."""
+
+    def assert_history_like_capture(self) -> None:
+        assert_history_like(step(self.transcript, "GET /history")["body"]["json"][self.expected], self.entry)
+
+
+async def replay(target: Target, name: str) -> Replay:
+    """Run transcript ``name``'s prompt; its prompt's event types must be the captured ones."""
+    t = load(name)
     ws = await target.comfy.connect()
-    graph = step(t, "POST /prompt")["request"]["json"]["prompt"]
-    pid, entry = await run(target.comfy, ws, graph)
-    expected_pid = captured_prompt_ids(t)[0]
-    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected_pid)
+    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
+    expected = captured_prompt_ids(t)[0]
+    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
+    return Replay(t, ws, pid, entry, expected)
+
+
+async def test_basic_run_events_history_and_view_match_capture(target: Target) -> None:
+    r = await replay(target, "02_basic_image_run")
+    t, ws, entry = r.transcript, r.ws, r.entry
     assert [m["type"] for m in ws.texts] == [m["type"] for m in ws_texts(t)]
-    assert_history_like(step(t, "GET /history")["body"]["json"][expected_pid], entry)
+    r.assert_history_like_capture()
     ref = entry["outputs"]["2"]["images"][0]
     status, body, response = await target.comfy.request("GET", "/view", params=ref)
     assert status == 200
@@ -117,22 +140,18 @@ async def test_cache_hit_names_a_deleted_file_and_a_new_prefix_reruns_only_the_s
 
 
 async def test_invert_preview_and_text_outputs_run_in_captured_order(target: Target) -> None:
-    t = load("04_invert_preview_text")
-    ws = await target.comfy.connect()
-    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
-    expected = captured_prompt_ids(t)[0]
-    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
-    nodes, captured = executing_nodes(ws.texts, pid), executing_nodes(ws_texts(t), expected)
+    r = await replay(target, "04_invert_preview_text")
+    nodes, captured = executing_nodes(r.ws.texts, r.pid), executing_nodes(ws_texts(r.transcript), r.expected)
     # PreviewAny (5) is an output ready next to ImageInvert (2), so it always runs first. SaveImage
     # (3) and PreviewImage (4) become ready together; the real server breaks that tie by the order
     # of a set of output ids (validate_prompt), which changes from one server process to the next.
     assert nodes[:3] == captured[:3] == ["1", "5", "2"]
     assert sorted(map(str, nodes[3:5])) == sorted(map(str, captured[3:5])) == ["3", "4"]
     assert nodes[5:] == captured[5:] == [None]
-    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
-    assert entry["outputs"]["4"]["images"][0]["type"] == "temp"
-    assert isinstance(entry["outputs"]["5"]["text"][0], str)
-    await ws.close()
+    r.assert_history_like_capture()
+    assert r.entry["outputs"]["4"]["images"][0]["type"] == "temp"
+    assert isinstance(r.entry["outputs"]["5"]["text"][0], str)
+    await r.ws.close()
 
 
 async def _check_media(comfy: Comfy, entry: dict[str, Any]) -> list[Any]:
@@ -149,39 +168,27 @@ async def _check_media(comfy: Comfy, entry: dict[str, Any]) -> list[Any]:
 
 
 async def test_animated_savers_report_images_and_animated_true(target: Target) -> None:
-    t = load("05_animated_webp_png")
-    ws = await target.comfy.connect()
-    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
-    expected = captured_prompt_ids(t)[0]
-    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
-    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
+    r = await replay(target, "05_animated_webp_png")
+    r.assert_history_like_capture()
     for node in ("4", "5"):
-        assert entry["outputs"][node]["animated"] == [True]
-    images = await _check_media(target.comfy, entry)
+        assert r.entry["outputs"][node]["animated"] == [True]
+    images = await _check_media(target.comfy, r.entry)
     # identical consecutive frames may be merged by the encoder, so only "animated" is pinned
     assert all(getattr(i, "is_animated", False) for i in images)
 
 
 async def test_audio_savers_report_audio_files_that_decode(target: Target) -> None:
-    t = load("06_audio_save")
-    ws = await target.comfy.connect()
-    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
-    expected = captured_prompt_ids(t)[0]
-    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
-    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
-    assert all(n > 0 for n in await _check_media(target.comfy, entry))
+    r = await replay(target, "06_audio_save")
+    r.assert_history_like_capture()
+    assert all(n > 0 for n in await _check_media(target.comfy, r.entry))
 
 
 async def test_video_savers_report_images_animated_not_video(target: Target) -> None:
-    t = load("07_video_save")
-    ws = await target.comfy.connect()
-    pid, entry = await run(target.comfy, ws, step(t, "POST /prompt")["request"]["json"]["prompt"])
-    expected = captured_prompt_ids(t)[0]
-    assert prompt_types(ws.texts, pid) == prompt_types(ws_texts(t), expected)
-    assert executing_nodes(ws.texts, pid) == executing_nodes(ws_texts(t), expected)
-    assert_history_like(step(t, "GET /history")["body"]["json"][expected], entry)
-    assert "video" not in entry["outputs"]["3"]
-    assert await _check_media(target.comfy, entry) == [8, 8]
+    r = await replay(target, "07_video_save")
+    assert executing_nodes(r.ws.texts, r.pid) == executing_nodes(ws_texts(r.transcript), r.expected)
+    r.assert_history_like_capture()
+    assert "video" not in r.entry["outputs"]["3"]
+    assert await _check_media(target.comfy, r.entry) == [8, 8]
 
 
 async def test_websocket_saver_sends_binary_frames_type1_or_type4_after_flags(target: Target) -> None:

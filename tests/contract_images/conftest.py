@@ -16,52 +16,33 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from images_api_sim import Faults, ImagesSimConfig, ImagesSimHandle, start_images_sim
+from images_api_sim import Faults, ImagesSimConfig, start_images_sim
+from tests.support.provider_target import ProviderTarget, real_provider
 
 SIM_KEY = "sk-contract-sim"
 
 
 @dataclass
-class Target:
-    url: str
-    key: str
+class Target(ProviderTarget[Faults]):
     model: str
-    sim: ImagesSimHandle | None
-    http: httpx.AsyncClient
-
-    @property
-    def faults(self) -> Faults:
-        if self.sim is None:
-            pytest.skip("needs simulator fault knobs; not available on a real provider")
-        return self.sim.faults
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
 
     async def generate(self, **body: object) -> httpx.Response:
         payload = {"model": self.model, "quality": "low", **body}
         return await self.http.post(f"{self.url}/v1/images/generations", json=payload, headers=self.auth)
+
+    async def edit(self, image: bytes, **fields: str) -> httpx.Response:
+        """A multipart edit of the PNG ``image``, at low quality, with these form fields."""
+        data = {"model": self.model, "quality": "low", **fields}
+        files = [("image", ("in.png", image, "image/png"))]
+        return await self.http.post(f"{self.url}/v1/images/edits", headers=self.auth, data=data, files=files)
 
 
 @pytest.fixture(params=["simulator", "real"])
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(300.0)) as http:
         if request.param == "simulator":
-            sim = await start_images_sim(ImagesSimConfig(api_key=SIM_KEY))
-            try:
-                yield Target(sim.url, SIM_KEY, "gpt-image-1", sim, http)
-            finally:
-                await sim.stop()
+            async with await start_images_sim(ImagesSimConfig(api_key=SIM_KEY)) as sim:
+                yield Target(sim.url, SIM_KEY, sim, http, "gpt-image-1")
             return
-        url, key = (
-            os.environ.get("MEDIAGEN_TEST_IMAGES_URL", ""),
-            os.environ.get("MEDIAGEN_TEST_IMAGES_KEY", ""),
-        )
-        if not url or not key:
-            pytest.skip(
-                "set MEDIAGEN_TEST_IMAGES_URL and MEDIAGEN_TEST_IMAGES_KEY to run against a real provider"
-            )
-        yield Target(
-            url.rstrip("/"), key, os.environ.get("MEDIAGEN_TEST_IMAGES_MODEL", "gpt-image-1"), None, http
-        )
+        url, key = real_provider("MEDIAGEN_TEST_IMAGES_URL", "MEDIAGEN_TEST_IMAGES_KEY")
+        yield Target(url, key, None, http, os.environ.get("MEDIAGEN_TEST_IMAGES_MODEL", "gpt-image-1"))

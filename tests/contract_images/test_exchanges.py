@@ -90,39 +90,15 @@ async def test_streamed_generation_sends_partials_then_completed(target: Target)
 
 
 async def test_edit_takes_a_multipart_image_and_answers_like_a_generation(target: Target) -> None:
-    source = io.BytesIO()
-    Image.new("RGB", (256, 256), (10, 120, 200)).save(source, "PNG")
-    response = await target.http.post(
-        f"{target.url}/v1/images/edits",
-        headers=target.auth,
-        data={
-            "model": target.model,
-            "prompt": "add a yellow sun",
-            "quality": "low",
-            "size": "1024x1024",
-            "n": "1",
-        },
-        files=[("image", ("in.png", source.getvalue(), "image/png"))],
-    )
+    source = _png((256, 256), (10, 120, 200))
+    response = await target.edit(source, prompt="add a yellow sun", size="1024x1024", n="1")
     assert response.status_code == 200, response.text
     assert _image(base64.b64decode(response.json()["data"][0]["b64_json"])).size == (1024, 1024)
 
 
 async def test_streamed_edit_uses_image_edit_events(target: Target) -> None:
-    source = io.BytesIO()
-    Image.new("RGB", (128, 128), (200, 10, 10)).save(source, "PNG")
-    response = await target.http.post(
-        f"{target.url}/v1/images/edits",
-        headers=target.auth,
-        data={
-            "model": target.model,
-            "prompt": "make it green",
-            "quality": "low",
-            "stream": "true",
-            "partial_images": "1",
-        },
-        files=[("image", ("in.png", source.getvalue(), "image/png"))],
-    )
+    source = _png((128, 128), (200, 10, 10))
+    response = await target.edit(source, prompt="make it green", stream="true", partial_images="1")
     assert response.status_code == 200, response.text
     names = [name for name, _ in _events(response.content)]
     assert names[-1] == "image_edit.completed"
@@ -207,3 +183,9 @@ async def test_server_error_is_500_with_the_envelope(target: Target) -> None:
     response = await target.generate(prompt="x")
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
+
+
+def _png(size: tuple[int, int], color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()

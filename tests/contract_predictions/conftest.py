@@ -10,7 +10,6 @@ need fault knobs ask for ``faults`` and skip on a real provider.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,29 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from predictions_sim import Faults, PredictionsSimConfig, PredictionsSimHandle, start_predictions_sim
+from predictions_sim import Faults, PredictionsSimConfig, start_predictions_sim
+from tests.support.provider_target import ProviderTarget, real_provider
 
 SIM_TOKEN = "r8_contract_sim"
 MODEL = "black-forest-labs/flux-schnell"
 
 
 @dataclass
-class Target:
-    url: str
-    token: str
-    sim: PredictionsSimHandle | None
-    http: httpx.AsyncClient
-
-    @property
-    def faults(self) -> Faults:
-        if self.sim is None:
-            pytest.skip("needs simulator fault knobs; not available on a real provider")
-        return self.sim.faults
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
+class Target(ProviderTarget[Faults]):
     async def create(self, prefer: str = "", **inputs: Any) -> httpx.Response:
         headers = {**self.auth, **({"Prefer": prefer} if prefer else {})}
         body = {
@@ -62,14 +47,8 @@ class Target:
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as http:
         if request.param == "simulator":
-            sim = await start_predictions_sim(PredictionsSimConfig(api_token=SIM_TOKEN))
-            try:
+            async with await start_predictions_sim(PredictionsSimConfig(api_token=SIM_TOKEN)) as sim:
                 yield Target(sim.url, SIM_TOKEN, sim, http)
-            finally:
-                await sim.stop()
             return
-        url = os.environ.get("MEDIAGEN_TEST_PREDICTIONS_URL", "")
-        token = os.environ.get("MEDIAGEN_TEST_PREDICTIONS_TOKEN", "")
-        if not url or not token:
-            pytest.skip("set MEDIAGEN_TEST_PREDICTIONS_URL and _TOKEN to run against a real provider")
-        yield Target(url.rstrip("/"), token, None, http)
+        url, token = real_provider("MEDIAGEN_TEST_PREDICTIONS_URL", "MEDIAGEN_TEST_PREDICTIONS_TOKEN")
+        yield Target(url, token, None, http)

@@ -22,6 +22,8 @@ METRICS_SOURCE = ROOT / "mediagen" / "scaffold" / "metrics.py"
 SCRAPE_LABELS = {"instance", "job", "namespace", "pod"}
 SAMPLE_SUFFIXES = {"Counter": ("_total",), "Gauge": ("",), "Histogram": ("_bucket", "_sum", "_count")}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+# Our own metrics, and the gRPC server metrics under their grpc-prometheus names.
+METRIC_NAME = re.compile(r"\b(?:mediagen|grpc_server)_[a-z_]+\b")
 
 
 def exported() -> dict[str, set[str]]:
@@ -60,8 +62,11 @@ def dashboard() -> dict[str, Any]:
 
 def test_the_metric_definitions_are_read():
     samples = exported()
-    assert samples["mediagen_rpc_calls_total"] == {"service", "method", "code"}
-    assert samples["mediagen_rpc_duration_seconds_bucket"] == {"service", "method", "le"}
+    grpc = {"grpc_type", "grpc_service", "grpc_method"}
+    assert samples["grpc_server_started_total"] == grpc
+    assert samples["grpc_server_handled_total"] == grpc | {"grpc_code"}
+    assert samples["grpc_server_handling_seconds_bucket"] == grpc | {"le"}
+    assert samples["mediagen_stage_duration_seconds_bucket"] == {"service", "stage", "le"}
     assert samples["mediagen_backend_queue_depth"] == {"backend"}
 
 
@@ -72,7 +77,7 @@ def test_every_query_names_exported_metrics_and_their_labels(dashboard):
     for query in queries:
         assert query.count("(") == query.count(")"), query
         assert query.count("{") == query.count("}"), query
-        used = set(re.findall(r"\bmediagen_[a-z_]+\b", query))
+        used = set(METRIC_NAME.findall(query))
         assert used, query
         assert used <= set(samples), f"{query}: {used - set(samples)} not exported"
         allowed = set().union(*(samples[name] for name in used)) | SCRAPE_LABELS
@@ -87,7 +92,7 @@ def test_every_query_names_exported_metrics_and_their_labels(dashboard):
 
 
 def test_every_exported_metric_is_charted(dashboard):
-    charted = set(re.findall(r"\bmediagen_[a-z_]+\b", " ".join(expressions(dashboard))))
+    charted = set(METRIC_NAME.findall(" ".join(expressions(dashboard))))
     families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in exported()}
     for family in families:
         assert any(name.startswith(family) for name in charted), f"{family} is on no panel"
@@ -101,3 +106,21 @@ def test_panels_do_not_overlap(dashboard):
         assert pos["x"] + pos["w"] <= 24, panel["title"]
         assert not cells & taken, f"{panel['title']} overlaps another panel"
         taken |= cells
+
+
+def test_the_run_stages_are_charted_in_pipeline_order(dashboard):
+    stages = ["queued", "upload", "submit_to_start", "execute", "download", "store"]
+    panel = next(p for p in dashboard["panels"] if p["title"].startswith("Where a run's time goes"))
+    charted = [re.findall(r'stage="([a-z_]+)"', target["expr"])[0] for target in panel["targets"]]
+    assert charted == stages
+
+
+def test_the_variables_query_exported_labels(dashboard):
+    samples = exported()
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        found = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["definition"])
+        assert found is not None, variable["definition"]
+        metric, label = found.groups()
+        assert label in samples[metric], variable["name"]

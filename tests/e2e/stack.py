@@ -6,6 +6,9 @@ The simulator runs as a process too, so its faults are set over HTTP
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,3 +52,18 @@ def sim_file(stack: LocalStack, filename: str) -> Path:
     matches = list((stack.simulator_data_dir / "output").rglob(filename))
     assert len(matches) == 1, f"expected one {filename} in the simulator's output, found {matches}"
     return matches[0]
+
+
+def run_demo(cwd: Path, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m mediagen.demo --out out`` (what ``make demo`` runs) in ``cwd``, on its embedded
+    defaults: no ComfyUI setting from this environment, only those in ``env``."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("MEDIAGEN_COMFYUI_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mediagen.demo", "--out", "out"],
+        cwd=cwd,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

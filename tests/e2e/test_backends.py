@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from grpc import aio
-from minio import Minio
 from PIL import Image
 
 from mediagen.stack.local import LocalStack
@@ -22,6 +21,7 @@ from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import gateway_pb2_grpc, storage_pb2
 from tests.e2e.stack import running_stack
 from tests.gateway.runs import output, request, run
+from tests.support.minio_source import read_object
 
 pytestmark = pytest.mark.e2e
 
@@ -39,15 +39,6 @@ async def kinds_gateway(kinds_stack: LocalStack) -> AsyncIterator[gateway_pb2_gr
     channel = aio.insecure_channel(kinds_stack.gateway_address)
     yield gateway_pb2_grpc.GatewayServiceStub(channel)  # type: ignore[misc]
     await channel.close()
-
-
-def _read(minio: Minio, bucket: str, key: str) -> bytes:
-    response = minio.get_object(bucket, key)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
 
 
 async def test_one_run_stores_an_output_of_each_kind(
@@ -79,7 +70,7 @@ async def test_one_run_stores_an_output_of_each_kind(
     assert {r.backend for r in by_output[2]} == {"predictions-sim"}
     minio = minio_endpoint.client()
     for record in result.records:
-        data = _read(minio, kinds_stack.bucket, record.key)
+        data = read_object(minio, kinds_stack.bucket, record.key)
         assert len(data) == record.descriptor.size_bytes
         assert hashlib.sha256(data).hexdigest() == record.descriptor.sha256
     gpt = by_output[1][0]
@@ -90,7 +81,7 @@ async def test_one_run_stores_an_output_of_each_kind(
     )
     flux = by_output[2][0]
     assert flux.descriptor.mime_type == "image/webp"
-    assert Image.open(io.BytesIO(_read(minio, kinds_stack.bucket, flux.key))).size == (512, 512)
+    assert Image.open(io.BytesIO(read_object(minio, kinds_stack.bucket, flux.key))).size == (512, 512)
     listed = await kinds_gateway.GetRun(storage_pb2.GetRunRequest(run_id=result.run_id))
     assert sorted(m.backend for m in listed.media) == [
         "comfyui-0",

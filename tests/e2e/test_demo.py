@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.stack import run_demo
 
 pytestmark = pytest.mark.e2e
 
 
 def test_demo_generates_stores_and_writes_an_output_of_each_kind(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MEDIAGEN_COMFYUI_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "mediagen.demo", "--out", "out"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = run_demo(tmp_path, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     locations = re.findall(r"s3://mediagen/runs/(\w+)/media/\S+", result.stdout)
     assert len(locations) == 5, result.stdout  # three from ComfyUI, one per remote kind

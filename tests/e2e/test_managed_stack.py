@@ -7,7 +7,6 @@ A failed output reports the time it ran before ComfyUI died.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from mediagen.stack.local import LocalStack, StackConfig
 from mediagen.stack.minio import MinioEndpoint
 from mediagen.stack.process import ProcessExited
 from mediagen.v1 import gateway_pb2_grpc, generator_pb2, generator_pb2_grpc
+from tests.e2e.stack import run_demo
 from tests.gateway.runs import output, request, run
 from tests.generator.support import wait_until
 
@@ -81,18 +81,7 @@ def _demo(tmp_path: Path, command: str) -> tuple[subprocess.CompletedProcess[str
     """``python -m mediagen.demo`` (what ``make demo`` runs) on a managed ComfyUI, its own temp dir."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MEDIAGEN_COMFYUI_")}
-    env.update(MEDIAGEN_COMFYUI_COMMAND=command, TMPDIR=str(temp))
-    result = subprocess.run(
-        [sys.executable, "-m", "mediagen.demo", "--out", "out"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return result, temp
+    return run_demo(tmp_path, timeout=120, MEDIAGEN_COMFYUI_COMMAND=command, TMPDIR=str(temp)), temp
 
 
 def test_make_demo_on_a_managed_comfyui_leaves_no_temporary_folder(tmp_path: Path) -> None:

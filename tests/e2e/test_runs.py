@@ -9,7 +9,6 @@ import time
 import av
 import grpc
 import pytest
-from minio import Minio
 from PIL import Image
 
 from mediagen.stack.local import LocalStack
@@ -17,18 +16,10 @@ from mediagen.stack.minio import MinioEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
 from tests.e2e.stack import set_faults, sim_file, sim_state
 from tests.gateway.runs import output, request, run
+from tests.support.minio_source import read_object
 
 pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
-
-
-def read_object(minio: Minio, bucket: str, key: str) -> bytes:
-    response = minio.get_object(bucket, key)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
 
 
 async def test_stored_objects_are_byte_identical_and_valid_media(

@@ -12,6 +12,7 @@ from comfyui_sim import SimulatorHandle
 from mediagen.v1 import common_pb2, gateway_pb2, storage_pb2
 from tests.gateway.conftest import Gateway, sim_output_file
 from tests.gateway.runs import output, request, run
+from tests.support.minio_source import read_object
 
 State = gateway_pb2.OutputState
 
@@ -39,12 +40,7 @@ async def test_multi_output_run_stores_each_output_as_generated(
     assert result.records[2].descriptor.media_type == common_pb2.MEDIA_TYPE_AUDIO
     assert (result.records[0].descriptor.width, result.records[0].descriptor.height) == (32, 16)
     for record in result.records:
-        stored = minio_client.get_object(bucket, record.key)
-        try:
-            data = stored.read()
-        finally:
-            stored.close()
-            stored.release_conn()
+        data = read_object(minio_client, bucket, record.key)
         assert data == sim_output_file(sim, record.original_filename).read_bytes()
         assert hashlib.sha256(data).hexdigest() == record.descriptor.sha256
         assert record.config_name in ("solid_image", "animated_webp", "empty_audio")

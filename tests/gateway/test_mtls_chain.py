@@ -93,14 +93,17 @@ async def start_gateway(chain: Chain, **values: object) -> RunningServer:
     return await start_server(await build_spec(settings), settings)
 
 
+def _as_alice(chain: Chain, port: int) -> aio.Channel:
+    """A channel to the gateway at ``port`` with a client certificate of the chain's CA, named alice."""
+    cert, key = chain.ca.issue("alice")
+    return open_channel(f"localhost:{port}", ca_file=chain.ca.cert_file, cert_file=cert, key_file=key)
+
+
 async def test_a_run_crosses_three_mutual_tls_hops(chain: Chain) -> None:
     cert, key = chain.ca.issue("gateway")
     gateway = await start_gateway(chain, peer_cert_file=cert, peer_key_file=key)
-    user_cert, user_key = chain.ca.issue("alice")
     try:
-        async with open_channel(
-            f"localhost:{gateway.port}", ca_file=chain.ca.cert_file, cert_file=user_cert, key_file=user_key
-        ) as channel:
+        async with _as_alice(chain, gateway.port) as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
             result = await run(stub, request(output("solid_image", width=8, height=8)))  # type: ignore[arg-type]
             assert result.completed.media_stored == 1
@@ -113,11 +116,8 @@ async def test_a_run_crosses_three_mutual_tls_hops(chain: Chain) -> None:
 
 async def test_a_gateway_without_a_peer_certificate_reaches_no_peer(chain: Chain) -> None:
     gateway = await start_gateway(chain)
-    user_cert, user_key = chain.ca.issue("alice")
     try:
-        async with open_channel(
-            f"localhost:{gateway.port}", ca_file=chain.ca.cert_file, cert_file=user_cert, key_file=user_key
-        ) as channel:
+        async with _as_alice(chain, gateway.port) as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
             with pytest.raises(aio.AioRpcError) as caught:
                 await run(stub, request(output("solid_image")))  # type: ignore[arg-type]

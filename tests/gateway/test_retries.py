@@ -116,8 +116,13 @@ def test_the_channel_never_retries_a_generate_call() -> None:
 
 
 def generator_refusals() -> float:
-    labels = {"service": "generator", "method": "Generate", "code": "RESOURCE_EXHAUSTED"}
-    return REGISTRY.get_sample_value("mediagen_rpc_calls_total", labels) or 0.0
+    labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "mediagen.v1.GeneratorService",
+        "grpc_method": "Generate",
+        "grpc_code": "RESOURCE_EXHAUSTED",
+    }
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
 async def test_outputs_refused_by_a_full_pool_wait_for_a_place(

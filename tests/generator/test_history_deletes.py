@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+
+import pytest
 
 from comfyui_sim.server import SimulatorHandle
 from generator_service.comfy.client import ComfyClient
@@ -32,43 +35,44 @@ async def _finished_prompts(client: ComfyClient, simulator: SimulatorHandle, cou
     return prompt_ids
 
 
-async def test_deletes_asked_together_go_in_one_request(simulator):
+@pytest.fixture
+async def client(simulator: SimulatorHandle) -> AsyncIterator[ComfyClient]:
     client = ComfyClient(simulator.url)
-    try:
-        prompt_ids = await _finished_prompts(client, simulator, 6)
-        await asyncio.gather(*(client.delete_history(prompt_id) for prompt_id in prompt_ids[:5]))
-        state = simulator.state()
-        assert state["history_size"] == 1  # only the one not asked for is left
-        assert state["history_delete_requests"] == 1
-        assert await client.history(prompt_ids[5]) is not None
-    finally:
-        await client.close()
+    yield client
+    await client.close()
 
 
-async def test_deletes_asked_while_one_is_on_the_wire_go_in_the_next_request(simulator):
-    client = ComfyClient(simulator.url)
-    try:
-        prompt_ids = await _finished_prompts(client, simulator, 5)
-        first = asyncio.ensure_future(client.delete_history(prompt_ids[0]))
-        await asyncio.sleep(0)  # the first request is sent
-        await asyncio.gather(first, *(client.delete_history(prompt_id) for prompt_id in prompt_ids[1:]))
-        state = simulator.state()
-        assert state["history_size"] == 0
-        assert state["history_delete_requests"] == 2
-    finally:
-        await client.close()
+async def test_deletes_asked_together_go_in_one_request(
+    client: ComfyClient, simulator: SimulatorHandle
+) -> None:
+    prompt_ids = await _finished_prompts(client, simulator, 6)
+    await asyncio.gather(*(client.delete_history(prompt_id) for prompt_id in prompt_ids[:5]))
+    state = simulator.state()
+    assert state["history_size"] == 1  # only the one not asked for is left
+    assert state["history_delete_requests"] == 1
+    assert await client.history(prompt_ids[5]) is not None
 
 
-async def test_a_cancelled_waiter_does_not_cancel_the_others_delete(simulator):
-    client = ComfyClient(simulator.url)
-    try:
-        prompt_ids = await _finished_prompts(client, simulator, 2)
-        impatient = asyncio.ensure_future(client.delete_history(prompt_ids[0]))
-        patient = asyncio.ensure_future(client.delete_history(prompt_ids[1]))
-        await asyncio.sleep(0)
-        impatient.cancel()
-        await patient
-        assert simulator.state()["history_size"] == 0
-        assert impatient.cancelled()
-    finally:
-        await client.close()
+async def test_deletes_asked_while_one_is_on_the_wire_go_in_the_next_request(
+    client: ComfyClient, simulator: SimulatorHandle
+) -> None:
+    prompt_ids = await _finished_prompts(client, simulator, 5)
+    first = asyncio.ensure_future(client.delete_history(prompt_ids[0]))
+    await asyncio.sleep(0)  # the first request is sent
+    await asyncio.gather(first, *(client.delete_history(prompt_id) for prompt_id in prompt_ids[1:]))
+    state = simulator.state()
+    assert state["history_size"] == 0
+    assert state["history_delete_requests"] == 2
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_others_delete(
+    client: ComfyClient, simulator: SimulatorHandle
+) -> None:
+    prompt_ids = await _finished_prompts(client, simulator, 2)
+    impatient = asyncio.ensure_future(client.delete_history(prompt_ids[0]))
+    patient = asyncio.ensure_future(client.delete_history(prompt_ids[1]))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    await patient
+    assert simulator.state()["history_size"] == 0
+    assert impatient.cancelled()

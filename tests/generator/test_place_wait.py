@@ -17,8 +17,13 @@ from tests.generator.support import run, template_request
 
 
 def refusals() -> float:
-    labels = {"service": "generator", "method": "Generate", "code": "RESOURCE_EXHAUSTED"}
-    return REGISTRY.get_sample_value("mediagen_rpc_calls_total", labels) or 0.0
+    labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "mediagen.v1.GeneratorService",
+        "grpc_method": "Generate",
+        "grpc_code": "RESOURCE_EXHAUSTED",
+    }
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
 async def test_jobs_beyond_the_limit_wait_for_a_place(generator_factory, simulator):

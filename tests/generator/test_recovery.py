@@ -125,8 +125,8 @@ async def test_a_fresh_managed_process_means_its_orphans_are_just_dropped(tmp_pa
     journal = FileJournal(tmp_path)
     client = ComfyClient("http://127.0.0.1:1", timeout=0.5)  # nothing listens: no call may be needed
     try:
-        assert await recover(client, journal, "http://127.0.0.1:1", True, 1.0) == 1
-        assert await recover(client, journal, "http://127.0.0.1:1", False, 1.0) == 0
+        assert await recover(client, journal, "http://127.0.0.1:1", fresh_process=True, cancel_wait=1.0) == 1
+        assert await recover(client, journal, "http://127.0.0.1:1", fresh_process=False, cancel_wait=1.0) == 0
     finally:
         await client.close()
     assert not any(tmp_path.iterdir())
@@ -138,7 +138,7 @@ async def test_an_unconfirmed_clean_up_stays_journalled_for_later(tmp_path):
     journal.settle("p")
     client = ComfyClient("http://127.0.0.1:1", timeout=0.5)
     try:
-        assert await recover(client, journal, "http://127.0.0.1:1", False, 1.0) == 0
+        assert await recover(client, journal, "http://127.0.0.1:1", fresh_process=False, cancel_wait=1.0) == 0
     finally:
         await client.close()
     assert [e.prompt_id for e in journal.orphans("http://127.0.0.1:1")] == ["p"]

@@ -43,7 +43,10 @@ async def test_socket_reconnects_at_once_when_the_backend_is_seen_again(tmp_path
 async def test_an_up_backend_without_its_socket_is_not_ready_nor_chosen_first(tmp_path):
     sims = [await start_simulator(SimulatorConfig(port=0, data_dir=tmp_path / str(i))) for i in range(2)]
     journal = FileJournal(tmp_path / "state")
-    backends = [Backend(f"b{i}", sim.url, "test", 5.0, journal, 1.0) for i, sim in enumerate(sims)]
+    backends = [
+        Backend(f"b{i}", sim.url, client_id_prefix="test", http_timeout=5.0, journal=journal, cancel_wait=1.0)
+        for i, sim in enumerate(sims)
+    ]
     pool = BackendPool(backends, max_queue=4)
     try:
         await pool.start()

@@ -7,6 +7,7 @@ The generator gets its keys the way a deployment does: the backends list names t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,16 +64,30 @@ async def predictions_sim() -> AsyncIterator[PredictionsSimHandle]:
     await sim.stop()
 
 
+@asynccontextmanager
+async def generator_with(
+    monkeypatch: pytest.MonkeyPatch,
+    declared: list[dict[str, Any]],
+    max_message_bytes: int = 8 * 1024 * 1024,
+    **settings: Any,
+) -> AsyncIterator[tuple[RunningServer, generator_pb2_grpc.GeneratorServiceAsyncStub]]:
+    """A generator with the ``declared`` backends, the simulators' keys in the variables they
+    name, and a stub to call it, both stopped after the ``with`` block."""
+    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
+    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
+    server = await start_generator(backends=declared, **settings)
+    channel = open_channel(server.address, max_message_bytes=max_message_bytes)
+    try:
+        yield server, generator_pb2_grpc.GeneratorServiceStub(channel)
+    finally:
+        await channel.close()
+        await server.stop(1.0)
+
+
 @pytest.fixture
 async def remote(
     images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Remote]:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
-    server = await start_generator(
-        backends=backends(images_sim.url, predictions_sim.url, max_concurrency=2, prefer_wait=1)
-    )
-    channel = open_channel(server.address, max_message_bytes=16 * 1024 * 1024)
-    yield Remote(images_sim, predictions_sim, server, generator_pb2_grpc.GeneratorServiceStub(channel))
-    await channel.close()
-    await server.stop(1.0)
+    declared = backends(images_sim.url, predictions_sim.url, max_concurrency=2, prefer_wait=1)
+    async with generator_with(monkeypatch, declared, max_message_bytes=16 * 1024 * 1024) as (server, stub):
+        yield Remote(images_sim, predictions_sim, server, stub)

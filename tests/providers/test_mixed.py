@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 import pytest
 
 from comfyui_sim.server import SimulatorHandle
 from images_api_sim import ImagesSimHandle
-from mediagen.scaffold.channels import open_channel
-from mediagen.v1 import generator_pb2, generator_pb2_grpc
+from mediagen.v1 import generator_pb2
 from predictions_sim import PredictionsSimHandle
 from tests.generator.conftest import start_generator
 from tests.generator.support import run, sha256, template_request
@@ -16,8 +17,9 @@ from tests.providers.conftest import (
     IMAGES_KEY,
     IMAGES_KEY_ENV,
     PREDICTIONS_KEY,
-    PREDICTIONS_KEY_ENV,
+    Remote,
     backends,
+    generator_with,
 )
 
 
@@ -27,14 +29,8 @@ async def test_each_template_runs_on_its_kind(
     predictions_sim: PredictionsSimHandle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
-    server = await start_generator(
-        comfyui_urls=simulator.url, backends=backends(images_sim.url, predictions_sim.url)
-    )
-    channel = open_channel(server.address)
-    stub = generator_pb2_grpc.GeneratorServiceStub(channel)
-    try:
+    declared = backends(images_sim.url, predictions_sim.url)
+    async with generator_with(monkeypatch, declared, comfyui_urls=simulator.url) as (_, stub):
         status = await stub.GetBackendStatus(generator_pb2.GetBackendStatusRequest())
         assert sorted((b.kind, b.name) for b in status.backends) == [
             ("comfyui", "comfyui-0"),
@@ -53,9 +49,6 @@ async def test_each_template_runs_on_its_kind(
             assert result.accepted.backend == backend
             assert result.media
             assert all(m.end and m.end.sha256 == sha256(m.data) for m in result.media)
-    finally:
-        await channel.close()
-        await server.stop(1.0)
 
 
 async def test_a_missing_key_variable_stops_start_up_naming_it(
@@ -69,13 +62,8 @@ async def test_a_missing_key_variable_stops_start_up_naming_it(
 async def test_a_kind_that_is_down_is_unavailable(
     images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
     await predictions_sim.stop()
-    server = await start_generator(backends=backends(images_sim.url, predictions_sim.url))
-    channel = open_channel(server.address)
-    stub = generator_pb2_grpc.GeneratorServiceStub(channel)
-    try:
+    async with generator_with(monkeypatch, backends(images_sim.url, predictions_sim.url)) as (_, stub):
         result = await run(stub, template_request("flux_schnell", prompt="x"))
         assert result.error is not None
         assert result.error.code == grpc.StatusCode.UNAVAILABLE
@@ -84,20 +72,12 @@ async def test_a_kind_that_is_down_is_unavailable(
         comfy = await run(stub, template_request("solid_image"))
         assert comfy.error is not None
         assert comfy.error.code == grpc.StatusCode.INVALID_ARGUMENT
-    finally:
-        await channel.close()
-        await server.stop(1.0)
 
 
 async def test_validation_knows_the_provider_templates(
     images_sim: ImagesSimHandle, predictions_sim: PredictionsSimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(IMAGES_KEY_ENV, IMAGES_KEY)
-    monkeypatch.setenv(PREDICTIONS_KEY_ENV, PREDICTIONS_KEY)
-    server = await start_generator(backends=backends(images_sim.url, predictions_sim.url))
-    channel = open_channel(server.address)
-    try:
-        stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+    async with generator_with(monkeypatch, backends(images_sim.url, predictions_sim.url)) as (_, stub):
         good = [template_request("gpt_image", prompt="a"), template_request("flux_schnell", prompt="b")]
         bad = [
             template_request("gpt_image", prompt="a", quality="ultra"),
@@ -114,6 +94,24 @@ async def test_validation_knows_the_provider_templates(
         }
         assert images_sim.log == []
         assert predictions_sim.log == []
-    finally:
-        await channel.close()
-        await server.stop(1.0)
+
+
+@pytest.mark.parametrize(
+    ("template", "key"),
+    [("gpt_image", IMAGES_KEY), ("flux_schnell", PREDICTIONS_KEY)],
+    ids=["images", "predictions"],
+)
+async def test_a_refused_key_is_unavailable_and_never_shown(
+    remote: Remote, caplog: pytest.LogCaptureFixture, template: str, key: str
+) -> None:
+    """The provider refuses the key the generator sends: the caller hears why, never the key."""
+    caplog.set_level(logging.DEBUG)
+    remote.images.simulator.config.api_key = "sk-another-key"
+    remote.predictions.simulator.config.api_token = "r8_someone_else"
+    result = await run(remote.stub, template_request(template, prompt="x"))
+    assert result.error is not None
+    assert result.error.code == grpc.StatusCode.UNAVAILABLE
+    assert result.error.reason == "PROVIDER_UNAUTHORIZED"
+    assert key not in result.error.message
+    assert all(key not in value for value in result.error.metadata.values())
+    assert key not in caplog.text

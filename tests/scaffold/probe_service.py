@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
 
-from mediagen.scaffold import ServiceSpec
+from mediagen.scaffold import ServerSettings, ServiceSpec, start_server
 from mediagen.scaffold.errors import FieldViolation, ServiceError, invalid_argument
 from mediagen.v1 import common_pb2, generator_pb2, generator_pb2_grpc
+from tests.support.certs import Pki
 
 SERVICE = "mediagen.v1.GeneratorService"
 
@@ -64,4 +66,23 @@ def probe_spec(servicer: ProbeServicer | None = None, switch: Switch | None = No
         [(SERVICE, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer or ProbeServicer())],
         dependency_checks=checks,
         health_interval=0.1,
+    )
+
+
+@asynccontextmanager
+async def serving_probe(settings: ServerSettings) -> AsyncIterator[str]:
+    """The probe service on an ephemeral port for the ``with`` block; yields ``localhost:PORT``."""
+    running = await start_server(probe_spec(), settings)
+    try:
+        yield f"localhost:{running.port}"
+    finally:
+        await running.stop(0)
+
+
+def tls_settings(pki: Pki, mutual: bool = False) -> ServerSettings:
+    """TLS with the test CA's server certificate; ``mutual``: clients need one of its certificates."""
+    return ServerSettings(
+        tls_cert_file=pki.server_cert,
+        tls_key_file=pki.server_key,
+        tls_client_ca_file=pki.ca_cert if mutual else None,
     )

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from mediagen.scaffold import ServerSettings, start_server
-from tests.scaffold.probe_service import probe_spec
+from mediagen.scaffold import ServerSettings
+from tests.scaffold.probe_service import serving_probe, tls_settings
 from tests.support.certs import make_test_pki
 
 
@@ -27,22 +27,15 @@ async def probe(*args: str, env: dict[str, str] | None = None) -> tuple[int, str
 
 
 async def test_plaintext_service_is_serving() -> None:
-    running = await start_server(probe_spec(), ServerSettings())
-    try:
-        code, output = await probe(f"127.0.0.1:{running.port}")
-        assert (code, output.strip()) == (0, f"127.0.0.1:{running.port}: SERVING")
-    finally:
-        await running.stop(0)
+    async with serving_probe(ServerSettings()) as target:
+        port = target.rsplit(":", 1)[1]
+        code, output = await probe(f"127.0.0.1:{port}")
+        assert (code, output.strip()) == (0, f"127.0.0.1:{port}: SERVING")
 
 
 async def test_mutual_tls_service_answers_a_probe_with_its_client_certificate(tmp_path: Path) -> None:
     pki = make_test_pki(tmp_path)
-    settings = ServerSettings(
-        tls_cert_file=pki.server_cert, tls_key_file=pki.server_key, tls_client_ca_file=pki.ca_cert
-    )
-    running = await start_server(probe_spec(), settings)
-    target = f"localhost:{running.port}"
-    try:
+    async with serving_probe(tls_settings(pki, mutual=True)) as target:
         flags = (
             "--ca-file",
             str(pki.ca_cert),
@@ -63,8 +56,6 @@ async def test_mutual_tls_service_answers_a_probe_with_its_client_certificate(tm
         assert "UNAVAILABLE" in output
         code, output = await probe(target)
         assert code == 1, output
-    finally:
-        await running.stop(0)
 
 
 async def test_unreadable_certificate_is_a_usage_error(tmp_path: Path) -> None:

@@ -92,7 +92,11 @@ async def test_metrics_count_calls_by_method_and_code(server: RunningServer) -> 
     assert server.metrics is not None
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{server.metrics.port}/metrics")).text
-    assert 'mediagen_rpc_calls_total{code="INVALID_ARGUMENT",method="ListWorkflows",service="probe"}' in text
+    labels = 'grpc_method="ListWorkflows",grpc_service="mediagen.v1.GeneratorService",grpc_type="unary"'
+    # The grpc-prometheus names and labels, which ready-made gRPC dashboards chart.
+    assert f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",{labels}}} ' in text
+    assert f"grpc_server_started_total{{{labels}}} " in text
+    assert f"grpc_server_handling_seconds_count{{{labels}}} " in text
 
 
 async def test_health_follows_a_dependency_down_and_back() -> None:

@@ -8,10 +8,10 @@ import grpc
 import pytest
 from grpc import aio
 
-from mediagen.scaffold import ServerSettings, start_server
+from mediagen.scaffold import ServerSettings
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
-from tests.scaffold.probe_service import probe_spec
+from tests.scaffold.probe_service import serving_probe, tls_settings
 from tests.support.certs import make_test_pki
 
 REQUEST = generator_pb2.GenerateRequest()
@@ -26,27 +26,18 @@ async def first_event(channel: aio.Channel) -> generator_pb2.GenerateEvent:
 
 async def test_tls_server_answers_a_client_that_trusts_its_ca(tmp_path: Path) -> None:
     pki = make_test_pki(tmp_path)
-    settings = ServerSettings(tls_cert_file=pki.server_cert, tls_key_file=pki.server_key)
-    running = await start_server(probe_spec(), settings)
-    try:
-        async with open_channel(f"localhost:{running.port}", ca_file=pki.ca_cert) as channel:
+    async with serving_probe(tls_settings(pki)) as target:
+        async with open_channel(target, ca_file=pki.ca_cert) as channel:
             assert (await first_event(channel)).progress.value == 1
-        async with aio.insecure_channel(f"localhost:{running.port}") as plain:
+        async with aio.insecure_channel(target) as plain:
             with pytest.raises(aio.AioRpcError) as caught:
                 await first_event(plain)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    finally:
-        await running.stop(0)
 
 
 async def test_mutual_tls_refuses_a_client_without_a_certificate(tmp_path: Path) -> None:
     pki = make_test_pki(tmp_path)
-    settings = ServerSettings(
-        tls_cert_file=pki.server_cert, tls_key_file=pki.server_key, tls_client_ca_file=pki.ca_cert
-    )
-    running = await start_server(probe_spec(), settings)
-    target = f"localhost:{running.port}"
-    try:
+    async with serving_probe(tls_settings(pki, mutual=True)) as target:
         async with open_channel(
             target, ca_file=pki.ca_cert, cert_file=pki.client_cert, key_file=pki.client_key
         ) as channel:
@@ -55,8 +46,6 @@ async def test_mutual_tls_refuses_a_client_without_a_certificate(tmp_path: Path)
             with pytest.raises(aio.AioRpcError) as caught:
                 await first_event(anonymous)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    finally:
-        await running.stop(0)
 
 
 def test_settings_refuse_half_a_tls_pair(tmp_path: Path) -> None:

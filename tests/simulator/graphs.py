@@ -22,21 +22,7 @@ def text_to_image(
             "class_type": "EmptyLatentImage",
             "inputs": {"width": width, "height": height, "batch_size": batch},
         },
-        "5": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["1", 0],
-                "seed": seed,
-                "steps": 4,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "positive": ["2", 0],
-                "negative": ["3", 0],
-                "latent_image": ["4", 0],
-                "denoise": 1.0,
-            },
-        },
+        "5": _ksampler(seed, 4, 7.0, "euler", "normal", ["2", 0], ["3", 0], ["4", 0]),
         "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
         "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": prefix}},
     }
@@ -60,21 +46,7 @@ def text_to_audio(seed: int, seconds: float = 1.0) -> dict[str, Any]:
             },
         },
         "5": {"class_type": "EmptyLatentAudio", "inputs": {"seconds": seconds, "batch_size": 1}},
-        "6": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["1", 0],
-                "seed": seed,
-                "steps": 3,
-                "cfg": 6.0,
-                "sampler_name": "dpmpp_3m_sde_gpu",
-                "scheduler": "exponential",
-                "positive": ["4", 0],
-                "negative": ["4", 1],
-                "latent_image": ["5", 0],
-                "denoise": 1.0,
-            },
-        },
+        "6": _ksampler(seed, 3, 6.0, "dpmpp_3m_sde_gpu", "exponential", ["4", 0], ["4", 1], ["5", 0]),
         "7": {"class_type": "VAEDecodeAudio", "inputs": {"samples": ["6", 0], "vae": ["1", 2]}},
         "8": {
             "class_type": "SaveAudioMP3",
@@ -100,21 +72,7 @@ def text_to_video(seed: int, width: int = 64, height: int = 48, length: int = 9)
             "class_type": "EmptyHunyuanLatentVideo",
             "inputs": {"width": width, "height": height, "length": length, "batch_size": 1},
         },
-        "7": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["1", 0],
-                "seed": seed,
-                "steps": 3,
-                "cfg": 6.0,
-                "sampler_name": "uni_pc",
-                "scheduler": "simple",
-                "positive": ["4", 0],
-                "negative": ["5", 0],
-                "latent_image": ["6", 0],
-                "denoise": 1.0,
-            },
-        },
+        "7": _ksampler(seed, 3, 6.0, "uni_pc", "simple", ["4", 0], ["5", 0], ["6", 0]),
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["3", 0]}},
         "9": {"class_type": "CreateVideo", "inputs": {"images": ["8", 0], "fps": 16.0}},
         "10": {
@@ -122,3 +80,17 @@ def text_to_video(seed: int, width: int = 64, height: int = 48, length: int = 9)
             "inputs": {"video": ["9", 0], "filename_prefix": "gen/video", "format": "auto", "codec": "auto"},
         },
     }
+
+
+Link = list[str | int]
+
+
+def _ksampler(
+    seed: int, steps: int, cfg: float, sampler: str, scheduler: str, *links: Link
+) -> dict[str, Any]:
+    """A KSampler on node 1's model (every graph here loads it first); ``links``: positive,
+    negative, latent image."""
+    positive, negative, latent = links
+    inputs = {"model": ["1", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler}
+    inputs |= {"scheduler": scheduler, "positive": positive, "negative": negative, "latent_image": latent}
+    return {"class_type": "KSampler", "inputs": {**inputs, "denoise": 1.0}}

@@ -13,6 +13,7 @@ from mediagen.v1 import common_pb2, storage_pb2
 from tests.storage import media_files
 from tests.storage.client import fetch, new_run, put
 from tests.storage.conftest import StorageServer
+from tests.support.minio_source import read_object
 
 MEDIA = [
     ("png", media_files.png, "image/png", common_pb2.MEDIA_TYPE_IMAGE, 64, 48),
@@ -68,12 +69,7 @@ async def test_media_round_trip_keeps_bytes_and_describes_them(
     assert got_record == record
 
     plain = storage_server.minio
-    stored = plain.get_object(storage_server.bucket, record.key)
-    try:
-        assert stored.read() == data
-    finally:
-        stored.close()
-        stored.release_conn()
+    assert read_object(plain, storage_server.bucket, record.key) == data
     stat = plain.stat_object(storage_server.bucket, record.key)
     meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
     assert stat.content_type == mime

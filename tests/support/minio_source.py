@@ -18,6 +18,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from minio import Minio
+
 from mediagen.stack.minio import LocalMinio, MinioEndpoint
 
 MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
@@ -70,3 +72,13 @@ def real_minio(data_dir: Path) -> Iterator[tuple[str, MinioEndpoint]]:
     else:
         with LocalMinio(data_dir) as endpoint:
             yield "local binary", endpoint
+
+
+def read_object(client: Minio, bucket: str, key: str) -> bytes:
+    """A stored object's bytes, its connection handed back to the pool."""
+    response = client.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()

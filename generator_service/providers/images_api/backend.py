@@ -42,12 +42,12 @@ from generator_service.providers.base import (
     MediaDone,
     Progressed,
     Queued,
-    RemoteBackend,
     RunContext,
     RunEvent,
 )
-from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
+from generator_service.providers.request_ids import RequestIds
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import common_pb2
@@ -57,23 +57,16 @@ MIME = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 
 
-class ImagesApiBackend(RemoteBackend):
+class ImagesApiBackend(HttpBackend):
     kind = BackendKind.IMAGES_API
+    probe_path = "/v1/models"
 
     def __init__(
-        self, name: str, url: str, key: str, capacity: int, http_timeout: float, model: str = ""
+        self, name: str, url: str, *, key: str, capacity: int, http_timeout: float, model: str = ""
     ) -> None:
-        super().__init__(name, url, capacity)
-        self.http = ProviderHttp(url, key, http_timeout, name)
+        super().__init__(name, url, key, capacity, http_timeout)
         self.model = model
         """Replaces the template's model (e.g. the name a compatible server gives its model)."""
-
-    async def probe(self) -> None:
-        await self.http.probe("/v1/models")
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.close()
 
     async def cancel(self, provider_id: str) -> bool:
         return True  # closing the request is the only cancel this API has; the job did that
@@ -85,7 +78,7 @@ class ImagesApiBackend(RemoteBackend):
         if partials:
             body["stream"], body["partial_images"] = True, partials
         output_format = str(body.get("output_format", "png"))
-        ids = {"backend": self.name, "job_id": context.job_id}
+        ids = RequestIds(self.name, context.job_id)
         path = f"/v1/images/{template.operation}"
         if template.operation == "edits":
             request: dict[str, Any] = {
@@ -104,7 +97,7 @@ class ImagesApiBackend(RemoteBackend):
             try:
                 if partials:
                     async for event in self._streamed(
-                        response, context, output_format, partials, int(body.get("n", 1))
+                        response, context, output_format, partials, int(body.get("n", 1)), ids=ids
                     ):
                         yield event
                 else:
@@ -117,11 +110,11 @@ class ImagesApiBackend(RemoteBackend):
                     grpc.StatusCode.DATA_LOSS,
                     f"POST {path}: the answer broke off ({type(exc).__name__})",
                     "TRUNCATED_DOWNLOAD",
-                    ids,
+                    ids.metadata(),
                 ) from None
 
     async def _answered(
-        self, response: httpx.Response, context: RunContext, output_format: str, ids: dict[str, str]
+        self, response: httpx.Response, context: RunContext, output_format: str, ids: RequestIds
     ) -> AsyncIterator[RunEvent]:
         scanner = B64JsonScanner()
         async for read in response.aiter_bytes():  # decoded: providers compress JSON answers
@@ -146,7 +139,14 @@ class ImagesApiBackend(RemoteBackend):
                 yield event
 
     async def _streamed(
-        self, response: httpx.Response, context: RunContext, output_format: str, partials: int, count: int
+        self,
+        response: httpx.Response,
+        context: RunContext,
+        output_format: str,
+        partials: int,
+        count: int,
+        *,
+        ids: RequestIds,
     ) -> AsyncIterator[RunEvent]:
         name, scanner, done, previews = "", B64JsonScanner(), 0, 0
         streaming = False
@@ -172,7 +172,7 @@ class ImagesApiBackend(RemoteBackend):
                 elif kind.endswith(".completed"):
                     done += 1
                 elif kind == "error" or kind.endswith(".failed"):
-                    raise _stream_error(scanner)
+                    raise _stream_error(scanner, ids)
                 name, scanner, streaming = "", B64JsonScanner(), False
         if done == 0:
             raise MalformedBody("the event stream ended without a completed image")
@@ -202,12 +202,12 @@ def _event_type_of(scanner: B64JsonScanner) -> str:
     return str(document.get("type", "")) if isinstance(document, dict) else ""
 
 
-def _stream_error(scanner: B64JsonScanner) -> ServiceError:
+def _stream_error(scanner: B64JsonScanner, ids: RequestIds) -> ServiceError:
     try:
         document = scanner.document()
     except MalformedBody:
         document = {}
-    return _describe(400, document if isinstance(document, dict) else {}, {})
+    return _describe(400, document if isinstance(document, dict) else {}, ids)
 
 
 def _begin(context: RunContext, index: int, output_format: str) -> MediaBegin:
@@ -238,13 +238,13 @@ def _form(body: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _describe(status: int, body: Any, ids: dict[str, str]) -> ServiceError:
+def _describe(status: int, body: Any, ids: RequestIds) -> ServiceError:
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = str(error.get("code") or "")
     kind = str(error.get("type") or "")
     message = str(error.get("message") or f"the provider refused the request (HTTP {status})")[:500]
-    metadata = {**ids, "provider_status": str(status), "provider_code": code, "provider_type": kind}
+    metadata = ids.metadata(provider_status=str(status), provider_code=code, provider_type=kind)
     if code in POLICY_CODES or "safety" in kind or kind == "image_generation_user_error":
         return ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION,

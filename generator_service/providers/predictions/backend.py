@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 
 from generator_service.providers.base import (
     BackendKind,
@@ -32,12 +33,12 @@ from generator_service.providers.base import (
     MediaDone,
     Progressed,
     Queued,
-    RemoteBackend,
     RunContext,
     RunEvent,
 )
-from generator_service.providers.http import ProviderHttp, unavailable
+from generator_service.providers.http import HttpBackend, unavailable
 from generator_service.providers.media import download
+from generator_service.providers.request_ids import RequestIds
 from generator_service.providers.templates import ProviderWorkflow
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.v1 import common_pb2
@@ -48,13 +49,15 @@ SAFETY_WORDS = ("nsfw", "safety", "content policy", "flagged")
 DATA_PIECE = 64 * 1024
 
 
-class PredictionsBackend(RemoteBackend):
+class PredictionsBackend(HttpBackend):
     kind = BackendKind.PREDICTIONS
+    probe_path = "/v1/account"
 
     def __init__(
         self,
         name: str,
         url: str,
+        *,
         key: str,
         capacity: int,
         http_timeout: float,
@@ -62,34 +65,25 @@ class PredictionsBackend(RemoteBackend):
         poll_initial: float = 0.1,
         poll_max: float = 2.0,
     ) -> None:
-        super().__init__(name, url, capacity)
-        self.http = ProviderHttp(
-            url, key, http_timeout, name, read_timeout=max(http_timeout, prefer_wait + 10.0)
-        )
+        read_timeout = max(http_timeout, prefer_wait + 10.0)
+        super().__init__(name, url, key, capacity, http_timeout, read_timeout)
         self.prefer_wait, self.poll_initial, self.poll_max = prefer_wait, poll_initial, poll_max
-
-    async def probe(self) -> None:
-        await self.http.probe("/v1/account")
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.close()
 
     async def cancel(self, provider_id: str) -> bool:
         status, _, _ = await self.http.exchange(
             "POST",
             f"/v1/predictions/{provider_id}/cancel",
-            {"backend": self.name, "prediction_id": provider_id},
+            RequestIds(self.name, prediction_id=provider_id),
         )
         return status < 400
 
     async def run(self, workflow: ProviderWorkflow, context: RunContext) -> AsyncGenerator[RunEvent, None]:
-        ids = {"backend": self.name, "job_id": context.job_id}
+        ids = RequestIds(self.name, context.job_id)
         prediction = await self._create(workflow, context, ids)
         provider_id = str(prediction.get("id", ""))
         if not provider_id:
             raise unavailable("the provider created a prediction without an id", ids, "PROVIDER_BAD_ANSWER")
-        ids["prediction_id"] = provider_id
+        ids = ids.with_prediction(provider_id)
         yield Queued(provider_id)
         delay = self.poll_initial
         while str(prediction.get("status")) not in TERMINAL:
@@ -114,7 +108,7 @@ class PredictionsBackend(RemoteBackend):
                 yield event
 
     async def _create(
-        self, workflow: ProviderWorkflow, context: RunContext, ids: dict[str, str]
+        self, workflow: ProviderWorkflow, context: RunContext, ids: RequestIds
     ) -> dict[str, Any]:
         model = workflow.template.model
         if ":" in model:
@@ -134,13 +128,17 @@ class PredictionsBackend(RemoteBackend):
             except asyncio.CancelledError:
                 exchange.add_done_callback(self._cancel_what_was_created)
                 raise
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"POST {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, answer_headers, answer, context, _describe, ids, attempts, f"POST {path}"
+            prediction = await self._prediction_or_wait(
+                status,
+                answer_headers,
+                answer,
+                context=context,
+                ids=ids,
+                attempts=attempts,
+                what=f"POST {path}",
             )
+            if prediction is not None:
+                return prediction
 
     def _cancel_what_was_created(self, exchange: asyncio.Task[Any]) -> None:
         if exchange.cancelled() or exchange.exception() is not None:
@@ -158,19 +156,48 @@ class PredictionsBackend(RemoteBackend):
         with contextlib.suppress(ServiceError):
             await self.cancel(provider_id)
 
-    async def _get(self, provider_id: str, context: RunContext, ids: dict[str, str]) -> dict[str, Any]:
+    async def _get(self, provider_id: str, context: RunContext, ids: RequestIds) -> dict[str, Any]:
         attempts = 0
         while True:
             attempts += 1
             path = f"/v1/predictions/{provider_id}"
             status, headers, answer = await self.http.exchange("GET", path, ids)
-            if status < 400 and isinstance(answer, dict):
-                return answer
-            if status < 400:
-                raise unavailable(f"GET {path}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
-            await self.http.wait_or_raise(
-                status, headers, answer, context, _describe, ids, attempts, f"GET {path}"
+            prediction = await self._prediction_or_wait(
+                status, headers, answer, context=context, ids=ids, attempts=attempts, what=f"GET {path}"
             )
+            if prediction is not None:
+                return prediction
+
+    async def _prediction_or_wait(
+        self,
+        status: int,
+        headers: httpx.Headers,
+        answer: Any,
+        *,
+        context: RunContext,
+        ids: RequestIds,
+        attempts: int,
+        what: str,
+    ) -> dict[str, Any] | None:
+        """The prediction an answer carries; None once a refusal worth asking again was waited out.
+
+        Any other refusal raises its status, and so does a success that is not a prediction.
+        """
+        if status < 400 and isinstance(answer, dict):
+            return answer
+        if status < 400:
+            raise unavailable(f"{what}: the answer is not a prediction", ids, "PROVIDER_BAD_ANSWER")
+        await self.http.wait_or_raise(
+            status,
+            headers,
+            answer,
+            context=context,
+            describe=_describe,
+            ids=ids,
+            attempts=attempts,
+            what=what,
+        )
+        return None
 
 
 def _progress(prediction: dict[str, Any]) -> common_pb2.Progress:
@@ -187,9 +214,9 @@ def _progress(prediction: dict[str, Any]) -> common_pb2.Progress:
     return progress
 
 
-def _ended(status: str, prediction: dict[str, Any], ids: dict[str, str]) -> ServiceError:
+def _ended(status: str, prediction: dict[str, Any], ids: RequestIds) -> ServiceError:
     error = str(prediction.get("error") or "")[:500]
-    metadata = {**ids, "provider_status": status, "provider_error": error}
+    metadata = ids.metadata(provider_status=status, provider_error=error)
     if status == "failed" and any(word in error.lower() for word in SAFETY_WORDS):
         return ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION,
@@ -222,10 +249,10 @@ async def _data_uri(uri: str, name: str) -> AsyncIterator[RunEvent]:
     yield MediaDone()
 
 
-def _describe(status: int, body: Any, ids: dict[str, str]) -> ServiceError:
+def _describe(status: int, body: Any, ids: RequestIds) -> ServiceError:
     body = body if isinstance(body, dict) else {"detail": str(body)}
     detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")[:500]
-    metadata = {**ids, "provider_status": str(status), "provider_code": str(body.get("title") or "")}
+    metadata = ids.metadata(provider_status=str(status), provider_code=str(body.get("title") or ""))
     if status == 404:
         return ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION,
