@@ -49,6 +49,7 @@ class Control:
             "executed_classes": dict(stats.executed_classes),
             "frees": stats.frees,
             "history_delete_requests": stats.history_delete_requests,
+            "queue_requests": stats.queue_requests,
             "files_served": self.files.stats.files_served,
             "bytes_served": self.files.stats.bytes_served,
             "view_requests": list(self.files.stats.view_requests),

@@ -43,6 +43,7 @@ class Stats:
     nodes_executed: int = 0
     frees: int = 0
     history_delete_requests: int = 0
+    queue_requests: int = 0
     executed_classes: dict[str, int] = field(default_factory=dict)
     runs_by_prompt: dict[str, int] = field(default_factory=dict)
     """How often each prompt id started executing: a job run twice shows up here."""

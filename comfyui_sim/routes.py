@@ -119,6 +119,7 @@ class Api:
         return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
     async def get_queue(self, request: web.Request) -> web.Response:
+        self.executor.stats.queue_requests += 1
         running, pending = self.queue.current()
         return web.json_response({"queue_running": running, "queue_pending": pending})
 

@@ -4,7 +4,8 @@ The generator's events are relayed to the caller as they come (accepted,
 progress) and every media file goes into its own PutMedia call. This loop is
 the only place a generator call is retried (the channel never retries it), and
 only on an explicit refusal: a status whose reason says nothing was queued
-(``BACKENDS_FULL``, ``NO_BACKEND``; see ``refused_before_start``). A bare
+(``BACKENDS_FULL``, ``NO_BACKEND``; see ``refused_before_start``), asked again
+until a place is free within the caller's deadline (:class:`PlaceWait`). A bare
 RESOURCE_EXHAUSTED or UNAVAILABLE may come after the job was queued (a message
 over a size limit, a connection lost), so it is never retried: a job must not
 run twice. Once accepted, a failure ends this output only; the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -54,8 +56,11 @@ class OutputRunner:
         remaining: Callable[[], float | None],
         created: asyncio.Future[storage_pb2.Run],
         stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
+        start_wait: float | None = None,
     ) -> None:
         self._peers = peers
+        # How long an output refused before start asks again (``GatewaySettings.start_wait``).
+        self._start_wait = settings.start_wait if start_wait is None else start_wait
         # Items a previous attempt of this run already stored (a resumed durable run).
         self._stored = stored or {}
         self._settings = settings
@@ -122,19 +127,19 @@ class OutputRunner:
             timeout=duration_pb2.Duration(seconds=int(timeout), nanos=int(timeout % 1 * 1e9)),
         )
         deadline = time.monotonic() + timeout + self._settings.transfer_allowance
-        for attempt in range(self._settings.start_retries + 1):
+        waiting = PlaceWait(self._settings, min(deadline, time.monotonic() + self._start_wait))
+        while True:
             try:
                 await self._attempt(request, deadline, transfer)
                 return
             except grpc.RpcError as err:
-                if (
-                    transfer.accepted
-                    or not refused_before_start(err)
-                    or attempt == self._settings.start_retries
-                ):
+                if transfer.accepted or not refused_before_start(err):
                     raise
-                log.info("generator refused output %d (%s), retrying", index, err.code())  # type: ignore[attr-defined]
-                await asyncio.sleep(self._settings.retry_backoff * 2**attempt)
+                pause = waiting.next_pause(self._remaining())
+                if pause is None:
+                    raise
+                log.debug("generator refused output %d (%s), asking again", index, err.code())  # type: ignore[attr-defined]
+                await asyncio.sleep(pause)
 
     async def _attempt(
         self, request: generator_pb2.GenerateRequest, deadline: float, transfer: OutputTransfer
@@ -151,6 +156,36 @@ class OutputRunner:
         own = max(deadline - time.monotonic(), 0.001)
         caller = self._remaining()
         return own if caller is None else min(own, caller)
+
+
+class PlaceWait:
+    """How long an output refused before start waits before asking again, and until when.
+
+    A refusal that says nothing was queued (every backend's queue full, or none up) is
+    the generator's way of saying "not now, here": it answers at once so that the caller
+    may go to another replica. The caller of a run still wants its output, so the output
+    asks again, with a growing pause (``retry_backoff`` doubled up to ``retry_backoff_max``,
+    each drawn between half and all of it, so waiting outputs do not ask in step) until a
+    place is found, ``start_wait`` has passed, the output's time limit is near, or the
+    caller's deadline would pass during the pause.
+    """
+
+    def __init__(self, settings: GatewaySettings, until: float) -> None:
+        self._until = until
+        self._backoff = settings.retry_backoff
+        self._max = settings.retry_backoff_max
+
+    def next_pause(self, caller_remaining: float | None) -> float | None:
+        """Seconds to wait before the next attempt, or None when waiting is over."""
+        pause = _JITTER.uniform(0.5, 1.0) * min(self._backoff, self._max)
+        self._backoff *= 2
+        left = self._until - time.monotonic()
+        if caller_remaining is not None:
+            left = min(left, caller_remaining)
+        return pause if pause < left else None
+
+
+_JITTER = random.Random()
 
 
 def _describe(span: tracing.Span, transfer: OutputTransfer, outcome: gateway_pb2.OutputOutcome) -> None:

@@ -38,13 +38,26 @@ class GatewaySettings(ServerSettings):
     )
     max_concurrency: int = Field(default=4, ge=1, le=64, description="cap on outputs generated at once")
     queue_depth: int = Field(default=8, ge=1, le=1024, description="chunks buffered between the streams")
-    start_retries: int = Field(
-        default=3,
+    start_wait: float = Field(
+        default=60.0,
         ge=0,
-        le=20,
-        description="retries of a generator call refused before anything started (BACKENDS_FULL, NO_BACKEND)",
+        le=3600,
+        description=(
+            "seconds a generator call refused before anything started (BACKENDS_FULL, NO_BACKEND) "
+            "is asked again, never past the caller's deadline or the output's time limit; 0: never"
+        ),
     )
-    retry_backoff: float = Field(default=0.2, gt=0, description="first retry delay in seconds, doubled")
+    run_start_wait: float = Field(
+        default=1.5,
+        ge=0,
+        le=3600,
+        description=(
+            "start_wait for a durable run's output: a short wait, then the run goes back to its queue "
+            "(where priorities order it) instead of holding a worker"
+        ),
+    )
+    retry_backoff: float = Field(default=0.1, gt=0, description="first retry delay in seconds, doubled")
+    retry_backoff_max: float = Field(default=1.0, gt=0, description="longest delay between two retries")
     workflows_cache_seconds: float = Field(default=30.0, ge=0, description="ListWorkflows cache lifetime")
     max_request_bytes: int = Field(default=6 * MiB, ge=1024, description="largest Generate request")
     max_outputs: int = Field(default=64, ge=1, description="outputs per run")

@@ -4,8 +4,9 @@
 storage) opens a PutMedia call whose header says where the file belongs, ``media_chunk`` (a
 :class:`~gateway.wire.Chunk` on the fast path) feeds it,
 ``media_end`` closes it with the trailer and checks the record storage
-returns against what the generator sent. Transfer time is measured here, from
-the first byte of the first file to the last record.
+returns against what the generator sent; a ``media_whole`` (a file of one
+chunk) does all three and reaches storage as one ``whole`` message. Transfer
+time is measured here, from the first byte of the first file to the last record.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from google.protobuf import duration_pb2
 
 from gateway.peers import PutMedia
 from gateway.settings import GatewaySettings
-from gateway.upload import MediaUpload
+from gateway.upload import MediaUpload, WholeUpload
 from gateway.wire import Chunk
 from mediagen.scaffold.errors import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED, STAGE_DURATION
@@ -50,7 +51,7 @@ class OutputTransfer:
         self.completed: generator_pb2.Completed | None = None
         self.media_ids: list[str] = []
         self.bytes_stored = 0
-        self._upload: MediaUpload | _StoredItem | None = None
+        self._upload: MediaUpload | WholeUpload | _StoredItem | None = None
         self._item = 0
         self._transfer_started: float | None = None
         self._transfer_seconds = 0.0
@@ -83,6 +84,13 @@ class OutputTransfer:
             await self._current(event.media_chunk.index).send(event.media_chunk.data)
         elif kind == "media_end":
             await self._end(event.media_end)
+        elif kind == "media_whole":
+            whole = event.media_whole
+            await self._start(whole.start, time_left, whole)
+            end = generator_pb2.MediaEnd(
+                index=whole.start.index, size_bytes=len(whole.data), sha256=whole.sha256
+            )
+            await self._end(end)
         elif kind == "completed":
             self.completed = event.completed
 
@@ -108,7 +116,9 @@ class OutputTransfer:
             timings.execution.CopyFrom(self.completed.timings.execution)
         return timings
 
-    async def _start(self, start: generator_pb2.MediaStart, time_left: float) -> None:
+    async def _start(
+        self, start: generator_pb2.MediaStart, time_left: float, whole: generator_pb2.MediaWhole | None = None
+    ) -> None:
         await self.abort()
         await asyncio.shield(self._created)
         self._item = start.index
@@ -130,7 +140,14 @@ class OutputTransfer:
             original_filename=start.filename,
             metadata=self._metadata(start),
         )
-        self._upload = MediaUpload(self._put_media, header, self._depth, time_left)
+        if whole is None:
+            self._upload = MediaUpload(self._put_media, header, self._depth, time_left)
+            return
+        trailer = storage_pb2.MediaTrailer(size_bytes=len(whole.data), sha256=whole.sha256)
+        one = storage_pb2.PutMediaRequest(
+            whole=storage_pb2.WholeMedia(header=header, data=whole.data, trailer=trailer)
+        )
+        self._upload = WholeUpload(self._put_media, one, time_left)
 
     async def _end(self, end: generator_pb2.MediaEnd) -> None:
         upload = self._current(end.index)
@@ -158,7 +175,7 @@ class OutputTransfer:
             )
         )
 
-    def _current(self, item: int) -> MediaUpload | _StoredItem:
+    def _current(self, item: int) -> MediaUpload | WholeUpload | _StoredItem:
         if self._upload is None or item != self._item:
             raise ServiceError(
                 grpc.StatusCode.INTERNAL,

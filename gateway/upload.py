@@ -143,3 +143,30 @@ class MediaUpload:
             put.cancel()
         if not put.done() or put.cancelled():
             await self._put(item)
+
+
+class WholeUpload:
+    """A small media sent to ``PutMedia`` as its one ``whole`` message (header, bytes, trailer).
+
+    The request stream is complete before storage can fail, so none of :class:`MediaUpload`'s
+    queue or early-refusal handling is needed; abort cancels the call like it.
+    """
+
+    def __init__(
+        self, put_media: PutMedia, request: storage_pb2.PutMediaRequest, timeout: float | None
+    ) -> None:
+        self._call: aio.StreamUnaryCall[Part, storage_pb2.MediaRecord] = put_media(  # type: ignore[assignment]
+            iter((request,)), timeout=timeout
+        )
+
+    async def send(self, data: bytes | memoryview) -> None:
+        raise ServiceError(grpc.StatusCode.INTERNAL, "a whole media takes no chunks", "STREAM_OUT_OF_ORDER")
+
+    async def finish(self, size: int, sha256: str) -> storage_pb2.MediaRecord:
+        try:
+            return await self._call
+        except grpc.RpcError as err:
+            raise peer_error(err, "storage") from None
+
+    async def abort(self) -> None:
+        self._call.cancel()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mediagen.v1 import generator_pb2, storage_pb2
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-_EVENT_FIELDS = range(1, 7)  # the members of GenerateEvent's oneof
+_EVENT_FIELDS = range(1, 8)  # the members of GenerateEvent's oneof
 _MEDIA_CHUNK = 4
 _CHUNK_INDEX, _CHUNK_DATA = 1, 2
 _PUT_MEDIA_CHUNK_TAG = b"\x12"  # PutMediaRequest.chunk: field 2, length-delimited

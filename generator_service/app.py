@@ -56,7 +56,7 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         remote = build_remote(settings.backends, settings.http_timeout)
         kinds = {backend.kind for backend in remote}
         providers = {n: t for n, t in load_provider_templates(PROVIDER_TEMPLATES).items() if t.kind in kinds}
-        pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend)
+        pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend, settings.place_wait_seconds)
         servicer = GeneratorServicer(
             settings, pool, templates if comfy else {}, job_limits(settings), providers
         )

@@ -10,7 +10,11 @@ A job goes to the up backend with the shortest queue, ready ones first (one plac
 whose socket is still reconnecting waits ``connect_wait`` for it): the other callers' prompts in
 ComfyUI's queue plus every job of this generator there (so jobs still uploading or downloading
 count too, and our queued prompts count once, not twice). When every backend is at the limit
-the caller is told RESOURCE_EXHAUSTED at once, so it can go elsewhere instead of waiting here.
+a job waits for one of ours to free a place, first come first served, for at most
+``place_wait_seconds`` (and never past its call's deadline); then its caller is told
+RESOURCE_EXHAUSTED, so it can go elsewhere instead of waiting here longer. Waiting here
+rather than asking again means a freed place is taken at once, and the refusals (each a
+whole call to check and answer) are few.
 
 The pool holds backends of every kind (:class:`generator_service.providers.base.BackendKind`):
 a job is placed among the backends of its template's kind, a remote one by its own concurrency
@@ -20,6 +24,7 @@ limit instead of a queue.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterator, Sequence
@@ -186,12 +191,16 @@ class Backend:
 
 
 PoolMember = Backend | RemoteBackend
+PLACE_RECHECK = 0.25
+"""Seconds between looks at the backends while waiting for a place without being woken."""
 
 
 class BackendPool:
-    def __init__(self, backends: Sequence[PoolMember], max_queue: int) -> None:
+    def __init__(self, backends: Sequence[PoolMember], max_queue: int, place_wait: float = 0.0) -> None:
         self.backends = list(backends)
         self._max_queue = max_queue
+        self._place_wait = place_wait
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
@@ -253,11 +262,62 @@ class BackendPool:
         best.active += 1
         return best
 
+    async def acquire_waiting(self, kind: BackendKind, deadline: float | None = None) -> PoolMember:
+        """:meth:`acquire_kind`, waiting up to ``place_wait`` (and until ``deadline``, loop time)
+        for a place when every backend of ``kind`` is full, in turn with the other waiters."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._place_wait
+        if deadline is not None:
+            until = min(until, deadline)
+        if not self._waiting:
+            try:
+                return self.acquire_kind(kind)
+            except ServiceError as exc:
+                if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or loop.time() >= until:
+                    raise
+        first = True
+        while True:
+            turn: asyncio.Future[None] = loop.create_future()
+            if first:
+                self._waiting.append(turn)
+            else:
+                self._waiting.appendleft(turn)  # still first in line among those who came after
+            first = False
+            try:
+                # Woken by a release; also looks again now and then, since other callers'
+                # prompts on a shared ComfyUI leave its queue without telling us.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(turn), max(min(PLACE_RECHECK, until - loop.time()), 0)
+                    )
+            except BaseException:
+                if turn.done():
+                    self._wake_next()  # the place this waiter was woken for goes to the next one
+                raise
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(turn)
+            try:
+                return self.acquire_kind(kind)
+            except ServiceError as exc:
+                if turn.done():
+                    self._wake_next()  # a place of another kind, or taken meanwhile: pass it on
+                if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or loop.time() >= until:
+                    raise
+
+    def _wake_next(self) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+
     def _limit(self, backend: PoolMember) -> int:
         return backend.capacity if isinstance(backend, RemoteBackend) else self._max_queue
 
     def release(self, backend: PlacedBackend) -> None:
         backend.active -= 1
+        self._wake_next()
 
     async def health_check(self) -> None:
         await asyncio.gather(*(b.check() for b in self.backends))

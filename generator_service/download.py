@@ -1,7 +1,9 @@
 """Stream one output file from ComfyUI's ``/view`` to the caller, chunk by chunk.
 
-The body is read only as fast as the gRPC caller takes the chunks (each ``yield`` waits for the
-stream's flow control), so memory stays flat whatever the file size. The byte count is checked
+A file ComfyUI announces at one chunk or less goes as one ``media_whole`` event; any other as
+``media_start``, ``media_chunk``* and ``media_end``, its body read only as fast as the gRPC
+caller takes the chunks (each ``yield`` waits for the stream's flow control), so memory stays
+flat whatever the file size. The byte count is checked
 against ``Content-Length``: a short body is DATA_LOSS, never a silently truncated file. The
 sha256 in ``media_end`` is of the bytes actually sent; it is the receiver's check that catches a
 file ComfyUI corrupted (its length is right, its content is not, and only the receiver can tell).
@@ -29,7 +31,11 @@ async def stream_output(
     async with client.view(file.filename, file.subfolder, file.folder_type) as response:
         _check_status(response, file, ids)
         expected = int(response.headers.get("content-length", "0") or 0)
-        yield _start(file, index, expected, response.headers.get("content-type", ""))
+        start = _start(file, index, expected, response.headers.get("content-type", ""))
+        if 0 < expected <= chunk_size:
+            yield await _whole(response, file, start, expected, ids)
+            return
+        yield generator_pb2.GenerateEvent(media_start=start)
         digest, size = hashlib.sha256(), 0
         try:
             async for chunk in _gathered(response.aiter_raw(), chunk_size):
@@ -44,6 +50,41 @@ async def stream_output(
     yield generator_pb2.GenerateEvent(
         media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=digest.hexdigest())
     )
+
+
+async def _whole(
+    response: ViewResponse,
+    file: OutputFile,
+    start: generator_pb2.MediaStart,
+    expected: int,
+    ids: JobIds,
+) -> generator_pb2.GenerateEvent:
+    """A file announced at one chunk or less, read whole and sent as one ``media_whole``.
+
+    Three messages (start, chunk, end) cost each hop more than the bytes of a small file do.
+    The body is read up to one byte past its announced size, so a lying backend cannot make
+    this grow; a body of another length is DATA_LOSS before anything was sent.
+    """
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async for piece in response.aiter_raw():
+            pieces.append(piece)
+            size += len(piece)
+            if size > expected:
+                break
+    except TRANSPORT_ERRORS as exc:
+        raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
+    if size != expected:
+        raise _truncated(file, size, expected, ids, "length mismatch")
+    data = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+    BYTES_STREAMED.labels("generator", "out").inc(size)
+    event = generator_pb2.GenerateEvent()
+    whole = event.media_whole
+    whole.start.CopyFrom(start)
+    whole.data = data
+    whole.sha256 = hashlib.sha256(data).hexdigest()
+    return event
 
 
 async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
@@ -73,18 +114,16 @@ def _chunk_event(index: int, data: bytes) -> generator_pb2.GenerateEvent:
     return event
 
 
-def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.GenerateEvent:
+def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.MediaStart:
     media_type, mime, fmt = media_kind(file.filename, file.animated, served=content_type)
-    return generator_pb2.GenerateEvent(
-        media_start=generator_pb2.MediaStart(
-            index=index,
-            media_type=media_type,
-            mime_type=mime,
-            format=fmt,
-            filename=file.filename,
-            node_id=file.node_id,
-            expected_size=expected,
-        )
+    return generator_pb2.MediaStart(
+        index=index,
+        media_type=media_type,
+        mime_type=mime,
+        format=fmt,
+        filename=file.filename,
+        node_id=file.node_id,
+        expected_size=expected,
     )
 
 

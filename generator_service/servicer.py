@@ -69,7 +69,7 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             provider_workflow = provider_templates.check_job(request, provider)
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
             try:
-                remote = self._pool.acquire_kind(provider.kind)
+                remote = await self._pool.acquire_waiting(provider.kind, deadline)
             except ServiceError as exc:
                 raise failures.refused_before_start(exc) from None
             assert isinstance(remote, RemoteBackend)
@@ -79,10 +79,12 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             workflow = workflows.check_job(request, self._templates, await self._nodes_for(request))
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
             try:
-                backend = self._pool.acquire()
+                placed = await self._pool.acquire_waiting(BackendKind.COMFYUI, deadline)
             except ServiceError as exc:
                 raise failures.refused_before_start(exc) from None
-            job = Job(backend, workflow, deadline=deadline, limits=self._limits)
+            assert isinstance(placed, Backend)
+            backend = placed
+            job = Job(placed, workflow, deadline=deadline, limits=self._limits)
         self._jobs.add(job)
         # Released once the call is over (the status is out), so clean-up never delays it.
         context.add_done_callback(lambda _ctx: job.release())  # type: ignore[arg-type]

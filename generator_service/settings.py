@@ -61,6 +61,15 @@ class GeneratorSettings(ServerSettings):
     )
     max_timeout: float = Field(default=3600.0, gt=0, description="cap on any job's time limit")
     max_queue_per_backend: int = Field(default=8, ge=1)
+    place_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description=(
+            "how long a job waits here for a place when every backend is full before it is refused "
+            "BACKENDS_FULL (so that its caller may try another replica); never past the call's deadline"
+        ),
+    )
     watchdog_quiet_seconds: float = Field(
         default=5.0, gt=0, description="cross-check /queue and /history after this much silence"
     )

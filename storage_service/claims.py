@@ -1,9 +1,11 @@
 """Claiming a slot (and its idempotency key) for one write, in one round trip when nobody competes.
 
 The record, created with ``If-None-Match: *``, decides who owns the slot; the
-idempotency marker, created the same way, decides who owns the key; and the
+idempotency marker, created the same way, decides who owns the key (a key that is
+the slot's own media id, as the gateway's are, is owned with the record and has no
+marker: :meth:`storage_service.layout.Slot.needs_marker`); and the
 run is looked up again in case it was deleted while the bytes arrived. These
-three requests go out together, so in the common case the claim costs one
+(two or) three requests go out together, so in the common case the claim costs one
 MinIO round trip. What came back is settled into a :class:`Claim`, always
 ending in one owner per slot and per key:
 
@@ -81,13 +83,13 @@ class SlotClaims:
 
     async def claim(self, record: storage_pb2.MediaRecord, key: str) -> Claim:
         slot = Slot(record.run_id, record.output_index, record.item_index)
-        marker = idempotency_key(slot.run_id, key) if key else ""
+        marker = idempotency_key(slot.run_id, key) if slot.needs_marker(key) else ""
         attempt = await self._all_at_once(slot, record, marker)
         taken = [k for k, won in ((slot.record_key, attempt.slot_won), (marker, attempt.key_won)) if won]
         if attempt.failure is not None:
             await self.give_back(taken)
             raise attempt.failure
-        if key and not attempt.key_won and await self._marked_slot(slot.run_id, key) != slot.media_id:
+        if marker and not attempt.key_won and await self._marked_slot(slot.run_id, key) != slot.media_id:
             await self.give_back(taken)
             return await self._one_by_one(record, key)
         if not attempt.slot_won:

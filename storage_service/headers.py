@@ -9,7 +9,7 @@ from __future__ import annotations
 import mimetypes
 import re
 
-from mediagen.scaffold.errors import invalid_argument
+from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.v1 import common_pb2, storage_pb2
 from storage_service.layout import Slot, check_run_id
 from storage_service.probe import Probe
@@ -29,7 +29,28 @@ def check_header(header: storage_pb2.MediaHeader) -> Slot:
     if header.media_type not in common_pb2.MediaType.values():
         raise invalid_argument("header.media_type", "is not a MediaType value")
     check_metadata_fits(header)
-    return Slot(header.run_id, header.output_index, header.item_index)
+    slot = Slot(header.run_id, header.output_index, header.item_index)
+    _check_key_names_no_other_slot(slot, header.idempotency_key)
+    return slot
+
+
+def _check_key_names_no_other_slot(slot: Slot, key: str) -> None:
+    """A key that is the media id of another item of this run would name two items.
+
+    A slot's own media id as its key needs no marker (:meth:`Slot.needs_marker`); that
+    holds only if no other slot of the run can claim the same key.
+    """
+    if not key.startswith(f"{slot.run_id}.") or key == slot.media_id:
+        return
+    try:
+        named = Slot.parse(key)
+    except ServiceError:
+        return  # not a media id: an ordinary key
+    raise invalid_argument(
+        "header.idempotency_key",
+        f"is the media id of another item of this run ({named.media_id}); use this item's own, "
+        f"{slot.media_id}, or a key that is not a media id",
+    )
 
 
 def effective_probe(sniffed: Probe, header: storage_pb2.MediaHeader) -> Probe:

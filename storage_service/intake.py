@@ -1,6 +1,7 @@
 """The PutMedia request stream, checked message by message.
 
-The stream must be exactly: one header, chunks, one trailer, end. Anything
+The stream must be exactly: one header, chunks, one trailer, end; or one
+``whole`` message (header, bytes and trailer of a small file), end. Anything
 else is INVALID_ARGUMENT naming the part at fault, raised at the moment it is
 seen so no byte after a protocol error is stored. The trailer only counts once
 the caller has closed its side: data after the trailer voids the upload.
@@ -35,6 +36,7 @@ class MediaIntake:
     def __init__(self, requests: AsyncIterator[storage_pb2.PutMediaRequest]) -> None:
         self._requests = requests
         self._trailer: storage_pb2.MediaTrailer | None = None
+        self._whole: storage_pb2.WholeMedia | None = None
         self.closed_by_caller = False
 
     async def _next(self) -> storage_pb2.PutMediaRequest | None:
@@ -56,14 +58,23 @@ class MediaIntake:
         first = await self._next()
         if first is None:
             raise invalid_argument("header", "the stream was empty; it must start with a header")
-        if first.WhichOneof("part") != "header":
-            raise invalid_argument(
-                "header", f"the first message must be the header, got a {first.WhichOneof('part')}"
-            )
+        kind = first.WhichOneof("part")
+        if kind == "whole":
+            if not first.whole.HasField("trailer"):
+                raise invalid_argument("whole.trailer", "a whole media must carry its trailer")
+            self._whole = first.whole
+            return first.whole.header
+        if kind != "header":
+            raise invalid_argument("header", f"the first message must be the header, got a {kind}")
         return first.header
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The media bytes, until the trailer; the trailer is then kept for :meth:`trailer`."""
+        if self._whole is not None:
+            if self._whole.data:
+                yield self._whole.data
+            self._trailer = self._whole.trailer
+            return
         while (request := await self._next()) is not None:
             kind = request.WhichOneof("part")
             if kind == "chunk":

@@ -60,6 +60,16 @@ class Slot:
     def record_key(self) -> str:
         return f"{records_prefix(self.run_id)}{self.stem}.json"
 
+    def needs_marker(self, key: str) -> bool:
+        """Whether idempotency key ``key`` needs a marker of its own to have one owner.
+
+        A key that is this slot's own media id (what the gateway sends) is held by the
+        slot's record: whoever creates the record owns the key too, so no marker is
+        written or read for it (a key naming another slot of the run is refused, see
+        :func:`storage_service.headers.check_header`).
+        """
+        return bool(key) and key != self.media_id
+
     def media_key(self, extension: str) -> str:
         return f"runs/{self.run_id}/media/{self.stem}.{extension}"
 

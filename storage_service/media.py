@@ -88,7 +88,7 @@ class MediaLibrary:
 
     async def stored(self, slot: Slot, key: str) -> Record | None:
         """The record already holding this slot or key; NOT_FOUND when the run does not exist."""
-        by_key = self.catalog.by_idempotency(slot.run_id, key) if key else _nothing()
+        by_key = self.catalog.by_idempotency(slot.run_id, key) if slot.needs_marker(key) else _nothing()
         _, record, keyed = await asyncio.gather(
             self.catalog.require_run(slot.run_id), self.catalog.record(slot), by_key
         )

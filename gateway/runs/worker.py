@@ -23,7 +23,7 @@ The order of writes, and the one right continuation after a crash at each point:
    log ends with ``run_completed`` and acknowledges the message;
 4. ``run_completed`` logged, then the message acknowledged: the run is done.
 
-A generator with no room (RESOURCE_EXHAUSTED, after the pipeline's own retries) sends the
+A generator with no room (RESOURCE_EXHAUSTED, after ``run_start_wait`` of asking again) sends the
 run back to wait: recorded QUEUED, then the message is nak'ed with ``requeue_delay``. A run
 whose workers died ``max_worker_deaths`` times is recorded FAILED (``error`` says so) rather
 than taken again: a run that kills its worker must not take down the fleet. A worker that
@@ -414,7 +414,16 @@ class Worker:
             await outbox.emit(event)
 
         stored = await self._stored_items(record) if record.status.attempts > 1 else {}
-        runner = OutputRunner(self._peers, self._settings, record.run_id, emit, lambda: None, created, stored)
+        runner = OutputRunner(
+            self._peers,
+            self._settings,
+            record.run_id,
+            emit,
+            lambda: None,
+            created,
+            stored,
+            start_wait=self._settings.run_start_wait,
+        )
         slots = asyncio.Semaphore(min(max(request.concurrency, 1), self._settings.max_concurrency))
 
         async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:

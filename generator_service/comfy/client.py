@@ -114,6 +114,8 @@ class ComfyClient:
         self._closed = False
         self._history_deletes: _HistoryDeletes | None = None
         self._history_delete_on_wire = asyncio.Lock()
+        self._next_queue: asyncio.Task[QueueState] | None = None
+        self._queue_on_wire = asyncio.Lock()
 
     async def close(self) -> None:
         self._closed = True
@@ -172,7 +174,24 @@ class ComfyClient:
         return int(answer.get("number", 0))
 
     async def queue(self) -> QueueState:
-        data = await self._json("GET", "/queue")
+        """ComfyUI's queue as it was at some moment after this call.
+
+        Every ``status`` push (a prompt queued or started) makes each of our waiting jobs on
+        the backend ask where it stands: with eight waiting, eight ``GET /queue`` per push,
+        each answer the whole queue, which the backend builds and this process parses. Asks
+        made while a look-up is on the wire therefore share the next one, which is sent once
+        that look-up is answered, so each answer is still read after its ask.
+        """
+        lookup = self._next_queue
+        if lookup is None:
+            lookup = self._next_queue = asyncio.ensure_future(self._look_up_queue())
+            lookup.add_done_callback(_retrieve)  # every waiter may have been cancelled
+        return await asyncio.shield(lookup)
+
+    async def _look_up_queue(self) -> QueueState:
+        async with self._queue_on_wire:
+            self._next_queue = None  # from here on, new asks wait for the next look-up
+            data = await self._json("GET", "/queue")
         return QueueState(_items(data.get("queue_running", [])), _items(data.get("queue_pending", [])))
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
@@ -241,7 +260,7 @@ class ComfyClient:
             yield ViewResponse(response)
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
 

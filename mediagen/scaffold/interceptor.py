@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import grpc
 from grpc import aio
 
-from mediagen.scaffold import auth, metrics
+from mediagen.scaffold import auth, metrics, tracing
 from mediagen.scaffold.callers import ANONYMOUS, Caller, CallerRegistry, reset_caller, set_caller
 from mediagen.scaffold.errors import ServiceError, to_grpc_status
 from mediagen.scaffold.logging import log_context
@@ -36,6 +36,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         self._service = service_name
         self._callers = callers or CallerRegistry()
         self._open_reflection = open_reflection
+        self._meters: dict[tuple[str, str], _MethodMeters] = {}
 
     async def intercept_service(
         self,
@@ -63,30 +64,37 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         self, behavior: Callable[..., Any], method: str, request_id: str, metadata: Any, kind: str
     ) -> Callable[..., Any]:
         service, short = method.lstrip("/").rsplit("/", 1)
-        labels = (kind, service, short)
+        meters = self._meters.get((kind, method))
+        if meters is None:
+            meters = self._meters[(kind, method)] = _MethodMeters(self._service, kind, service, short)
 
         async def finish(
             context: aio.ServicerContext[Any, Any], started: float, exc: BaseException | None, caller: Caller
         ) -> None:
             code = _final_code(context, exc)
-            metrics.RPC_HANDLED.labels(*labels, code.name).inc()
-            metrics.RPC_CALLS_BY_CALLER.labels(self._service, self._callers.label(caller), code.name).inc()
-            metrics.RPC_LATENCY.labels(*labels).observe(time.monotonic() - started)
-            level = logging.INFO if code in _QUIET_CODES else logging.WARNING
-            log.log(
-                level,
-                "rpc %s finished: %s",
-                short,
-                code.name,
-                extra={"fields": {"elapsed_ms": round((time.monotonic() - started) * 1000, 1)}},
-            )
+            meters.finished(code, self._callers.label(caller), time.monotonic() - started)
+            # Every call is counted and timed above; a line per ordinary call is DEBUG (at
+            # thousands of calls a second, formatting and writing it was a tenth of a service's
+            # CPU), unless tracing is on: then the line carries the trace id, and leads to it.
+            if code not in _QUIET_CODES:
+                level = logging.WARNING
+            else:
+                level = logging.INFO if tracing.enabled() else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "rpc %s finished: %s",
+                    short,
+                    code.name,
+                    extra={"fields": {"elapsed_ms": round((time.monotonic() - started) * 1000, 1)}},
+                )
 
         if inspect.isasyncgenfunction(behavior):
 
             async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 caller = self._identify(metadata, context)
                 with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
-                    started, failure = _begin(labels), None
+                    started, failure = meters.begin(), None
                     bound = set_caller(caller or ANONYMOUS)
                     try:
                         if caller is None:
@@ -105,7 +113,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             caller = self._identify(metadata, context)
             with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
-                started, failure = _begin(labels), None
+                started, failure = meters.begin(), None
                 bound = set_caller(caller or ANONYMOUS)
                 try:
                     if caller is None:
@@ -130,6 +138,34 @@ _QUIET_CODES = {
 }
 
 
+class _MethodMeters:
+    """One method's metric children, looked up once rather than by their labels on every call."""
+
+    def __init__(self, own_service: str, kind: str, service: str, method: str) -> None:
+        self._own_service = own_service
+        self._labels = (kind, service, method)
+        self._started = metrics.RPC_STARTED.labels(*self._labels)
+        self._latency = metrics.RPC_LATENCY.labels(*self._labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+        self._by_caller: dict[tuple[str, grpc.StatusCode], Any] = {}
+
+    def begin(self) -> float:
+        self._started.inc()
+        return time.monotonic()
+
+    def finished(self, code: grpc.StatusCode, caller: str, elapsed: float) -> None:
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = metrics.RPC_HANDLED.labels(*self._labels, code.name)
+        handled.inc()
+        by_caller = self._by_caller.get((caller, code))
+        if by_caller is None:
+            by_caller = metrics.RPC_CALLS_BY_CALLER.labels(self._own_service, caller, code.name)
+            self._by_caller[(caller, code)] = by_caller
+        by_caller.inc()
+        self._latency.observe(elapsed)
+
+
 # grpc-prometheus's grpc_type label, by (request streaming, response streaming).
 _GRPC_TYPES = {
     (False, False): "unary",
@@ -137,11 +173,6 @@ _GRPC_TYPES = {
     (False, True): "server_stream",
     (True, True): "bidi_stream",
 }
-
-
-def _begin(labels: tuple[str, str, str]) -> float:
-    metrics.RPC_STARTED.labels(*labels).inc()
-    return time.monotonic()
 
 
 def _request_id(details: grpc.HandlerCallDetails) -> str:

@@ -225,6 +225,7 @@ class GenerateEvent(_message.Message):
     MEDIA_CHUNK_FIELD_NUMBER: _builtins.int
     MEDIA_END_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
+    MEDIA_WHOLE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def accepted(self) -> Global___Accepted: ...
     @_builtins.property
@@ -237,6 +238,8 @@ class GenerateEvent(_message.Message):
     def media_end(self) -> Global___MediaEnd: ...
     @_builtins.property
     def completed(self) -> Global___Completed: ...
+    @_builtins.property
+    def media_whole(self) -> Global___MediaWhole: ...
     def __init__(
         self,
         *,
@@ -246,12 +249,13 @@ class GenerateEvent(_message.Message):
         media_chunk: Global___MediaChunk | None = ...,
         media_end: Global___MediaEnd | None = ...,
         completed: Global___Completed | None = ...,
+        media_whole: Global___MediaWhole | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "event", b"event", "media_chunk", b"media_chunk", "media_end", b"media_end", "media_start", b"media_start", "progress", b"progress"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "event", b"event", "media_chunk", b"media_chunk", "media_end", b"media_end", "media_start", b"media_start", "media_whole", b"media_whole", "progress", b"progress"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "event", b"event", "media_chunk", b"media_chunk", "media_end", b"media_end", "media_start", b"media_start", "progress", b"progress"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "event", b"event", "media_chunk", b"media_chunk", "media_end", b"media_end", "media_start", b"media_start", "media_whole", b"media_whole", "progress", b"progress"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["accepted", "progress", "media_start", "media_chunk", "media_end", "completed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["accepted", "progress", "media_start", "media_chunk", "media_end", "completed", "media_whole"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -419,6 +423,39 @@ class MediaEnd(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MediaEnd: _TypeAlias = MediaEnd  # noqa: Y015
+
+@_typing.final
+class MediaWhole(_message.Message):
+    """An output file small enough for one chunk, in one message: what media_start,
+    one media_chunk and media_end would say. Sent instead of those three when
+    ComfyUI announced a size of at most one chunk; larger files and files of
+    unknown size come as media_start, media_chunk* and media_end.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    sha256: _builtins.str
+    """Of data; its size is len(data)."""
+    @_builtins.property
+    def start(self) -> Global___MediaStart: ...
+    def __init__(
+        self,
+        *,
+        start: Global___MediaStart | None = ...,
+        data: _builtins.bytes = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "sha256", b"sha256", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaWhole: _TypeAlias = MediaWhole  # noqa: Y015
 
 @_typing.final
 class Completed(_message.Message):

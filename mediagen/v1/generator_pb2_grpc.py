@@ -63,8 +63,8 @@ class GeneratorServiceServicer:
 
     def Generate(self, request, context):
         """Runs one workflow and streams its events: accepted first, then progress,
-        then every output as media_start, media_chunk*, media_end, and completed
-        last. Errors end the stream with a status (INVALID_ARGUMENT with field
+        then every output as media_start, media_chunk*, media_end (or, when it
+        fits in one chunk, as one media_whole), and completed last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
         DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
         status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing

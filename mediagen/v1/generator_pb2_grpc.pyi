@@ -38,8 +38,8 @@ class GeneratorServiceStub:
     def __new__(cls, channel: _aio.Channel) -> GeneratorServiceAsyncStub: ...
     Generate: _grpc.UnaryStreamMultiCallable[_generator_pb2.GenerateRequest, _generator_pb2.GenerateEvent]
     """Runs one workflow and streams its events: accepted first, then progress,
-    then every output as media_start, media_chunk*, media_end, and completed
-    last. Errors end the stream with a status (INVALID_ARGUMENT with field
+    then every output as media_start, media_chunk*, media_end (or, when it
+    fits in one chunk, as one media_whole), and completed last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
     DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
     status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
@@ -63,8 +63,8 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Generate: _aio.UnaryStreamMultiCallable[_generator_pb2.GenerateRequest, _generator_pb2.GenerateEvent]  # type: ignore[assignment]
     """Runs one workflow and streams its events: accepted first, then progress,
-    then every output as media_start, media_chunk*, media_end, and completed
-    last. Errors end the stream with a status (INVALID_ARGUMENT with field
+    then every output as media_start, media_chunk*, media_end (or, when it
+    fits in one chunk, as one media_whole), and completed last. Errors end the stream with a status (INVALID_ARGUMENT with field
     violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
     DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
     status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing
@@ -91,8 +91,8 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_generator_pb2.GenerateEvent], _abc.AsyncIterator[_generator_pb2.GenerateEvent]]:
         """Runs one workflow and streams its events: accepted first, then progress,
-        then every output as media_start, media_chunk*, media_end, and completed
-        last. Errors end the stream with a status (INVALID_ARGUMENT with field
+        then every output as media_start, media_chunk*, media_end (or, when it
+        fits in one chunk, as one media_whole), and completed last. Errors end the stream with a status (INVALID_ARGUMENT with field
         violations, RESOURCE_EXHAUSTED when every backend is full, UNAVAILABLE,
         DEADLINE_EXCEEDED, ABORTED for an execution error with its node). Only a
         status whose ErrorInfo reason is BACKENDS_FULL or NO_BACKEND means nothing

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mediagen.v1 import common_pb2 as mediagen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediagen/v1/storage.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mediagen/v1/common.proto\"\xc2\x01\n\nRunContext\x12\x0e\n\x06schema\x18\x01 \x01(\t\x12\x16\n\x0e\x65xecution_mode\x18\x02 \x01(\t\x12\x14\n\x0csafety_level\x18\x03 \x01(\t\x12\x12\n\ninput_text\x18\x04 \x01(\t\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.mediagen.v1.RunContext.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\"\\\n\x10\x43reateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"X\n\x0eGetRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.mediagen.v1.Run\x12\'\n\x05media\x18\x02 \x03(\x0b\x32\x18.mediagen.v1.MediaRecord\"\x84\x01\n\x0fPutMediaRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.mediagen.v1.MediaHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12,\n\x07trailer\x18\x03 \x01(\x0b\x32\x19.mediagen.v1.MediaTrailerH\x00\x42\x06\n\x04part\"\xcd\x02\n\x0bMediaHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0coutput_index\x18\x02 \x01(\r\x12\x12\n\nitem_index\x18\x03 \x01(\r\x12*\n\nmedia_type\x18\x04 \x01(\x0e\x32\x16.mediagen.v1.MediaType\x12\x13\n\x0b\x63onfig_name\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x13\n\x0b\x66ormat_hint\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12\x19\n\x11original_filename\x18\t \x01(\t\x12\x38\n\x08metadata\x18\n \x03(\x0b\x32&.mediagen.v1.MediaHeader.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x0cMediaTrailer\x12\x12\n\nsize_bytes\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"\x9d\x03\n\x0bMediaRecord\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x14\n\x0coutput_index\x18\x03 \x01(\r\x12\x12\n\nitem_index\x18\x04 \x01(\r\x12\x0e\n\x06\x62ucket\x18\x05 \x01(\t\x12\x0b\n\x03key\x18\x06 \x01(\t\x12\x30\n\ndescriptor\x18\x07 \x01(\x0b\x32\x1c.mediagen.v1.MediaDescriptor\x12\x13\n\x0b\x63onfig_name\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x19\n\x11original_filename\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12\x38\n\x08metadata\x18\x0c \x03(\x0b\x32&.mediagen.v1.MediaRecord.MetadataEntry\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"#\n\x0fGetMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\"W\n\x10GetMediaResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x18.mediagen.v1.MediaRecordH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"%\n\x13ListRunMediaRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"?\n\x14ListRunMediaResponse\x12\'\n\x05media\x18\x01 \x03(\x0b\x32\x18.mediagen.v1.MediaRecord\"O\n\x13PresignMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"S\n\x14PresignMediaResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\"\n\x10\x44\x65leteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x11\x44\x65leteRunResponse\x12\x17\n\x0f\x64\x65leted_objects\x18\x01 \x01(\r2\x98\x04\n\x0eStorageService\x12<\n\tCreateRun\x12\x1d.mediagen.v1.CreateRunRequest\x1a\x10.mediagen.v1.Run\x12\x41\n\x06GetRun\x12\x1a.mediagen.v1.GetRunRequest\x1a\x1b.mediagen.v1.GetRunResponse\x12\x44\n\x08PutMedia\x12\x1c.mediagen.v1.PutMediaRequest\x1a\x18.mediagen.v1.MediaRecord(\x01\x12I\n\x08GetMedia\x12\x1c.mediagen.v1.GetMediaRequest\x1a\x1d.mediagen.v1.GetMediaResponse0\x01\x12S\n\x0cListRunMedia\x12 .mediagen.v1.ListRunMediaRequest\x1a!.mediagen.v1.ListRunMediaResponse\x12S\n\x0cPresignMedia\x12 .mediagen.v1.PresignMediaRequest\x1a!.mediagen.v1.PresignMediaResponse\x12J\n\tDeleteRun\x12\x1d.mediagen.v1.DeleteRunRequest\x1a\x1e.mediagen.v1.DeleteRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediagen/v1/storage.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mediagen/v1/common.proto\"\xc2\x01\n\nRunContext\x12\x0e\n\x06schema\x18\x01 \x01(\t\x12\x16\n\x0e\x65xecution_mode\x18\x02 \x01(\t\x12\x14\n\x0csafety_level\x18\x03 \x01(\t\x12\x12\n\ninput_text\x18\x04 \x01(\t\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.mediagen.v1.RunContext.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\"\\\n\x10\x43reateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.mediagen.v1.RunContext\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"X\n\x0eGetRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.mediagen.v1.Run\x12\'\n\x05media\x18\x02 \x03(\x0b\x32\x18.mediagen.v1.MediaRecord\"\xae\x01\n\x0fPutMediaRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.mediagen.v1.MediaHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12,\n\x07trailer\x18\x03 \x01(\x0b\x32\x19.mediagen.v1.MediaTrailerH\x00\x12(\n\x05whole\x18\x04 \x01(\x0b\x32\x17.mediagen.v1.WholeMediaH\x00\x42\x06\n\x04part\"p\n\nWholeMedia\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x18.mediagen.v1.MediaHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12*\n\x07trailer\x18\x03 \x01(\x0b\x32\x19.mediagen.v1.MediaTrailer\"\xcd\x02\n\x0bMediaHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0coutput_index\x18\x02 \x01(\r\x12\x12\n\nitem_index\x18\x03 \x01(\r\x12*\n\nmedia_type\x18\x04 \x01(\x0e\x32\x16.mediagen.v1.MediaType\x12\x13\n\x0b\x63onfig_name\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x13\n\x0b\x66ormat_hint\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12\x19\n\x11original_filename\x18\t \x01(\t\x12\x38\n\x08metadata\x18\n \x03(\x0b\x32&.mediagen.v1.MediaHeader.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x0cMediaTrailer\x12\x12\n\nsize_bytes\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"\x9d\x03\n\x0bMediaRecord\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x14\n\x0coutput_index\x18\x03 \x01(\r\x12\x12\n\nitem_index\x18\x04 \x01(\r\x12\x0e\n\x06\x62ucket\x18\x05 \x01(\t\x12\x0b\n\x03key\x18\x06 \x01(\t\x12\x30\n\ndescriptor\x18\x07 \x01(\x0b\x32\x1c.mediagen.v1.MediaDescriptor\x12\x13\n\x0b\x63onfig_name\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x19\n\x11original_filename\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12\x38\n\x08metadata\x18\x0c \x03(\x0b\x32&.mediagen.v1.MediaRecord.MetadataEntry\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"#\n\x0fGetMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\"W\n\x10GetMediaResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x18.mediagen.v1.MediaRecordH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"%\n\x13ListRunMediaRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"?\n\x14ListRunMediaResponse\x12\'\n\x05media\x18\x01 \x03(\x0b\x32\x18.mediagen.v1.MediaRecord\"O\n\x13PresignMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"S\n\x14PresignMediaResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\"\n\x10\x44\x65leteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x11\x44\x65leteRunResponse\x12\x17\n\x0f\x64\x65leted_objects\x18\x01 \x01(\r2\x98\x04\n\x0eStorageService\x12<\n\tCreateRun\x12\x1d.mediagen.v1.CreateRunRequest\x1a\x10.mediagen.v1.Run\x12\x41\n\x06GetRun\x12\x1a.mediagen.v1.GetRunRequest\x1a\x1b.mediagen.v1.GetRunResponse\x12\x44\n\x08PutMedia\x12\x1c.mediagen.v1.PutMediaRequest\x1a\x18.mediagen.v1.MediaRecord(\x01\x12I\n\x08GetMedia\x12\x1c.mediagen.v1.GetMediaRequest\x1a\x1d.mediagen.v1.GetMediaResponse0\x01\x12S\n\x0cListRunMedia\x12 .mediagen.v1.ListRunMediaRequest\x1a!.mediagen.v1.ListRunMediaResponse\x12S\n\x0cPresignMedia\x12 .mediagen.v1.PresignMediaRequest\x1a!.mediagen.v1.PresignMediaResponse\x12J\n\tDeleteRun\x12\x1d.mediagen.v1.DeleteRunRequest\x1a\x1e.mediagen.v1.DeleteRunResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,33 +53,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRUNRESPONSE']._serialized_start=586
   _globals['_GETRUNRESPONSE']._serialized_end=674
   _globals['_PUTMEDIAREQUEST']._serialized_start=677
-  _globals['_PUTMEDIAREQUEST']._serialized_end=809
-  _globals['_MEDIAHEADER']._serialized_start=812
-  _globals['_MEDIAHEADER']._serialized_end=1145
-  _globals['_MEDIAHEADER_METADATAENTRY']._serialized_start=1098
-  _globals['_MEDIAHEADER_METADATAENTRY']._serialized_end=1145
-  _globals['_MEDIATRAILER']._serialized_start=1147
-  _globals['_MEDIATRAILER']._serialized_end=1197
-  _globals['_MEDIARECORD']._serialized_start=1200
-  _globals['_MEDIARECORD']._serialized_end=1613
-  _globals['_MEDIARECORD_METADATAENTRY']._serialized_start=1098
-  _globals['_MEDIARECORD_METADATAENTRY']._serialized_end=1145
-  _globals['_GETMEDIAREQUEST']._serialized_start=1615
-  _globals['_GETMEDIAREQUEST']._serialized_end=1650
-  _globals['_GETMEDIARESPONSE']._serialized_start=1652
-  _globals['_GETMEDIARESPONSE']._serialized_end=1739
-  _globals['_LISTRUNMEDIAREQUEST']._serialized_start=1741
-  _globals['_LISTRUNMEDIAREQUEST']._serialized_end=1778
-  _globals['_LISTRUNMEDIARESPONSE']._serialized_start=1780
-  _globals['_LISTRUNMEDIARESPONSE']._serialized_end=1843
-  _globals['_PRESIGNMEDIAREQUEST']._serialized_start=1845
-  _globals['_PRESIGNMEDIAREQUEST']._serialized_end=1924
-  _globals['_PRESIGNMEDIARESPONSE']._serialized_start=1926
-  _globals['_PRESIGNMEDIARESPONSE']._serialized_end=2009
-  _globals['_DELETERUNREQUEST']._serialized_start=2011
-  _globals['_DELETERUNREQUEST']._serialized_end=2045
-  _globals['_DELETERUNRESPONSE']._serialized_start=2047
-  _globals['_DELETERUNRESPONSE']._serialized_end=2091
-  _globals['_STORAGESERVICE']._serialized_start=2094
-  _globals['_STORAGESERVICE']._serialized_end=2630
+  _globals['_PUTMEDIAREQUEST']._serialized_end=851
+  _globals['_WHOLEMEDIA']._serialized_start=853
+  _globals['_WHOLEMEDIA']._serialized_end=965
+  _globals['_MEDIAHEADER']._serialized_start=968
+  _globals['_MEDIAHEADER']._serialized_end=1301
+  _globals['_MEDIAHEADER_METADATAENTRY']._serialized_start=1254
+  _globals['_MEDIAHEADER_METADATAENTRY']._serialized_end=1301
+  _globals['_MEDIATRAILER']._serialized_start=1303
+  _globals['_MEDIATRAILER']._serialized_end=1353
+  _globals['_MEDIARECORD']._serialized_start=1356
+  _globals['_MEDIARECORD']._serialized_end=1769
+  _globals['_MEDIARECORD_METADATAENTRY']._serialized_start=1254
+  _globals['_MEDIARECORD_METADATAENTRY']._serialized_end=1301
+  _globals['_GETMEDIAREQUEST']._serialized_start=1771
+  _globals['_GETMEDIAREQUEST']._serialized_end=1806
+  _globals['_GETMEDIARESPONSE']._serialized_start=1808
+  _globals['_GETMEDIARESPONSE']._serialized_end=1895
+  _globals['_LISTRUNMEDIAREQUEST']._serialized_start=1897
+  _globals['_LISTRUNMEDIAREQUEST']._serialized_end=1934
+  _globals['_LISTRUNMEDIARESPONSE']._serialized_start=1936
+  _globals['_LISTRUNMEDIARESPONSE']._serialized_end=1999
+  _globals['_PRESIGNMEDIAREQUEST']._serialized_start=2001
+  _globals['_PRESIGNMEDIAREQUEST']._serialized_end=2080
+  _globals['_PRESIGNMEDIARESPONSE']._serialized_start=2082
+  _globals['_PRESIGNMEDIARESPONSE']._serialized_end=2165
+  _globals['_DELETERUNREQUEST']._serialized_start=2167
+  _globals['_DELETERUNREQUEST']._serialized_end=2201
+  _globals['_DELETERUNRESPONSE']._serialized_start=2203
+  _globals['_DELETERUNRESPONSE']._serialized_end=2247
+  _globals['_STORAGESERVICE']._serialized_start=2250
+  _globals['_STORAGESERVICE']._serialized_end=2786
 # @@protoc_insertion_point(module_scope)

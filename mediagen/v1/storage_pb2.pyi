@@ -195,7 +195,44 @@ class PutMediaRequest(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     TRAILER_FIELD_NUMBER: _builtins.int
+    WHOLE_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
+    @_builtins.property
+    def header(self) -> Global___MediaHeader: ...
+    @_builtins.property
+    def trailer(self) -> Global___MediaTrailer: ...
+    @_builtins.property
+    def whole(self) -> Global___WholeMedia:
+        """Header, bytes and trailer of a small file in one message, the only one
+        of its stream.
+        """
+
+    def __init__(
+        self,
+        *,
+        header: Global___MediaHeader | None = ...,
+        chunk: _builtins.bytes = ...,
+        trailer: Global___MediaTrailer | None = ...,
+        whole: Global___WholeMedia | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part", "trailer", b"trailer", "whole", b"whole"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part", "trailer", b"trailer", "whole", b"whole"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "trailer", "whole"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___PutMediaRequest: _TypeAlias = PutMediaRequest  # noqa: Y015
+
+@_typing.final
+class WholeMedia(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    TRAILER_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
     @_builtins.property
     def header(self) -> Global___MediaHeader: ...
     @_builtins.property
@@ -204,18 +241,16 @@ class PutMediaRequest(_message.Message):
         self,
         *,
         header: Global___MediaHeader | None = ...,
-        chunk: _builtins.bytes = ...,
+        data: _builtins.bytes = ...,
         trailer: Global___MediaTrailer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part", "trailer", b"trailer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "trailer", b"trailer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part", "trailer", b"trailer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "trailer", b"trailer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "trailer"]  # noqa: Y015
-    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PutMediaRequest: _TypeAlias = PutMediaRequest  # noqa: Y015
+Global___WholeMedia: _TypeAlias = WholeMedia  # noqa: Y015
 
 @_typing.final
 class MediaHeader(_message.Message):

@@ -92,9 +92,10 @@ class StorageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PutMedia(self, request_iterator, context):
-        """Streams one media file in: a header, then chunks, then a trailer. The
-        object exists only if the whole stream arrived and matched the trailer;
-        otherwise nothing is left behind.
+        """Streams one media file in: a header, then chunks, then a trailer (or, for
+        a small file, all three in one `whole` message). The object exists only
+        if the whole stream arrived and matched the trailer; otherwise nothing is
+        left behind.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

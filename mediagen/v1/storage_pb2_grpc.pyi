@@ -42,9 +42,10 @@ class StorageServiceStub:
     GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.GetRunResponse]
     """A run with its media, in output order."""
     PutMedia: _grpc.StreamUnaryMultiCallable[_storage_pb2.PutMediaRequest, _storage_pb2.MediaRecord]
-    """Streams one media file in: a header, then chunks, then a trailer. The
-    object exists only if the whole stream arrived and matched the trailer;
-    otherwise nothing is left behind.
+    """Streams one media file in: a header, then chunks, then a trailer (or, for
+    a small file, all three in one `whole` message). The object exists only
+    if the whole stream arrived and matched the trailer; otherwise nothing is
+    left behind.
     """
     GetMedia: _grpc.UnaryStreamMultiCallable[_storage_pb2.GetMediaRequest, _storage_pb2.GetMediaResponse]
     """The record first, then the bytes in chunks."""
@@ -66,9 +67,10 @@ class StorageServiceAsyncStub(StorageServiceStub):
     GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.GetRunResponse]  # type: ignore[assignment]
     """A run with its media, in output order."""
     PutMedia: _aio.StreamUnaryMultiCallable[_storage_pb2.PutMediaRequest, _storage_pb2.MediaRecord]  # type: ignore[assignment]
-    """Streams one media file in: a header, then chunks, then a trailer. The
-    object exists only if the whole stream arrived and matched the trailer;
-    otherwise nothing is left behind.
+    """Streams one media file in: a header, then chunks, then a trailer (or, for
+    a small file, all three in one `whole` message). The object exists only
+    if the whole stream arrived and matched the trailer; otherwise nothing is
+    left behind.
     """
     GetMedia: _aio.UnaryStreamMultiCallable[_storage_pb2.GetMediaRequest, _storage_pb2.GetMediaResponse]  # type: ignore[assignment]
     """The record first, then the bytes in chunks."""
@@ -105,9 +107,10 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_storage_pb2.PutMediaRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.MediaRecord, _abc.Awaitable[_storage_pb2.MediaRecord]]:
-        """Streams one media file in: a header, then chunks, then a trailer. The
-        object exists only if the whole stream arrived and matched the trailer;
-        otherwise nothing is left behind.
+        """Streams one media file in: a header, then chunks, then a trailer (or, for
+        a small file, all three in one `whole` message). The object exists only
+        if the whole stream arrived and matched the trailer; otherwise nothing is
+        left behind.
         """
 
     @_abc_1.abstractmethod

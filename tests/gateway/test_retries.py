@@ -1,14 +1,23 @@
-"""A generator call is retried in one place, and only when the generator said nothing was queued."""
+"""A generator call is retried in one place, and only when the generator said nothing was queued.
+
+A refused output waits for a place (asking again) within its bounds instead of failing after a
+fixed number of tries: a caller of a full pool gets its media, a little later.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from comfyui_sim import SimulatorHandle
+from gateway.output import PlaceWait
 from gateway.peers import GENERATOR_CONFIG
+from gateway.settings import GatewaySettings
 from generator_service.app import build_spec as build_generator
 from generator_service.settings import GeneratorSettings
 from mediagen.scaffold import RunningServer, start_server
@@ -32,6 +41,7 @@ async def small_generator(simulator: SimulatorHandle) -> AsyncIterator[RunningSe
             "log_format": "text",
             "max_message_bytes": LIMIT,
             "max_queue_per_backend": 1,
+            "place_wait_seconds": 0,  # refuses at once: the gateway's side of waiting is tested here
             "chunk_size": 16 * 1024,
         }
     )
@@ -103,3 +113,66 @@ async def test_only_an_explicit_refusal_is_safe_to_retry(
 def test_the_channel_never_retries_a_generate_call() -> None:
     methods = {name["method"] for config in GENERATOR_CONFIG["methodConfig"] for name in config["name"]}
     assert "Generate" not in methods
+
+
+def generator_refusals() -> float:
+    labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "mediagen.v1.GeneratorService",
+        "grpc_method": "Generate",
+        "grpc_code": "RESOURCE_EXHAUSTED",
+    }
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
+
+
+async def test_outputs_refused_by_a_full_pool_wait_for_a_place(
+    small_generator: RunningServer, storage: StorageServer, sim: SimulatorHandle
+) -> None:
+    """Three runs at once on a generator that takes one job: each is refused, waits, and runs."""
+    sim.faults.node_delay_s = {"EmptyImage": 0.3}
+    gateway = await start_gateway(generator_target=small_generator.address, storage_target=storage.address)
+    refused_before = generator_refusals()
+    try:
+        results = await asyncio.gather(
+            *(run(gateway.stub, request(output("solid_image", color=0x202020 + i))) for i in range(3))
+        )
+    finally:
+        await stop_gateway(gateway)
+    assert generator_refusals() > refused_before  # the pool was full: the outputs had to wait
+    for result in results:
+        assert not result.of("output_failed")
+        assert result.completed.media_stored == 1
+
+
+async def test_waiting_for_a_place_ends_at_start_wait(
+    small_generator: RunningServer, storage: StorageServer, sim: SimulatorHandle
+) -> None:
+    """The only place is held by a hung job: the waiting output ends BACKENDS_FULL, nothing stored."""
+    sim.faults.hang_nodes = ["EmptyImage"]
+    channel = open_channel(small_generator.address)
+    stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+    gateway = await start_gateway(
+        generator_target=small_generator.address, storage_target=storage.address, start_wait=0.5
+    )
+    busy = stub.Generate(generator_pb2.GenerateRequest(workflow=output("solid_image").workflow), timeout=30)  # type: ignore[attr-defined]
+    try:
+        await busy.read()  # accepted: the only place is taken
+        result = await run(gateway.stub, request(output("solid_image", color=0x303030)))
+    finally:
+        busy.cancel()
+        await stop_gateway(gateway)
+        await channel.close()
+    [failed] = result.of("output_failed")
+    assert failed.output_failed.status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert status_details(failed.output_failed.status).reason == "BACKENDS_FULL"
+    assert result.completed.media_stored == 0
+
+
+def test_a_wait_never_outlasts_its_bounds() -> None:
+    settings = GatewaySettings.model_validate({"retry_backoff": 0.1, "retry_backoff_max": 0.4})
+    waiting = PlaceWait(settings, time.monotonic() + 60)
+    pauses = [waiting.next_pause(None) for _ in range(6)]
+    assert all(p is not None and 0.05 <= p <= 0.4 for p in pauses)
+    assert all(p is not None and p >= 0.2 for p in pauses[3:])  # doubled up to the cap, then held
+    assert waiting.next_pause(0.1) is None  # the caller's deadline comes before the next attempt
+    assert PlaceWait(settings, time.monotonic()).next_pause(None) is None  # start_wait is over

@@ -195,3 +195,18 @@ def test_relayed_chunk_round_trips() -> None:
     request = storage_pb2.PutMediaRequest.FromString(wire.encode_chunk(decoded.data))
     assert request.WhichOneof("part") == "chunk"
     assert request.chunk == data
+
+
+def test_a_whole_media_event_and_a_chunk_followed_by_one_are_left_to_protobuf() -> None:
+    whole = generator_pb2.GenerateEvent(
+        media_whole=generator_pb2.MediaWhole(
+            start=generator_pb2.MediaStart(index=2, format="png"), data=b"\x89PNG", sha256="ab"
+        )
+    ).SerializeToString()
+    assert wire.decode_event(whole) == generator_pb2.GenerateEvent.FromString(whole)
+    # Both oneof members on the wire: protobuf keeps the last one, so the codec must not say "chunk".
+    both = chunk_event(1, b"data") + whole
+    decoded = wire.decode_event(both)
+    assert decoded == generator_pb2.GenerateEvent.FromString(both)
+    assert isinstance(decoded, generator_pb2.GenerateEvent)
+    assert decoded.WhichOneof("event") == "media_whole"

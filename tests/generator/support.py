@@ -77,6 +77,14 @@ async def run(
                 result.media[event.media_chunk.index].data += event.media_chunk.data
             elif kind == "media_end":
                 result.media[event.media_end.index].end = event.media_end
+            elif kind == "media_whole":
+                whole = event.media_whole
+                media = Media(whole.start)
+                media.data += whole.data
+                media.end = generator_pb2.MediaEnd(
+                    index=whole.start.index, size_bytes=len(whole.data), sha256=whole.sha256
+                )
+                result.media.append(media)
     except grpc.RpcError as err:
         result.error = status_details(status_of_rpc_error(err))
     return result

@@ -91,7 +91,10 @@ async def test_corrupted_download_reports_the_sha256_of_the_bytes_sent(generator
 
 
 async def test_full_backend_answers_resource_exhausted_before_any_event(generator_factory, simulator):
-    server = await generator_factory(comfyui_urls=simulator.url, max_queue_per_backend=1)
+    # place_wait_seconds=0: refused at once, not after waiting for a place (test_place_wait.py)
+    server = await generator_factory(
+        comfyui_urls=simulator.url, max_queue_per_backend=1, place_wait_seconds=0
+    )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
     simulator.faults.hang_nodes = ["ImageInvert"]

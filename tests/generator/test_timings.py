@@ -34,7 +34,9 @@ async def test_executions_on_one_backend_add_up_to_no_more_than_the_wall_time(ge
 
 async def test_our_queued_prompts_count_once_against_the_backend_limit(generator_factory, simulator):
     simulator.faults.node_delay_s["SaveImage"] = 0.5
-    server = await generator_factory(comfyui_urls=simulator.url, max_queue_per_backend=LIMIT)
+    server = await generator_factory(
+        comfyui_urls=simulator.url, max_queue_per_backend=LIMIT, place_wait_seconds=0
+    )  # refused as soon as the limit is reached, not once a place frees
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
     calls = []

@@ -123,7 +123,10 @@ async def test_shutdown_drains_an_in_flight_stream_and_refuses_new_calls() -> No
         first = await call.read()
         assert isinstance(first, generator_pb2.GenerateEvent)
         stopping = asyncio.create_task(running.stop(grace=5))
-        rest = [event async for event in call]
+        rest: list[generator_pb2.GenerateEvent] = []  # read() only: grpc.aio forbids mixing it with iteration
+        while (event := await call.read()) is not aio.EOF:
+            assert isinstance(event, generator_pb2.GenerateEvent)
+            rest.append(event)
         await stopping
         assert [e.progress.value for e in [first, *rest]] == [1, 2, 3, 4]
         with pytest.raises(aio.AioRpcError) as refused:

@@ -31,6 +31,16 @@ def chunks_of(data: bytes, size: int = 256 * 1024) -> Iterable[storage_pb2.PutMe
         yield storage_pb2.PutMediaRequest(chunk=data[at : at + size])
 
 
+def whole(
+    run_id: str, data: bytes, output: int = 0, with_trailer: bool = True
+) -> storage_pb2.PutMediaRequest:
+    """A small media as the one ``whole`` message of its stream."""
+    media = storage_pb2.WholeMedia(header=header(run_id, output).header, data=data)
+    if with_trailer:
+        media.trailer.CopyFrom(trailer_for(data).trailer)
+    return storage_pb2.PutMediaRequest(whole=media)
+
+
 def media_stream(
     run_id: str, data: bytes, output: int = 0, item: int = 0, chunk: int = 256 * 1024, **fields: object
 ) -> list[storage_pb2.PutMediaRequest]:

@@ -8,7 +8,17 @@ from google.protobuf import duration_pb2
 
 from mediagen.v1 import storage_pb2
 from tests.storage import media_files
-from tests.storage.client import as_async, chunks_of, fields_of, header, leftovers, new_run, put, trailer_for
+from tests.storage.client import (
+    as_async,
+    chunks_of,
+    fields_of,
+    header,
+    leftovers,
+    new_run,
+    put,
+    trailer_for,
+    whole,
+)
 from tests.storage.conftest import StorageServer
 
 DATA = media_files.png()
@@ -37,6 +47,10 @@ def streams(run_id: str) -> dict[str, tuple[list[Req], str]]:
             [header(run_id, config_name="c" * 300), *chunks, good_trailer],
             "header.config_name",
         ),
+        "whole without a trailer": ([whole(run_id, DATA, with_trailer=False)], "whole.trailer"),
+        "chunk after a whole": ([whole(run_id, DATA), chunks[0]], "chunk"),
+        "trailer after a whole": ([whole(run_id, DATA), good_trailer], "trailer"),
+        "empty whole": ([whole(run_id, b"")], "chunk"),
         "oversized metadata": (
             [header(run_id, metadata={f"k{i}": "v" * 100 for i in range(20)}), *chunks, good_trailer],
             "header.metadata",

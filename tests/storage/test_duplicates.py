@@ -13,7 +13,7 @@ import pytest
 
 from mediagen.v1 import storage_pb2
 from tests.storage import media_files
-from tests.storage.client import failure, fetch, leftovers, new_run, put
+from tests.storage.client import as_async, failure, fetch, leftovers, new_run, put, whole
 from tests.storage.conftest import StorageServer
 
 
@@ -54,6 +54,53 @@ async def test_idempotency_key_returns_the_first_record_or_refuses_other_bytes(s
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     listed = await storage_server.stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id=run_id))
     assert [m.media_id for m in listed.media] == [first.media_id]
+
+
+async def test_a_key_that_is_the_items_own_media_id_is_held_by_its_record(storage_server: StorageServer):
+    """The gateway's keys are the item's media id: no marker is written, a repeat gets the record."""
+    run_id = await new_run(storage_server.stub)
+    data = media_files.png()
+    first = await put(storage_server.stub, run_id, data, output=2, idempotency_key=f"{run_id}.2.0")
+    again = await put(storage_server.stub, run_id, data, output=2, idempotency_key=f"{run_id}.2.0")
+    assert again == first
+    assert first.idempotency_key == f"{run_id}.2.0"
+    assert slot_objects(storage_server, run_id) == [first.key, f"runs/{run_id}/records/o002-i000.json"]
+    with pytest.raises(grpc.RpcError) as caught:
+        await put(storage_server.stub, run_id, media_files.jpeg(), output=2, idempotency_key=f"{run_id}.2.0")
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_whole_message_stores_like_a_stream_and_a_wrong_one_stores_nothing(
+    storage_server: StorageServer,
+):
+    run_id = await new_run(storage_server.stub)
+    data = media_files.png()
+    record = await storage_server.stub.PutMedia(as_async([whole(run_id, data, output=7)]))
+    streamed = await put(storage_server.stub, run_id, data, output=7)  # a repeat, as three messages
+    assert streamed == record
+    _, body = await fetch(storage_server.stub, record.media_id)
+    assert body == data
+    lying = whole(run_id, data, output=8)
+    lying.whole.trailer.sha256 = "0" * 64
+    with pytest.raises(grpc.RpcError) as caught:
+        await storage_server.stub.PutMedia(as_async([lying]))
+    assert caught.value.code() == grpc.StatusCode.DATA_LOSS
+    assert slot_objects(storage_server, run_id) == [record.key, f"runs/{run_id}/records/o007-i000.json"]
+
+
+async def test_a_key_naming_another_item_of_the_run_is_refused(storage_server: StorageServer):
+    run_id = await new_run(storage_server.stub)
+    await put(storage_server.stub, run_id, media_files.png(), output=0, idempotency_key=f"{run_id}.0.0")
+    with pytest.raises(grpc.RpcError) as caught:
+        await put(storage_server.stub, run_id, media_files.png(), output=1, idempotency_key=f"{run_id}.0.0")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "header.idempotency_key" in (caught.value.details() or "")
+    # Keys that only look alike, or name another run's media, are ordinary keys.
+    for output, key in ((3, f"{run_id}.0"), (4, f"{run_id}.0.0.0"), (5, "other-run.0.0")):
+        record = await put(storage_server.stub, run_id, media_files.wav(), output=output, idempotency_key=key)
+        assert record.idempotency_key == key
+    listed = await storage_server.stub.ListRunMedia(storage_pb2.ListRunMediaRequest(run_id=run_id))
+    assert [m.media_id for m in listed.media] == [f"{run_id}.{o}.0" for o in (0, 3, 4, 5)]
 
 
 @pytest.mark.parametrize("size", ["one-part", "multipart"])

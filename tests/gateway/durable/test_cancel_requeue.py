@@ -80,7 +80,7 @@ async def test_a_generator_without_room_sends_the_run_back_to_wait(
 ) -> None:
     """The generator takes 2 jobs per backend; the third output is refused and waits, then runs."""
     sim.faults.node_delay_s = {"EmptyImage": 2.0}
-    gateway = await start_run_gateway(generator, storage, nats_server, nats_prefix, start_retries=0)
+    gateway = await start_run_gateway(generator, storage, nats_server, nats_prefix, run_start_wait=0)
     try:
         outputs = [output("solid_image", width=8, height=8, color=0x10 + index) for index in range(3)]
         status = await gateway.stub.SubmitRun(submit_request(*outputs, concurrency=3))

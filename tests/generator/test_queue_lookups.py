@@ -1,0 +1,77 @@
+"""Queue look-ups asked together share one ``GET /queue``; each answer is read after its ask.
+
+Every ``status`` push makes each waiting job of a backend ask where it stands; one request per
+job made the backend build, and the generator parse, the whole queue once per waiting job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from comfyui_sim.server import SimulatorHandle
+from generator_service.comfy.client import ComfyClient
+
+
+def _graph(index: int) -> dict[str, object]:
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": index},
+        },
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": f"q{index}"}},
+    }
+
+
+def _lookups(simulator: SimulatorHandle) -> int:
+    return int(simulator.state()["queue_requests"])  # type: ignore[call-overload]
+
+
+async def test_lookups_asked_together_share_one_request(simulator: SimulatorHandle) -> None:
+    simulator.faults.hang_nodes = ["EmptyImage"]  # every prompt stays queued
+    client = ComfyClient(simulator.url)
+    try:
+        prompt_ids = [str(uuid.uuid4()) for _ in range(4)]
+        for index, prompt_id in enumerate(prompt_ids):
+            await client.submit(_graph(index), "queue-test", prompt_id)
+        before = _lookups(simulator)
+        answers = await asyncio.gather(*(client.queue() for _ in range(8)))
+        assert _lookups(simulator) == before + 1
+        assert [answers[0].position(p) for p in prompt_ids] == [0, 1, 2, 3]
+        assert all(answer == answers[0] for answer in answers)
+    finally:
+        await client.close()
+
+
+async def test_an_ask_made_while_a_lookup_is_on_the_wire_gets_a_later_answer(
+    simulator: SimulatorHandle,
+) -> None:
+    simulator.faults.hang_nodes = ["EmptyImage"]
+    client = ComfyClient(simulator.url)
+    try:
+        first_prompt, later_prompt = str(uuid.uuid4()), str(uuid.uuid4())
+        await client.submit(_graph(0), "queue-test", first_prompt)
+        before = _lookups(simulator)
+        on_the_wire = asyncio.ensure_future(client.queue())
+        await asyncio.sleep(0)  # the first look-up is sent
+        await client.submit(_graph(1), "queue-test", later_prompt)
+        asked_after = await asyncio.gather(*(client.queue() for _ in range(3)))
+        earlier = await on_the_wire
+        assert earlier.contains(first_prompt)
+        assert all(answer.position(later_prompt) == 1 for answer in asked_after)
+        assert _lookups(simulator) == before + 2
+    finally:
+        await client.close()
+
+
+async def test_a_cancelled_asker_does_not_cancel_the_others_lookup(simulator: SimulatorHandle) -> None:
+    client = ComfyClient(simulator.url)
+    try:
+        impatient = asyncio.ensure_future(client.queue())
+        patient = asyncio.ensure_future(client.queue())
+        await asyncio.sleep(0)
+        impatient.cancel()
+        assert (await patient).pending == ()
+        assert impatient.cancelled()
+    finally:
+        await client.close()
