@@ -5,12 +5,18 @@ stream's flow control), so memory stays flat whatever the file size. The byte co
 against ``Content-Length``: a short body is DATA_LOSS, never a silently truncated file. The
 sha256 in ``media_end`` is of the bytes actually sent; it is the receiver's check that catches a
 file ComfyUI corrupted (its length is right, its content is not, and only the receiver can tell).
+
+A chunk event is written straight onto the wire: its tags and lengths in front of the socket reads
+that make it up, joined once (:class:`EncodedChunk`, passed through by :func:`encode_event`, the
+``Generate`` serializer). Joining the reads, setting ``data`` on a message and serializing it would
+copy every byte three times, and the download of a large file is the generator's largest CPU cost.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 
@@ -23,18 +29,19 @@ from mediagen.v1 import generator_pb2
 
 async def stream_output(
     client: ComfyClient, file: OutputFile, index: int, chunk_size: int, ids: dict[str, str]
-) -> AsyncIterator[generator_pb2.GenerateEvent]:
+) -> AsyncIterator[generator_pb2.GenerateEvent | EncodedChunk]:
     async with client.view(file.filename, file.subfolder, file.folder_type) as response:
         _check_status(response, file, ids)
         expected = int(response.headers.get("content-length", "0") or 0)
         yield _start(file, index, expected, response.headers.get("content-type", ""))
         digest, size = hashlib.sha256(), 0
         try:
-            async for chunk in _gathered(response.aiter_raw(), chunk_size):
-                digest.update(chunk)
-                size += len(chunk)
-                BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
-                yield _chunk_event(index, chunk)
+            async for pieces, length in _gathered(response.aiter_raw(), chunk_size):
+                for piece in pieces:
+                    digest.update(piece)
+                size += length
+                BYTES_STREAMED.labels("generator", "out").inc(length)
+                yield _chunk_event(index, pieces, length)
         except TRANSPORT_ERRORS as exc:
             raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
         if expected and size != expected:
@@ -44,31 +51,60 @@ async def stream_output(
     )
 
 
-async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
-    """Socket reads joined into chunks of at least ``chunk_size`` (the last may be shorter).
+async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[tuple[list[bytes], int]]:
+    """Socket reads grouped into chunks of at least ``chunk_size`` bytes (the last may be shorter).
 
-    Joining whole reads costs one copy; cutting exact sizes costs several per read, and the
-    download of a large file is the generator's largest CPU cost. A chunk exceeds ``chunk_size``
-    by less than one read.
+    Whole reads, never cut: a chunk exceeds ``chunk_size`` by less than one read.
     """
     pieces: list[bytes] = []
     gathered = 0
     async for piece in reads:
+        if not piece:
+            continue
         pieces.append(piece)
         gathered += len(piece)
         if gathered >= chunk_size:
-            yield b"".join(pieces) if len(pieces) > 1 else piece
+            yield pieces, gathered
             pieces, gathered = [], 0
     if gathered:
-        yield b"".join(pieces)
+        yield pieces, gathered
 
 
-def _chunk_event(index: int, data: bytes) -> generator_pb2.GenerateEvent:
-    """Filled in place: a ``MediaChunk`` built apart would be copied into the event again."""
-    event = generator_pb2.GenerateEvent()
-    event.media_chunk.index = index
-    event.media_chunk.data = data
-    return event
+@dataclass(frozen=True, slots=True)
+class EncodedChunk:
+    """A ``GenerateEvent`` holding one ``media_chunk``, already serialized."""
+
+    wire: bytes
+
+
+_MEDIA_CHUNK_TAG = b"\x22"  # GenerateEvent.media_chunk: field 4, length-delimited
+_INDEX_TAG = b"\x08"  # MediaChunk.index: field 1, varint
+_DATA_TAG = b"\x12"  # MediaChunk.data: field 2, length-delimited
+
+
+def _chunk_event(index: int, pieces: list[bytes], length: int) -> EncodedChunk:
+    """``GenerateEvent(media_chunk=MediaChunk(index=index, data=b"".join(pieces)))``, serialized."""
+    data_field = _DATA_TAG + _varint(length)
+    index_field = _INDEX_TAG + _varint(index) if index else b""
+    inner = len(index_field) + len(data_field) + length
+    head = _MEDIA_CHUNK_TAG + _varint(inner) + index_field + data_field
+    return EncodedChunk(b"".join([head, *pieces]))
+
+
+def encode_event(event: generator_pb2.GenerateEvent | EncodedChunk) -> bytes:
+    """The ``Generate`` response serializer: chunk events arrive already encoded."""
+    if isinstance(event, EncodedChunk):
+        return event.wire
+    return event.SerializeToString()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.GenerateEvent:
