@@ -14,7 +14,6 @@ copy every byte three times, and the download of a large file is the generator's
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import grpc
 
 from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable, ComfyClient, ViewResponse
 from generator_service.comfy.outputs import OutputFile, media_kind
+from mediagen.hashing import StreamHash
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import generator_pb2
@@ -34,11 +34,11 @@ async def stream_output(
         _check_status(response, file, ids)
         expected = int(response.headers.get("content-length", "0") or 0)
         yield _start(file, index, expected, response.headers.get("content-type", ""))
-        digest, size = hashlib.sha256(), 0
+        digest, size = StreamHash(), 0
         try:
             async for pieces, length in _gathered(response.aiter_raw(), chunk_size):
                 for piece in pieces:
-                    digest.update(piece)
+                    await digest.update(piece)
                 size += length
                 BYTES_STREAMED.labels("generator", "out").inc(length)
                 yield _chunk_event(index, pieces, length)
@@ -47,7 +47,7 @@ async def stream_output(
         if expected and size != expected:
             raise _truncated(file, size, expected, ids, "length mismatch")
     yield generator_pb2.GenerateEvent(
-        media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=digest.hexdigest())
+        media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=await digest.hexdigest())
     )
 
 

@@ -20,13 +20,13 @@ never copied until the end.
 from __future__ import annotations
 
 import collections
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
 
+from mediagen.hashing import StreamHash
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
@@ -70,14 +70,14 @@ async def receive(
     chunks: AsyncIterator[Chunk], limit: int, part_size: int, start: StartUpload | None
 ) -> Received:
     """Consume ``chunks``; without ``start`` the bytes are only counted and hashed."""
-    digest, size = hashlib.sha256(), 0
+    digest, size = StreamHash(), 0
     parts = PartBuffer(part_size, start)
     tail = Tail(TAIL_BYTES)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
-        digest.update(chunk)
+        await digest.update(chunk)
         tail.add(chunk)
         if start is not None:
             await parts.add(chunk)
@@ -85,11 +85,12 @@ async def receive(
         raise invalid_argument("chunk", "the media is empty")
     if parts.upload is None or parts.probe is None:
         whole = parts.take()
-        return Received(size, digest.hexdigest(), sniff_whole(whole), whole)
+        return Received(size, await digest.hexdigest(), sniff_whole(whole), whole)
     await parts.upload.add(parts.take_pieces())
     final = sniff(parts.head, tail.bytes(), size)
     # The upload's key was named after the first part's format: the record must agree with it.
-    return Received(size, digest.hexdigest(), final if final.format == parts.probe.format else parts.probe)
+    probe = final if final.format == parts.probe.format else parts.probe
+    return Received(size, await digest.hexdigest(), probe)
 
 
 class Tail:
