@@ -5,8 +5,9 @@ pipes it from the generator into storage and MinIO. The baseline is one
 direct ``put_object`` of the same file into the same MinIO, measured in the
 same run. Targets: throughput at least 70 % of the baseline, and every
 service's peak RSS at most 128 MiB whatever the size. Each service's CPU
-seconds per GiB transferred are printed too: on a shared machine they vary far
-less than the throughput, which follows whatever else the cores are doing.
+seconds per GiB transferred are printed too: on a shared machine the
+throughput follows whatever else the cores are doing, the work done per byte
+much less so.
 
     python -m bench.bench_large_media [--size-mib 512 2048]
 """
