@@ -32,8 +32,10 @@ from generator_service.servicer import GeneratorServicer
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import PACKAGED_DIR, load_templates
 from generator_service.tracking import FollowLimits
+from generator_service.wire import encode_event
 from mediagen.ports import free_port
 from mediagen.scaffold import ServiceSpec
+from mediagen.scaffold.codecs import with_codecs
 from mediagen.scaffold.health import HealthMonitor
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 
@@ -72,7 +74,17 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
 
     return ServiceSpec(
         name="generator",
-        servicers=[(SERVICE_NAME, generator_pb2_grpc.add_GeneratorServiceServicer_to_server, servicer)],
+        servicers=[
+            (
+                SERVICE_NAME,
+                with_codecs(
+                    generator_pb2_grpc.add_GeneratorServiceServicer_to_server,
+                    "Generate",
+                    response_serializer=encode_event,
+                ),
+                servicer,
+            )
+        ],
         dependency_checks={"comfyui": pool.health_check},
         on_shutdown=[pool.stop_processes, servicer.shutdown, pool.close, journal.close, remove_temporary],
         on_health=on_health,

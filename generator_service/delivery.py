@@ -68,11 +68,12 @@ async def deliver(
     sent = 0
     for index, file in enumerate(result.files):
         async for event in stream_output(client, file, index, chunk_size, ids):
-            kind = event.WhichOneof("event")
-            if kind == "media_end":
-                sent += event.media_end.size_bytes
-            elif kind == "media_whole":
-                sent += len(event.media_whole.data)
+            if isinstance(event, generator_pb2.GenerateEvent):
+                kind = event.WhichOneof("event")
+                if kind == "media_end":
+                    sent += event.media_end.size_bytes
+                elif kind == "media_whole":
+                    sent += len(event.media_whole.data)
             await outbox.put(event)
     timings = completed_timings(
         created=moments.created,

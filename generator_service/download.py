@@ -7,6 +7,10 @@ flat whatever the file size. The byte count is checked
 against ``Content-Length``: a short body is DATA_LOSS, never a silently truncated file. The
 sha256 in ``media_end`` is of the bytes actually sent; it is the receiver's check that catches a
 file ComfyUI corrupted (its length is right, its content is not, and only the receiver can tell).
+
+A chunk event is written straight onto the wire (see :mod:`generator_service.wire`): joining the
+reads, setting ``data`` on a message and serializing it would copy every byte three times, and
+the download of a large file is the generator's largest CPU cost.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from generator_service.comfy.client import TRANSPORT_ERRORS, BackendUnreachable,
 from generator_service.comfy.outputs import OutputFile
 from generator_service.job_ids import JobIds
 from generator_service.media_types import media_kind
+from generator_service.wire import OutEvent, chunk_event
+from mediagen.hashing import StreamHash
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import generator_pb2
@@ -27,7 +33,7 @@ from mediagen.v1 import generator_pb2
 
 async def stream_output(
     client: ComfyClient, file: OutputFile, index: int, chunk_size: int, ids: JobIds
-) -> AsyncIterator[generator_pb2.GenerateEvent]:
+) -> AsyncIterator[OutEvent]:
     async with client.view(file.filename, file.subfolder, file.folder_type) as response:
         _check_status(response, file, ids)
         expected = int(response.headers.get("content-length", "0") or 0)
@@ -36,19 +42,20 @@ async def stream_output(
             yield await _whole(response, file, start, expected, ids)
             return
         yield generator_pb2.GenerateEvent(media_start=start)
-        digest, size = hashlib.sha256(), 0
+        digest, size = StreamHash(), 0
         try:
-            async for chunk in _gathered(response.aiter_raw(), chunk_size):
-                digest.update(chunk)
-                size += len(chunk)
-                BYTES_STREAMED.labels("generator", "out").inc(len(chunk))
-                yield _chunk_event(index, chunk)
+            async for pieces, length in _gathered(response.aiter_raw(), chunk_size):
+                for piece in pieces:
+                    await digest.update(piece)
+                size += length
+                BYTES_STREAMED.labels("generator", "out").inc(length)
+                yield chunk_event(index, pieces, length)
         except TRANSPORT_ERRORS as exc:
             raise _truncated(file, size, expected, ids, f"{type(exc).__name__}") from None
         if expected and size != expected:
             raise _truncated(file, size, expected, ids, "length mismatch")
     yield generator_pb2.GenerateEvent(
-        media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=digest.hexdigest())
+        media_end=generator_pb2.MediaEnd(index=index, size_bytes=size, sha256=await digest.hexdigest())
     )
 
 
@@ -87,31 +94,23 @@ async def _whole(
     return event
 
 
-async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
-    """Socket reads joined into chunks of at least ``chunk_size`` (the last may be shorter).
+async def _gathered(reads: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[tuple[list[bytes], int]]:
+    """Socket reads grouped into chunks of at least ``chunk_size`` bytes (the last may be shorter).
 
-    Joining whole reads costs one copy; cutting exact sizes costs several per read, and the
-    download of a large file is the generator's largest CPU cost. A chunk exceeds ``chunk_size``
-    by less than one read.
+    Whole reads, never cut: a chunk exceeds ``chunk_size`` by less than one read.
     """
     pieces: list[bytes] = []
     gathered = 0
     async for piece in reads:
+        if not piece:
+            continue
         pieces.append(piece)
         gathered += len(piece)
         if gathered >= chunk_size:
-            yield b"".join(pieces) if len(pieces) > 1 else piece
+            yield pieces, gathered
             pieces, gathered = [], 0
     if gathered:
-        yield b"".join(pieces)
-
-
-def _chunk_event(index: int, data: bytes) -> generator_pb2.GenerateEvent:
-    """Filled in place: a ``MediaChunk`` built apart would be copied into the event again."""
-    event = generator_pb2.GenerateEvent()
-    event.media_chunk.index = index
-    event.media_chunk.data = data
-    return event
+        yield pieces, gathered
 
 
 def _start(file: OutputFile, index: int, expected: int, content_type: str) -> generator_pb2.MediaStart:

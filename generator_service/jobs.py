@@ -46,6 +46,7 @@ from generator_service.lifecycle import JobLife, JobState
 from generator_service.outbox import Ended, Failed, Last, Outbox
 from generator_service.timings import failed_outcome, observe_end
 from generator_service.tracking import Finished, Follower, FollowLimits
+from generator_service.wire import OutEvent
 from mediagen.scaffold import ServiceError, tracing
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import STAGE_DURATION
@@ -99,7 +100,7 @@ class Job:
         if self.life.release() and self.task is not None:
             self.task.cancel()  # the task then cancels the prompt on ComfyUI
 
-    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+    def events(self) -> AsyncIterator[OutEvent]:
         return self.outbox.events()
 
     async def _produce(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import assert_never
 
+from generator_service.wire import EncodedChunk, OutEvent
 from mediagen.scaffold import ServiceError
 from mediagen.v1 import generator_pb2
 
@@ -33,7 +34,7 @@ class Failed:
 
 Last = Ended | Failed
 """What a job puts last."""
-Item = generator_pb2.GenerateEvent | Ended | Failed
+Item = OutEvent | Ended | Failed
 
 
 class Outbox:
@@ -69,12 +70,12 @@ class Outbox:
             self._writable.set()
         return item
 
-    async def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+    async def events(self) -> AsyncIterator[OutEvent]:
         """The events for the caller, until the last item; a failure's status is raised here."""
         while True:
             item = await self.get()
             match item:
-                case generator_pb2.GenerateEvent():
+                case generator_pb2.GenerateEvent() | EncodedChunk():
                     yield item
                 case Failed(error=error):
                     raise error

@@ -30,6 +30,7 @@ from generator_service.providers.base import BackendKind, JobHandle, PlacedBacke
 from generator_service.providers.job import ProviderJob
 from generator_service.settings import GeneratorSettings
 from generator_service.templates import MEDIA_TYPES, Parameter, Template
+from generator_service.wire import OutEvent
 from mediagen.params import to_value
 from mediagen.rules import duration_seconds
 from mediagen.scaffold import ServiceError
@@ -60,9 +61,9 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
         self._jobs: set[JobHandle] = set()
         self._nodes = NodeCatalogs()
 
-    async def Generate(
+    async def Generate(  # type: ignore[override]  # chunk events arrive serialized (wire.encode_event)
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[generator_pb2.GenerateEvent]:
+    ) -> AsyncIterator[OutEvent]:
         bind_log_ids(request_id=request.request_id)
         provider = self._provider_of(request)
         if provider is not None:

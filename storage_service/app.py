@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 
 from mediagen.scaffold import ServiceError, ServiceSpec
+from mediagen.scaffold.codecs import with_codecs
 from mediagen.scaffold.health import HealthMonitor
 from mediagen.v1 import storage_pb2, storage_pb2_grpc
+from storage_service.intake import decode_request
 from storage_service.servicer import StorageServicer
 from storage_service.settings import StorageSettings
 from storage_service.store import ObjectStore
@@ -83,7 +85,11 @@ async def build_spec(settings: StorageSettings) -> ServiceSpec:
         servicers=[
             (
                 SERVICE_NAME,
-                storage_pb2_grpc.add_StorageServiceServicer_to_server,
+                with_codecs(
+                    storage_pb2_grpc.add_StorageServiceServicer_to_server,
+                    "PutMedia",
+                    request_deserializer=decode_request,
+                ),
                 StorageServicer(store, settings, uploads, cleanup),
             )
         ],

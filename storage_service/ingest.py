@@ -1,8 +1,10 @@
 """Receiving media bytes: counted, hashed, probed and sent on part by part.
 
 Memory stays bounded by the part size whatever the media size: bytes gather
-in one part-sized buffer, full parts go to a multipart upload that keeps at
-most a couple in flight. Media that fits in one part is kept whole and
+as the chunks that make up one part, full parts go to a multipart upload
+that keeps at most a couple in flight. A part after the first is sent as
+those chunks, never joined into one buffer (the first is joined once, to be
+probed). Media that fits in one part is kept whole and
 written with a single PUT only after its trailer checks out, so an object
 never exists before the whole stream has been verified.
 
@@ -18,13 +20,13 @@ never copied until the end.
 from __future__ import annotations
 
 import collections
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
 
+from mediagen.hashing import StreamHash
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.errors import invalid_argument
 from mediagen.v1 import storage_pb2
@@ -34,16 +36,21 @@ HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 256 * 1024
 
 
+Chunk = bytes | memoryview
+PartData = bytes | list[memoryview]
+"""A part: one buffer, or the views of the chunks that make it up, in order."""
+
+
 class PartSink(Protocol):
     """Where full parts go: a multipart upload, or nowhere (:class:`Discard`)."""
 
-    async def add(self, data: bytes) -> None: ...
+    async def add(self, data: PartData) -> None: ...
 
 
 class Discard:
     """Parts of media already stored: counted and hashed for the comparison, then dropped."""
 
-    async def add(self, data: bytes) -> None:
+    async def add(self, data: PartData) -> None:
         return None
 
 
@@ -60,29 +67,30 @@ class Received:
 
 
 async def receive(
-    chunks: AsyncIterator[bytes], limit: int, part_size: int, start: StartUpload | None
+    chunks: AsyncIterator[Chunk], limit: int, part_size: int, start: StartUpload | None
 ) -> Received:
     """Consume ``chunks``; without ``start`` the bytes are only counted and hashed."""
-    digest, size = hashlib.sha256(), 0
+    digest, size = StreamHash(), 0
     parts = PartBuffer(part_size, start)
     tail = Tail(TAIL_BYTES)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
-        digest.update(chunk)
+        await digest.update(chunk)
         tail.add(chunk)
         if start is not None:
             await parts.add(chunk)
     if size == 0:
         raise invalid_argument("chunk", "the media is empty")
-    rest = parts.take()
     if parts.upload is None or parts.probe is None:
-        return Received(size, digest.hexdigest(), sniff_whole(rest), rest)
-    await parts.upload.add(rest)
+        whole = parts.take()
+        return Received(size, await digest.hexdigest(), sniff_whole(whole), whole)
+    await parts.upload.add(parts.take_pieces())
     final = sniff(parts.head, tail.bytes(), size)
     # The upload's key was named after the first part's format: the record must agree with it.
-    return Received(size, digest.hexdigest(), final if final.format == parts.probe.format else parts.probe)
+    probe = final if final.format == parts.probe.format else parts.probe
+    return Received(size, await digest.hexdigest(), probe)
 
 
 class Tail:
@@ -90,10 +98,10 @@ class Tail:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks: collections.deque[Chunk] = collections.deque()
         self._held = 0
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, chunk: Chunk) -> None:
         self._chunks.append(chunk)
         self._held += len(chunk)
         while self._held - len(self._chunks[0]) >= self._limit:
@@ -104,11 +112,11 @@ class Tail:
 
 
 class PartBuffer:
-    """Chunks gathered into parts of exactly ``part_size`` bytes, copied once each.
+    """Chunks gathered into parts of exactly ``part_size`` bytes, as views of the chunks.
 
-    Chunks are kept as views and joined only when a part is complete; a part
-    goes out only once a byte beyond it has arrived, so media of exactly one
-    part is still written in one PUT after its trailer.
+    A part goes out only once a byte beyond it has arrived, so media of
+    exactly one part is still written in one PUT after its trailer. Only the
+    first part of a multipart upload (probed) and media held whole are joined.
     """
 
     def __init__(self, part_size: int, start: StartUpload | None) -> None:
@@ -120,28 +128,35 @@ class PartBuffer:
         self.probe: Probe | None = None
         self.head = b""  # the first HEAD_BYTES of the first part sent
 
-    async def add(self, chunk: bytes) -> None:
+    async def add(self, chunk: Chunk) -> None:
         view = memoryview(chunk)
         while view:
             if self._filled == self._part_size:
-                await self._send(self.take())
+                await self._send()
             piece = view[: self._part_size - self._filled]
             self._pieces.append(piece)
             self._filled += len(piece)
             view = view[len(piece) :]
 
     def take(self) -> bytes:
-        data = b"".join(self._pieces)
-        self._pieces, self._filled = [], 0
-        return data
+        """The pieces gathered so far, joined."""
+        return b"".join(self.take_pieces())
 
-    async def _send(self, part: bytes) -> None:
+    def take_pieces(self) -> list[memoryview]:
+        pieces = self._pieces
+        self._pieces, self._filled = [], 0
+        return pieces
+
+    async def _send(self) -> None:
         if self.upload is None:
             assert self._start is not None
+            part = self.take()
             self.probe = sniff(part)
             self.head = part[:HEAD_BYTES]
             self.upload = await self._start(self.probe)
-        await self.upload.add(part)
+            await self.upload.add(part)
+        else:
+            await self.upload.add(self.take_pieces())
 
 
 def too_large(limit: int) -> ServiceError:

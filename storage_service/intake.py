@@ -16,6 +16,12 @@ closes its side (at most :data:`DRAIN_SECONDS`), and only then ends the call
 with its status. A caller that stops sending on :data:`REFUSED` (the gateway
 does) gets the real status within milliseconds; any other caller gets it once
 its stream ends.
+
+Nearly every message is a chunk, so :func:`decode_request` (the method's
+deserializer, see :mod:`storage_service.app`) returns a chunk as a view into
+the received bytes instead of a parsed message: parsing would copy the bytes
+into protobuf's arena and reading ``chunk`` would copy them out again.
+Anything that is not plainly one chunk field is left to protobuf.
 """
 
 from __future__ import annotations
@@ -30,16 +36,34 @@ from mediagen.v1 import storage_pb2
 
 REFUSED = PUT_REFUSED_METADATA_KEY
 DRAIN_SECONDS = 10.0
+_CHUNK_TAG = 0x12  # PutMediaRequest.chunk: field 2, length-delimited
+Request = storage_pb2.PutMediaRequest | memoryview
+
+
+def decode_request(raw: bytes) -> Request:
+    """A message that is exactly one ``chunk`` field as a view of its data, else the parsed message."""
+    if raw[:1] == b"\x12":
+        length, shift, pos = 0, 0, 1
+        while pos < len(raw) and shift < 35:
+            byte = raw[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                if pos + length == len(raw):
+                    return memoryview(raw)[pos:]
+                break
+    return storage_pb2.PutMediaRequest.FromString(raw)
 
 
 class MediaIntake:
-    def __init__(self, requests: AsyncIterator[storage_pb2.PutMediaRequest]) -> None:
+    def __init__(self, requests: AsyncIterator[Request]) -> None:
         self._requests = requests
         self._trailer: storage_pb2.MediaTrailer | None = None
         self._whole: storage_pb2.WholeMedia | None = None
         self.closed_by_caller = False
 
-    async def _next(self) -> storage_pb2.PutMediaRequest | None:
+    async def _next(self) -> Request | None:
         request = await anext(self._requests, None)
         self.closed_by_caller = request is None
         return request
@@ -58,17 +82,19 @@ class MediaIntake:
         first = await self._next()
         if first is None:
             raise invalid_argument("header", "the stream was empty; it must start with a header")
-        kind = first.WhichOneof("part")
+        kind = _kind(first)
         if kind == "whole":
+            assert isinstance(first, storage_pb2.PutMediaRequest)
             if not first.whole.HasField("trailer"):
                 raise invalid_argument("whole.trailer", "a whole media must carry its trailer")
             self._whole = first.whole
             return first.whole.header
         if kind != "header":
             raise invalid_argument("header", f"the first message must be the header, got a {kind}")
+        assert isinstance(first, storage_pb2.PutMediaRequest)
         return first.header
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[memoryview | bytes]:
         """The media bytes, until the trailer; the trailer is then kept for :meth:`trailer`."""
         if self._whole is not None:
             if self._whole.data:
@@ -76,10 +102,14 @@ class MediaIntake:
             self._trailer = self._whole.trailer
             return
         while (request := await self._next()) is not None:
+            if isinstance(request, memoryview):
+                if request:
+                    yield request
+                continue
             kind = request.WhichOneof("part")
             if kind == "chunk":
-                if request.chunk:
-                    yield request.chunk
+                if chunk := request.chunk:
+                    yield chunk
             elif kind == "trailer":
                 self._trailer = request.trailer
                 return
@@ -95,6 +125,10 @@ class MediaIntake:
             raise invalid_argument("trailer", "the stream ended without a trailer")
         extra = await self._next()
         if extra is not None:
-            kind = extra.WhichOneof("part") or "part"
+            kind = _kind(extra) or "part"
             raise invalid_argument(kind, f"a {kind} arrived after the trailer")
         return self._trailer
+
+
+def _kind(request: Request) -> str | None:
+    return "chunk" if isinstance(request, memoryview) else request.WhichOneof("part")

@@ -16,7 +16,7 @@ from mediagen.scaffold.errors import invalid_argument
 from mediagen.scaffold.logging import bind_log_ids
 from mediagen.scaffold.metrics import BYTES_STREAMED
 from mediagen.v1 import storage_pb2, storage_pb2_grpc
-from storage_service.intake import REFUSED, MediaIntake
+from storage_service.intake import REFUSED, MediaIntake, Request
 from storage_service.layout import Slot, check_run_id
 from storage_service.media import MediaLibrary
 from storage_service.runs import RunBook
@@ -61,7 +61,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         return storage_pb2.ListRunMediaResponse(media=await self._media.catalog.list(run.run_id))
 
     async def PutMedia(
-        self, request_iterator: AsyncIterator[storage_pb2.PutMediaRequest], context: Context
+        self, request_iterator: AsyncIterator[Request], context: Context
     ) -> storage_pb2.MediaRecord:
         intake = MediaIntake(request_iterator)
         try:

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from generator_service.wire import OutEvent
 from mediagen.scaffold.metrics import BACKEND_UP
 from mediagen.v1 import common_pb2, generator_pb2
 
@@ -72,7 +73,7 @@ class JobHandle(Protocol):
 
     def release(self) -> None: ...
 
-    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]: ...
+    def events(self) -> AsyncIterator[OutEvent]: ...
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from generator_service.providers.base import (
 from generator_service.providers.media import MediaWriter
 from generator_service.providers.templates import ProviderWorkflow
 from generator_service.timings import completed_timings, failed_outcome, observe_end
+from generator_service.wire import OutEvent
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
@@ -77,7 +78,7 @@ class ProviderJob:
         if self.life.release() and self.task is not None:
             self.task.cancel()
 
-    def events(self) -> AsyncIterator[generator_pb2.GenerateEvent]:
+    def events(self) -> AsyncIterator[OutEvent]:
         return self.outbox.events()
 
     async def _produce(self) -> None:

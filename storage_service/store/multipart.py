@@ -24,7 +24,7 @@ from mediagen.scaffold import ServiceError
 from storage_service.store.cleanup import UploadCleanup
 from storage_service.store.errors import ObjectMissing
 from storage_service.store.ledger import OpenUpload, Phase
-from storage_service.store.uploads import S3Uploads
+from storage_service.store.uploads import PartBody, S3Uploads
 
 
 class MultipartUpload:
@@ -60,7 +60,7 @@ class MultipartUpload:
         entry.phase = Phase.WRITING
         return cls(uploads, cleanup, entry, in_flight)
 
-    async def add(self, data: bytes) -> None:
+    async def add(self, data: PartBody) -> None:
         """Queue the next part; waits while ``in_flight`` parts are still uploading."""
         try:
             while len(self._pending) >= self._in_flight:

@@ -31,6 +31,8 @@ from storage_service.store.objects import ObjectStore
 
 PART_URL_TTL = timedelta(hours=1)
 Buffer = bytes | bytearray | memoryview
+PartBody = Buffer | list[memoryview]
+"""A part as one buffer or as the views that make it up, sent one after another."""
 
 
 class S3Uploads:
@@ -43,7 +45,7 @@ class S3Uploads:
         """CreateMultipartUpload; the new upload's id."""
         return await self._store.call(self._client._create_multipart_upload, self._bucket, key, dict(headers))
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: Buffer) -> Part:
+    async def upload_part(self, key: str, upload_id: str, number: int, data: PartBody) -> Part:
         return Part(number, await self._store.call(self._send_part, key, upload_id, number, data))
 
     async def complete(self, key: str, upload_id: str, parts: list[Part]) -> None:
@@ -86,12 +88,13 @@ class S3Uploads:
 
         return await self._store.call(listing)
 
-    def _send_part(self, key: str, upload_id: str, number: int, data: Buffer) -> str:
+    def _send_part(self, key: str, upload_id: str, number: int, data: PartBody) -> str:
         query: dict[str, str | list[str] | tuple[str]] = {"partNumber": str(number), "uploadId": upload_id}
         url = self._client.get_presigned_url(
             "PUT", self._bucket, key, expires=PART_URL_TTL, extra_query_params=query
         )
-        response = self._store.http.urlopen("PUT", url, body=data, headers={"Content-Length": str(len(data))})
+        size = sum(piece.nbytes for piece in data) if isinstance(data, list) else memoryview(data).nbytes
+        response = self._store.http.urlopen("PUT", url, body=data, headers={"Content-Length": str(size)})
         if response.status != 200:
             try:
                 raise S3Error.fromxml(response)

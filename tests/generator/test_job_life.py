@@ -30,6 +30,7 @@ from mediagen.scaffold import ServiceError
 from mediagen.v1 import common_pb2, generator_pb2
 from tests.generator.conftest import generator_settings
 from tests.generator.support import template_request, wait_until
+from tests.support.events import messages
 
 S = JobState
 STEPS: dict[str, Callable[[JobLife], object]] = {
@@ -232,7 +233,7 @@ async def test_a_finished_job_waits_for_the_caller_then_forgets_its_prompt(
 ) -> None:
     job = new_job(backend)
     job.start()
-    events = [event async for event in job.events()]
+    events = [event async for event in messages(job.events())]
     assert events[-1].HasField("completed")
     assert job.state is S.DELIVERED
     assert simulator.state()["history_size"] == 1, "nothing is cleaned up before the caller lets go"
@@ -250,7 +251,7 @@ async def test_a_failed_job_is_delivered_as_its_status_and_cleaned_up(
     job = new_job(backend)
     job.start()
     with pytest.raises(ServiceError) as raised:
-        await drain(job.events())
+        await drain(messages(job.events()))
     assert raised.value.code == grpc.StatusCode.ABORTED
     assert job.state is S.DELIVERED
     job.release()
@@ -265,7 +266,7 @@ async def test_letting_go_of_a_running_prompt_stops_it_on_the_backend(
     simulator.faults.hang_nodes = ["ImageInvert"]
     job = new_job(backend)
     job.start()
-    async for event in job.events():
+    async for event in messages(job.events()):
         if event.HasField("progress") and event.progress.node_type == "ImageInvert":
             break
     assert job.state is S.ON_BACKEND

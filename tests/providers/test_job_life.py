@@ -19,6 +19,7 @@ from predictions_sim import PredictionsSimHandle
 from tests.generator.conftest import generator_settings
 from tests.generator.support import template_request, wait_until
 from tests.providers.conftest import PREDICTIONS_KEY, PREDICTIONS_KEY_ENV
+from tests.support.events import messages
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def ended(job: ProviderJob) -> None:
 async def test_a_finished_remote_job_waits_for_the_caller_then_ends(predictions: RemoteBackend) -> None:
     job = new_job(predictions, "done")
     job.start()
-    events = [event async for event in job.events()]
+    events = [event async for event in messages(job.events())]
     assert events[-1].HasField("completed")
     assert job.state is JobState.DELIVERED
     assert job.life.backend_may_hold
@@ -71,7 +72,7 @@ async def test_letting_go_of_a_remote_job_on_the_provider_cancels_it_there(
     predictions_sim.faults.hang = True
     job = new_job(predictions, "leave")
     job.start()
-    async for event in job.events():
+    async for event in messages(job.events()):
         if event.HasField("accepted"):
             break
     await wait_until(lambda: job.state is JobState.ON_BACKEND)
