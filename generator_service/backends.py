@@ -300,10 +300,22 @@ class BackendPool:
             try:
                 return self.acquire_kind(kind)
             except ServiceError as exc:
-                if turn.done():
-                    self._wake_next()  # a place of another kind, or taken meanwhile: pass it on
+                if turn.done() and self._has_room(other_than=kind):
+                    self._wake_next()  # the place freed is of another kind: pass it on
                 if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or loop.time() >= until:
                     raise
+
+    def _has_room(self, *, other_than: BackendKind) -> bool:
+        """Whether a backend of another kind than ``other_than`` could take a job now.
+
+        A waiter woken for a place it cannot use passes the wake on only then. A place of its
+        own kind that was taken meanwhile, or that ComfyUI's queue count has not yet given back
+        (its status push comes a moment after the prompt's end), is no reason to wake the next
+        waiter: that one would find the same and wake the next, and the waiters would wake each
+        other in a loop until the push came. The recheck every ``PLACE_RECHECK`` covers a place
+        that frees without a release.
+        """
+        return any(b.kind is not other_than and b.up and b.load < self._limit(b) for b in self.backends)
 
     def _wake_next(self) -> None:
         while self._waiting:

@@ -11,6 +11,8 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
+from generator_service.backends import BackendPool
+from generator_service.providers.base import BackendKind
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import generator_pb2_grpc
 from tests.generator.support import run, template_request
@@ -67,3 +69,49 @@ async def test_a_job_is_refused_once_place_wait_has_passed(generator_factory, si
         await channel.close()
     assert refused.error is not None
     assert refused.error.reason == "BACKENDS_FULL"
+
+
+class _LaggingBackend:
+    """A full ComfyUI backend whose queue count gives a released place back only later.
+
+    ComfyUI's ``queue_remaining`` still counts a finished prompt until its next status push,
+    so just after a release the backend can still look full.
+    """
+
+    kind = BackendKind.COMFYUI
+    up = True
+    ready = True
+    name = "lagging"
+    last_error = ""
+
+    def __init__(self) -> None:
+        self.active = 1
+        self.full = True
+        self.looks = 0
+
+    @property
+    def load(self) -> int:
+        self.looks += 1
+        return 1 if self.full else self.active
+
+
+async def test_waiters_woken_for_a_place_not_yet_free_do_not_wake_each_other_in_a_loop():
+    backend = _LaggingBackend()
+    pool = BackendPool([backend], max_queue=1, place_wait=5.0)  # type: ignore[list-item]
+    waiters = [asyncio.ensure_future(pool.acquire_waiting(BackendKind.COMFYUI)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    looks_before = backend.looks
+    pool.release(backend)  # type: ignore[arg-type]  # a job ended; the status push is still to come
+    await asyncio.sleep(0.1)
+    looks_while_lagging = backend.looks - looks_before
+    backend.full = False  # the push came: the place is free
+    first = await asyncio.wait_for(asyncio.shield(asyncio.wait(waiters, return_when="FIRST_COMPLETED")), 2)
+    done = first[0]
+    for waiter in waiters:
+        if waiter not in done:
+            waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    # Woken once by the release, the first waiter looked, found the place not yet free and
+    # waited again; it did not wake the others to look in turn, over and over.
+    assert looks_while_lagging <= 12, looks_while_lagging
+    assert len([w for w in waiters if not w.cancelled() and w.exception() is None]) == 1
