@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mediagen.protowire import varint
 from mediagen.v1 import generator_pb2, storage_pb2
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
@@ -54,7 +55,7 @@ def encode_request(part: bytes | storage_pb2.PutMediaRequest) -> bytes:
 
 def encode_chunk(data: bytes | memoryview) -> bytes:
     """``PutMediaRequest(chunk=data)`` serialized, copying ``data`` once."""
-    return b"".join((_PUT_MEDIA_CHUNK_TAG, _varint(len(data)), data))
+    return b"".join((_PUT_MEDIA_CHUNK_TAG, varint(len(data)), data))
 
 
 def _chunk_event(view: memoryview) -> Chunk:
@@ -140,12 +141,3 @@ def _skip(view: memoryview, pos: int, kind: int) -> int:
     if width is None or pos + width > len(view):
         raise _Unsure
     return pos + width
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)

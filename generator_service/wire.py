@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mediagen.protowire import varint
 from mediagen.v1 import generator_pb2
 
 
@@ -28,10 +29,10 @@ _DATA_TAG = b"\x12"  # MediaChunk.data: field 2, length-delimited
 
 def chunk_event(index: int, pieces: list[bytes], length: int) -> EncodedChunk:
     """``GenerateEvent(media_chunk=MediaChunk(index=index, data=b"".join(pieces)))``, serialized."""
-    data_field = _DATA_TAG + _varint(length)
-    index_field = _INDEX_TAG + _varint(index) if index else b""
+    data_field = _DATA_TAG + varint(length)
+    index_field = _INDEX_TAG + varint(index) if index else b""
     inner = len(index_field) + len(data_field) + length
-    head = _MEDIA_CHUNK_TAG + _varint(inner) + index_field + data_field
+    head = _MEDIA_CHUNK_TAG + varint(inner) + index_field + data_field
     return EncodedChunk(b"".join([head, *pieces]))
 
 
@@ -40,15 +41,6 @@ def encode_event(event: generator_pb2.GenerateEvent | EncodedChunk) -> bytes:
     if isinstance(event, EncodedChunk):
         return event.wire
     return event.SerializeToString()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 OutEvent = generator_pb2.GenerateEvent | EncodedChunk
