@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from generator_service import failures, workflows
 from generator_service.backends import Backend
@@ -44,6 +44,7 @@ from generator_service.job_files import upload_name
 from generator_service.job_ids import JobIds
 from generator_service.lifecycle import JobLife, JobState
 from generator_service.outbox import Ended, Failed, Last, Outbox
+from generator_service.providers.base import PlacedBackend
 from generator_service.timings import failed_outcome, observe_end
 from generator_service.tracking import Finished, Follower, FollowLimits
 from generator_service.wire import OutEvent
@@ -64,12 +65,18 @@ class JobLimits:
     connect_wait: float
 
 
-class Job:
-    """One ComfyUI job; its life is :attr:`life` (see ``lifecycle``)."""
+B = TypeVar("B", bound=PlacedBackend)
+W = TypeVar("W")
 
-    def __init__(
-        self, backend: Backend, workflow: workflows.ResolvedWorkflow, *, deadline: float, limits: JobLimits
-    ) -> None:
+
+class JobCore(Generic[B, W]):
+    """What every job kind shares: its ids, its life (see ``lifecycle``), its outbox, its task.
+
+    A kind supplies :meth:`_produce`, the task that runs the job on its backend, puts the
+    events and one last item into :attr:`outbox`, and ends the job's life.
+    """
+
+    def __init__(self, backend: B, workflow: W, *, deadline: float, limits: JobLimits) -> None:
         self.backend, self.workflow, self.limits = backend, workflow, limits
         self.deadline = deadline
         """Loop time (``loop.time()``) by which the job must be over."""
@@ -78,6 +85,34 @@ class Job:
         self.outbox = Outbox()
         self.created = time.monotonic()
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> JobState:
+        return self.life.state
+
+    def start(self) -> None:
+        self.life.start()
+        self.task = asyncio.create_task(self._produce(), name=f"job {self.ids.prompt_id}")
+
+    def release(self) -> None:
+        """The caller is done: stop the job if it is still producing, else let it clean up."""
+        if self.life.release() and self.task is not None:
+            self.task.cancel()  # the task then stops the job on its backend
+
+    def events(self) -> AsyncIterator[OutEvent]:
+        return self.outbox.events()
+
+    async def _produce(self) -> None:
+        raise NotImplementedError
+
+
+class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
+    """One ComfyUI job."""
+
+    def __init__(
+        self, backend: Backend, workflow: workflows.ResolvedWorkflow, *, deadline: float, limits: JobLimits
+    ) -> None:
+        super().__init__(backend, workflow, deadline=deadline, limits=limits)
         self.accepted_at: float | None = None
         """``time.monotonic()`` when ComfyUI took the prompt."""
         self.follower: Follower | None = None
@@ -86,22 +121,6 @@ class Job:
     @property
     def prompt_id(self) -> str:
         return self.ids.prompt_id
-
-    @property
-    def state(self) -> JobState:
-        return self.life.state
-
-    def start(self) -> None:
-        self.life.start()
-        self.task = asyncio.create_task(self._produce(), name=f"job {self.prompt_id}")
-
-    def release(self) -> None:
-        """The caller is done: stop the job if it is still producing, else let it clean up."""
-        if self.life.release() and self.task is not None:
-            self.task.cancel()  # the task then cancels the prompt on ComfyUI
-
-    def events(self) -> AsyncIterator[OutEvent]:
-        return self.outbox.events()
 
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.prompt_id)

@@ -15,14 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
 
 from generator_service import failures
-from generator_service.job_ids import JobIds
-from generator_service.jobs import JobLimits
-from generator_service.lifecycle import JobLife, JobState
-from generator_service.outbox import Ended, Failed, Last, Outbox
+from generator_service.jobs import JobCore, JobLimits
+from generator_service.outbox import Ended, Failed, Last
 from generator_service.providers.base import (
     MediaBegin,
     MediaBytes,
@@ -35,7 +31,6 @@ from generator_service.providers.base import (
 from generator_service.providers.media import MediaWriter
 from generator_service.providers.templates import ProviderWorkflow
 from generator_service.timings import completed_timings, failed_outcome, observe_end
-from generator_service.wire import OutEvent
 from mediagen.params import to_value
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.logging import bind_log_ids
@@ -44,42 +39,19 @@ from mediagen.v1 import common_pb2, generator_pb2
 log = logging.getLogger("mediagen.generator.providers.job")
 
 
-class ProviderJob:
-    """One remote job; its life is :attr:`life` (see ``lifecycle``), as a ComfyUI job's is."""
+class ProviderJob(JobCore[RemoteBackend, ProviderWorkflow]):
+    """One remote job; its life is that of a ComfyUI job (see ``lifecycle``)."""
 
     def __init__(
         self, backend: RemoteBackend, workflow: ProviderWorkflow, *, deadline: float, limits: JobLimits
     ) -> None:
-        self.backend, self.workflow, self.limits = backend, workflow, limits
-        self.deadline = deadline
-        """Loop time by which the job must be over."""
-        self.ids = JobIds(str(uuid.uuid4()), backend.name)
-        self.life = JobLife()
-        self.outbox = Outbox()
-        self.created = time.monotonic()
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(backend, workflow, deadline=deadline, limits=limits)
         self.provider_id = ""
         """The provider's id of the job once it has one (what a cancel names)."""
 
     @property
     def job_id(self) -> str:
         return self.ids.prompt_id
-
-    @property
-    def state(self) -> JobState:
-        return self.life.state
-
-    def start(self) -> None:
-        self.life.start()
-        self.task = asyncio.create_task(self._produce(), name=f"job {self.job_id}")
-
-    def release(self) -> None:
-        """The caller is done: stop the job if it is still producing."""
-        if self.life.release() and self.task is not None:
-            self.task.cancel()
-
-    def events(self) -> AsyncIterator[OutEvent]:
-        return self.outbox.events()
 
     async def _produce(self) -> None:
         bind_log_ids(prompt_id=self.job_id)
