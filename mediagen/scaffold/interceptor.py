@@ -1,9 +1,10 @@
 """One interceptor that applies the scaffold's policies to every call.
 
-In order: name the caller (:mod:`mediagen.scaffold.callers`) or refuse a call
-without valid credentials, bind the caller and its request id to the logs, count
-and time the call, and turn a :class:`ServiceError` into its rich status. An unexpected exception becomes
-INTERNAL with a log line, so a bug is visible but never hangs the caller.
+In order: name the caller (:mod:`mediagen.scaffold.callers`) or refuse a call without valid
+credentials, bind the caller and its request id to the logs, count and time the call, open its
+trace span when tracing is on, and turn a :class:`ServiceError` into its rich status. An
+unexpected exception becomes INTERNAL with a log line, so a bug is visible but never hangs the
+caller.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
         ) -> None:
             code = _final_code(context, exc)
             meters.finished(code, self._callers.label(caller), time.monotonic() - started)
+            tracing.end_server_span(code, caller.name)
             # Every call is counted and timed above; a line per ordinary call is DEBUG (at
             # thousands of calls a second, formatting and writing it was a tenth of a service's
             # CPU), unless tracing is on: then the line carries the trace id, and leads to it.
@@ -93,7 +95,10 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
 
             async def streaming(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 caller = self._identify(metadata, context)
-                with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
+                with (
+                    tracing.server_span(method, metadata),
+                    log_context(request_id=request_id, caller=(caller or ANONYMOUS).name),
+                ):
                     started, failure = meters.begin(), None
                     bound = set_caller(caller or ANONYMOUS)
                     try:
@@ -112,7 +117,10 @@ class ScaffoldInterceptor(aio.ServerInterceptor):
 
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             caller = self._identify(metadata, context)
-            with log_context(request_id=request_id, caller=(caller or ANONYMOUS).name):
+            with (
+                tracing.server_span(method, metadata),
+                log_context(request_id=request_id, caller=(caller or ANONYMOUS).name),
+            ):
                 started, failure = meters.begin(), None
                 bound = set_caller(caller or ANONYMOUS)
                 try:

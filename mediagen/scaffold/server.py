@@ -108,7 +108,6 @@ async def start_server(spec: ServiceSpec, settings: ServerSettings) -> RunningSe
     # Tracing's interceptor (only when on) goes first, so the scaffold's logs see the call's span.
     server = aio.server(
         interceptors=[
-            *tracing.server_interceptors(),
             ScaffoldInterceptor(spec.name, settings.caller_registry(), settings.open_reflection),
         ],
         options=server_options(settings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from opentelemetry import trace
 
 from mediagen.scaffold import tracing
 
@@ -30,7 +31,8 @@ def test_off_nothing_is_installed_and_spans_cost_a_shared_no_op(monkeypatch: pyt
     if tracing.enabled():
         pytest.skip("another test of this process turned tracing on")
     assert tracing.configure("probe") is False
-    assert tracing.server_interceptors() == []
+    with tracing.server_span("/mediagen.v1.GatewayService/Generate", ()) as span:
+        assert span is trace.INVALID_SPAN
     first, second = tracing.span("a", {"k": 1}), tracing.span("b")
     assert first is second
     with first as span:
