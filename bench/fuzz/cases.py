@@ -11,7 +11,6 @@ parameters are drawn either small or out of range, so a valid case runs in milli
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +31,9 @@ from bench.fuzz.values import (
     hostile_uint32,
     identifier_like,
 )
+from mediagen.rules import RUN_ID, STORED_RUN_ID
 from mediagen.v1 import gateway_pb2, generator_pb2, storage_pb2
 
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ANCHOR_RUNS = tuple(f"fuzz-anchor-{i}" for i in range(4))
 """Runs the target creates before fuzzing, so PutMedia and GetMedia reach past NOT_FOUND."""
 MAX_MEDIA_BYTES = 1 * MiB
@@ -120,7 +119,13 @@ class Case:
 
 
 def valid_run_id(run_id: str) -> bool:
+    """A run id a gateway caller may choose."""
     return bool(RUN_ID.fullmatch(run_id))
+
+
+def valid_stored_run_id(run_id: str) -> bool:
+    """A run id storage takes: a gateway caller's id with the gateway's tag of the caller in front."""
+    return bool(STORED_RUN_ID.fullmatch(run_id))
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -463,7 +468,9 @@ def put_media_cases() -> st.SearchStrategy[Case]:
 
     def well_formed(header: storage_pb2.MediaHeader, data: bytes, n: int) -> Case:
         return case(
-            "well-formed", _put(header, _split(data, n), _trailer_of(data)), not valid_run_id(header.run_id)
+            "well-formed",
+            _put(header, _split(data, n), _trailer_of(data)),
+            not valid_stored_run_id(header.run_id),
         )
 
     def misuse(kind: str, header: storage_pb2.MediaHeader, data: bytes, n: int, junk: bytes) -> Case:
@@ -551,7 +558,7 @@ def put_media_cases() -> st.SearchStrategy[Case]:
 
 def storage_cases() -> st.SearchStrategy[Case]:
     def create(run_id: str, context: storage_pb2.RunContext) -> Case:
-        refuse = bool(run_id) and not valid_run_id(run_id)
+        refuse = bool(run_id) and not valid_stored_run_id(run_id)
         return Case(
             "storage",
             "CreateRun",
@@ -575,7 +582,7 @@ def storage_cases() -> st.SearchStrategy[Case]:
         ),
         st.builds(
             lambda r: Case(
-                "storage", "GetRun", "read", storage_pb2.GetRunRequest(run_id=r), not valid_run_id(r)
+                "storage", "GetRun", "read", storage_pb2.GetRunRequest(run_id=r), not valid_stored_run_id(r)
             ),
             run_ids(),
         ),
@@ -585,7 +592,7 @@ def storage_cases() -> st.SearchStrategy[Case]:
                 "ListRunMedia",
                 "read",
                 storage_pb2.ListRunMediaRequest(run_id=r),
-                not valid_run_id(r),
+                not valid_stored_run_id(r),
             ),
             run_ids(),
         ),
@@ -596,7 +603,11 @@ def storage_cases() -> st.SearchStrategy[Case]:
         st.builds(presign, media_ids(), durations()),
         st.builds(
             lambda r: Case(
-                "storage", "DeleteRun", "delete", storage_pb2.DeleteRunRequest(run_id=r), not valid_run_id(r)
+                "storage",
+                "DeleteRun",
+                "delete",
+                storage_pb2.DeleteRunRequest(run_id=r),
+                not valid_stored_run_id(r),
             ),
             doomed,
         ),

@@ -23,6 +23,8 @@ import grpc
 
 from bench.fuzz.cases import ANCHOR_RUNS, Case
 from bench.fuzz.target import Answer, Status, Target
+from gateway.run_ids import RunIds
+from mediagen.scaffold.callers import ANONYMOUS
 
 MAX_MESSAGE = 2048
 MAX_DETAILS = 8192
@@ -61,9 +63,12 @@ class Ledger:
     slots: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def allow_record(self, key: str, run_id: str) -> None:
+        """A stored record's slot; its run as the key names it (the gateway shows its caller an id
+        without the tag it stores the run under, see ``gateway.run_ids``)."""
         match = SLOT_FILE.search(key.rsplit("/", 1)[-1])
         if match:
-            self.slots[run_id].add(match.group(1))
+            parts = key.split("/", 2)
+            self.slots[parts[1] if len(parts) == 3 and parts[0] == "runs" else run_id].add(match.group(1))
 
 
 class Session:
@@ -137,6 +142,8 @@ class Session:
             self.ledger.slots.pop(run_id, None)
         if answer.run_created:
             self.ledger.runs.add(answer.run_created)
+            if case.service == "gateway":  # stored under the (anonymous) caller's tag
+                self.ledger.runs.add(RunIds(ANONYMOUS).stored(answer.run_created))
         for record in answer.stored:
             self.ledger.allow_record(record.key, record.run_id)
 
