@@ -76,6 +76,8 @@ class Tally:
     execution_by_backend: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     jobs_by_backend: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     latencies: list[float] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Events the callers received, by kind: what the services sent, relayed and encoded per run."""
 
 
 def small_image_request() -> gateway_pb2.GatewayGenerateRequest:
@@ -90,6 +92,7 @@ async def one_run(stub: gateway_pb2_grpc.GatewayServiceAsyncStub, tally: Tally) 
     try:
         async for event in stub.Generate(small_image_request(), timeout=120):
             kind = event.WhichOneof("event")
+            tally.events[kind or ""] += 1
             if kind == "output_accepted":
                 backend = event.output_accepted.accepted.backend
             elif kind == "output_failed":
@@ -188,6 +191,8 @@ def report(scenario: Scenario, runs: int, wall: float, tally: Tally, cpu: dict[s
     )
     ms = [latency * 1000 for latency in tally.latencies]
     print(f"  run latency p50 {percentile(ms, 0.5):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms")
+    per_run = ", ".join(f"{kind} {count / runs:.1f}" for kind, count in sorted(tally.events.items()))
+    print(f"  events per run: {per_run}")
     jobs = max(tally.succeeded, 1)
     per_job = {name: seconds / jobs * 1000 for name, seconds in cpu.items()}
     simulators = sum(v for k, v in per_job.items() if k.startswith("comfyui-"))

@@ -77,6 +77,8 @@ class Follower:
         # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
         self._positions = PositionLookup(client, ids.prompt_id, inbox)
+        self._reported_position = 0
+        """The queue position last reported to the caller (0: none yet)."""
 
     def _waiting(self) -> bool:
         return self.execution_started is None and not self._started
@@ -166,9 +168,12 @@ class Follower:
         )
 
     def _queued(self, position: int | None) -> common_pb2.Progress | None:
-        """How many jobs are ahead, while the prompt still waits (None once it started, or unknown)."""
-        if not position or not self._waiting():
+        """How many jobs are ahead, while the prompt still waits (None once it started, unknown,
+        or as last reported: a prompt queued behind ours moves nothing, and a report that says
+        nothing new would still cost every hop to the caller a message)."""
+        if not position or not self._waiting() or position == self._reported_position:
             return None
+        self._reported_position = position
         return common_pb2.Progress(
             stage=common_pb2.PROGRESS_STAGE_QUEUED, queue_position=position, nodes_total=len(self._graph)
         )

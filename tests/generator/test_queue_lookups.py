@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from comfyui_sim.server import SimulatorHandle
 from generator_service.comfy.client import ComfyClient
+from mediagen.scaffold.channels import open_channel
+from mediagen.v1 import common_pb2, generator_pb2_grpc
+from tests.generator.support import template_request, wait_until
 
 
 def _graph(index: int) -> dict[str, object]:
@@ -75,3 +79,38 @@ async def test_a_cancelled_asker_does_not_cancel_the_others_lookup(simulator: Si
         assert impatient.cancelled()
     finally:
         await client.close()
+
+
+async def test_a_queue_position_is_reported_again_only_when_it_changes(generator_factory, simulator):
+    """Prompts of other callers queued behind ours make status pushes and look-ups, not reports."""
+    simulator.faults.hang_nodes = ["EmptyImage"]
+    server = await generator_factory(comfyui_urls=simulator.url)
+    channel = open_channel(server.address)
+    stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+    others = ComfyClient(simulator.url)
+    positions: list[int] = []
+
+    async def follow(call: Any) -> None:
+        async for event in call:
+            if event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
+                positions.append(event.progress.queue_position)
+
+    first = stub.Generate(template_request("solid_image"), timeout=30)
+    second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
+    try:
+        await first.read()  # accepted, and executing for as long as the test needs
+        follower = asyncio.ensure_future(follow(second))
+        await wait_until(lambda: positions == [1])
+        looked_up = _lookups(simulator)
+        for index in range(3):
+            await others.submit(_graph(index), "someone-else", str(uuid.uuid4()))
+            await wait_until(lambda index=index: _lookups(simulator) > looked_up + index)
+        await asyncio.sleep(0.2)  # any report those look-ups made is out by now
+        assert positions == [1]
+        follower.cancel()
+    finally:
+        first.cancel()
+        second.cancel()
+        simulator.faults.hang_nodes = []
+        await others.close()
+        await channel.close()
