@@ -8,6 +8,8 @@ cancelled and the caller gets storage's error.
 Each output runs in its own task under a semaphore sized by the request's
 concurrency; their events meet in one bounded queue that the caller's stream
 drains, so a caller that reads slowly slows the run instead of growing memory.
+Each task's result is its output's outcome, and :class:`OutputsEnded` after the
+last output's events tells the stream that ``run_completed`` comes next.
 When the caller goes away the task group is cancelled, which cancels every
 generator call (freeing ComfyUI) and every storage upload (leaving nothing).
 """
