@@ -419,7 +419,7 @@ class Worker:
         )
         slots = asyncio.Semaphore(min(max(request.concurrency, 1), self._settings.max_concurrency))
 
-        async def output(index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
+        async def into_log(index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
             """Run one output, its events into the log; returns its outcome."""
             async with slots, contextlib.aclosing(runner.run(index, spec)) as items:
                 async for item in items:
@@ -432,7 +432,7 @@ class Worker:
             raise AssertionError("an output always ends with its outcome")
 
         async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:
-            outcome = await output(index, spec)
+            outcome = await into_log(index, spec)
             if outcome.state == OutputState.OUTPUT_STATE_FAILED and outcome.error.code == NO_ROOM:
                 progress.no_room.append(outcome)
                 return
