@@ -13,15 +13,21 @@ other outputs of the run go on. Idempotency keys derived from run, output and
 item mean a repeated write is recognised by storage and never stored twice.
 A failed output's queue and execution times are those the generator measured
 before the failure, read from its error's details.
+
+An output is an async generator of the caller's events, ending with one
+:class:`OutputEnded` that carries its outcome: the caller reads at its own pace
+(a slow reader slows the output) and decides where the events go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import duration_pb2
@@ -30,7 +36,7 @@ from google.rpc import status_pb2  # type: ignore[import-untyped]
 from gateway.errors import peer_error, status_of
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
-from gateway.transfer import OutputTransfer
+from gateway.transfer import OutputTransfer, Stage
 from mediagen.rules import duration_seconds
 from mediagen.scaffold import tracing
 from mediagen.scaffold.channels import refused_before_start
@@ -40,19 +46,29 @@ from mediagen.scaffold.metrics import JOB_DURATION, JOB_OUTCOMES
 from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.output")
-Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
 State = gateway_pb2.OutputState
 MAX_DURATION_SECONDS = 315_576_000_000
 """The largest valid ``google.protobuf.Duration`` (10,000 years): longer asks mean "no limit"."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutputEnded:
+    """The last item of an output's events: how the output ended."""
+
+    outcome: gateway_pb2.OutputOutcome
+
+
+OutputItem = gateway_pb2.GatewayEvent | OutputEnded
+"""What an output yields: the caller's events, then exactly one :class:`OutputEnded`."""
+
+
 class OutputRunner:
     def __init__(
         self,
+        *,
         peers: Peers,
         settings: GatewaySettings,
         run_id: str,
-        emit: Emit,
         remaining: Callable[[], float | None],
         created: asyncio.Future[storage_pb2.Run],
         stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
@@ -65,21 +81,24 @@ class OutputRunner:
         self._stored = stored or {}
         self._settings = settings
         self._run_id = run_id
-        self._emit = emit
         self._remaining = remaining
         self._created = created
 
-    async def run(self, index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
-        """Generate and store one output; failures are reported, not raised."""
+    async def run(self, index: int, spec: gateway_pb2.OutputSpec) -> AsyncGenerator[OutputItem, None]:
+        """Generate and store one output: its events, then its :class:`OutputEnded`.
+
+        Failures are reported (an ``output_failed`` event and the outcome), not raised.
+        The output's span is current across the yields, so the caller closes it in the
+        task that reads it (``contextlib.aclosing``) when it stops reading early.
+        """
         started = time.monotonic()
         transfer = OutputTransfer(
-            self._peers.put_media,
-            self._settings,
-            self._run_id,
-            index,
-            self._emit,
-            self._created,
-            self._stored,
+            put_media=self._peers.put_media,
+            settings=self._settings,
+            run_id=self._run_id,
+            index=index,
+            created=self._created,
+            stored=self._stored,
         )
         outcome = gateway_pb2.OutputOutcome(output_index=index, state=State.OUTPUT_STATE_SUCCEEDED)
         attributes: dict[str, str | int] = {"mediagen.run_id": self._run_id, "mediagen.output_index": index}
@@ -88,9 +107,11 @@ class OutputRunner:
             tracing.span("mediagen.output", attributes) as span,
         ):
             try:
-                await self._generate(index, spec, transfer)
+                async with contextlib.aclosing(self._generate(index, spec, transfer)) as events:
+                    async for event in events:
+                        yield event
             except Exception as err:  # noqa: BLE001 - every failure is this output's outcome
-                await self._fail(index, err, outcome)
+                yield self._fail(index, err, outcome)
             finally:
                 await transfer.abort()
             if span.is_recording():
@@ -102,9 +123,12 @@ class OutputRunner:
         state = State.Name(outcome.state).removeprefix("OUTPUT_STATE_").lower()
         JOB_OUTCOMES.labels("gateway", state).inc()
         JOB_DURATION.labels("gateway", "output").observe(time.monotonic() - started)
-        return outcome
+        yield OutputEnded(outcome)
 
-    async def _fail(self, index: int, err: BaseException, outcome: gateway_pb2.OutputOutcome) -> None:
+    def _fail(
+        self, index: int, err: BaseException, outcome: gateway_pb2.OutputOutcome
+    ) -> gateway_pb2.GatewayEvent:
+        """Record the failure in ``outcome``; returns the caller's ``output_failed`` event."""
         if isinstance(err, grpc.RpcError):
             err = peer_error(err, "generator")
         status = status_of(err)
@@ -112,13 +136,12 @@ class OutputRunner:
         outcome.state = State.OUTPUT_STATE_CANCELLED if cancelled else State.OUTPUT_STATE_FAILED
         outcome.error.CopyFrom(status)
         log.warning("output %d failed: %s", index, status.message)
-        await self._emit(
-            gateway_pb2.GatewayEvent(
-                output_failed=gateway_pb2.OutputFailed(output_index=index, status=status)
-            )
-        )
+        failed = gateway_pb2.OutputFailed(output_index=index, status=status)
+        return gateway_pb2.GatewayEvent(output_failed=failed)
 
-    async def _generate(self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer) -> None:
+    async def _generate(
+        self, index: int, spec: gateway_pb2.OutputSpec, transfer: OutputTransfer
+    ) -> AsyncGenerator[gateway_pb2.GatewayEvent, None]:
         asked = min(duration_seconds(spec.timeout), MAX_DURATION_SECONDS)
         timeout = asked or self._settings.default_output_timeout
         request = generator_pb2.GenerateRequest(
@@ -130,10 +153,12 @@ class OutputRunner:
         waiting = PlaceWait(self._settings, min(deadline, time.monotonic() + self._start_wait))
         while True:
             try:
-                await self._attempt(request, deadline, transfer)
+                async with contextlib.aclosing(self._attempt(request, deadline, transfer)) as events:
+                    async for event in events:
+                        yield event
                 return
             except grpc.RpcError as err:
-                if transfer.accepted or not refused_before_start(err):
+                if transfer.stage is not Stage.WAITING or not refused_before_start(err):
                     raise
                 pause = waiting.next_pause(self._remaining())
                 if pause is None:
@@ -143,11 +168,13 @@ class OutputRunner:
 
     async def _attempt(
         self, request: generator_pb2.GenerateRequest, deadline: float, transfer: OutputTransfer
-    ) -> None:
+    ) -> AsyncGenerator[gateway_pb2.GatewayEvent, None]:
         call = self._peers.generate(request, timeout=self._call_timeout(deadline))
         try:
             async for event in call:
-                await transfer.handle(event, self._call_timeout(deadline))
+                relayed = await transfer.handle(event, self._call_timeout(deadline))
+                if relayed is not None:
+                    yield relayed
             transfer.check_complete()
         finally:
             call.cancel()

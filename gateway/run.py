@@ -8,6 +8,8 @@ cancelled and the caller gets storage's error.
 Each output runs in its own task under a semaphore sized by the request's
 concurrency; their events meet in one bounded queue that the caller's stream
 drains, so a caller that reads slowly slows the run instead of growing memory.
+Each task's result is its output's outcome, and :class:`OutputsEnded` after the
+last output's events tells the stream that ``run_completed`` comes next.
 When the caller goes away the task group is cancelled, which cancels every
 generator call (freeing ComfyUI) and every storage upload (leaving nothing).
 """
@@ -18,20 +20,29 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from google.protobuf import duration_pb2
 
-from gateway.output import OutputRunner
+from gateway.output import OutputEnded, OutputRunner
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from mediagen.scaffold import tracing
 from mediagen.v1 import common_pb2, gateway_pb2, storage_pb2
 
 State = gateway_pb2.OutputState
-_DONE = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsEnded:
+    """Queued after the last event of every output: ``run_completed`` comes next."""
+
+
+_OUTPUTS_ENDED = OutputsEnded()
 
 
 async def run_outputs(
+    *,
     peers: Peers,
     settings: GatewaySettings,
     run_id: str,
@@ -41,36 +52,39 @@ async def run_outputs(
 ) -> AsyncIterator[gateway_pb2.GatewayEvent]:
     """Yield ``run_created``, every event of the run's outputs, then ``run_completed``."""
     started = time.monotonic()
-    events: asyncio.Queue[gateway_pb2.GatewayEvent | None] = asyncio.Queue(64)
-    runner = OutputRunner(peers, settings, run_id, events.put, remaining, created)
+    events: asyncio.Queue[gateway_pb2.GatewayEvent | OutputsEnded] = asyncio.Queue(64)
+    runner = OutputRunner(peers=peers, settings=settings, run_id=run_id, remaining=remaining, created=created)
     slots = asyncio.Semaphore(min(max(request.concurrency, 1), settings.max_concurrency))
-    outcomes: list[gateway_pb2.OutputOutcome] = []
 
-    async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:
-        async with slots:
-            outcomes.append(await runner.run(index, spec))
+    async def one(index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
+        async with slots, contextlib.aclosing(runner.run(index, spec)) as items:
+            async for item in items:
+                if isinstance(item, OutputEnded):
+                    return item.outcome
+                await events.put(item)
+        raise AssertionError("an output always ends with its outcome")
 
-    async def every() -> None:
+    async def every() -> list[gateway_pb2.OutputOutcome]:
         # Cancelled only once the caller's stream has stopped reading: no end marker then.
         cancelled = False
         try:
             async with asyncio.TaskGroup() as group:
-                for index, spec in enumerate(request.outputs):
-                    group.create_task(one(index, spec))
+                outputs = [group.create_task(one(index, spec)) for index, spec in enumerate(request.outputs)]
         except asyncio.CancelledError:
             cancelled = True
             raise
         finally:
             if not cancelled:
-                await events.put(_DONE)
+                await events.put(_OUTPUTS_ENDED)
+        return [output.result() for output in outputs]
 
     driver = asyncio.create_task(every(), name=f"run-{run_id}")
     try:
         run = await asyncio.shield(created)
         yield gateway_pb2.GatewayEvent(run_created=gateway_pb2.RunCreated(run=run))
-        while (event := await events.get()) is not _DONE:
+        while not isinstance(event := await events.get(), OutputsEnded):
             yield event
-        await driver
+        outcomes = await driver
     finally:
         driver.cancel()
         created.cancel()

@@ -78,7 +78,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 if request.run_id:
                     await created
                 async for event in run_outputs(
-                    self._peers, self._settings, run_id, request, context.time_remaining, created
+                    peers=self._peers,
+                    settings=self._settings,
+                    run_id=run_id,
+                    request=request,
+                    remaining=context.time_remaining,
+                    created=created,
                 ):
                     yield ids.show(event)
         except ServiceError as err:

@@ -7,13 +7,18 @@ storage) opens a PutMedia call whose header says where the file belongs, ``media
 returns against what the generator sent; a ``media_whole`` (a file of one
 chunk) does all three and reaches storage as one ``whole`` message. Transfer
 time is measured here, from the first byte of the first file to the last record.
+
+Each generator event gives at most one caller event, returned by
+:meth:`OutputTransfer.handle` for the output to pass on; where the stream is
+(:class:`Stage`) is one explicit state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 import grpc
 from google.protobuf import duration_pb2
@@ -26,17 +31,28 @@ from mediagen.scaffold.errors import ServiceError
 from mediagen.scaffold.metrics import BYTES_STREAMED, STAGE_DURATION
 from mediagen.v1 import common_pb2, gateway_pb2, generator_pb2, storage_pb2
 
-Emit = Callable[[gateway_pb2.GatewayEvent], Awaitable[None]]
+
+class Stage(enum.Enum):
+    """Where one output's generator stream is; only the generator's events move it on."""
+
+    WAITING = "waiting"
+    """Nothing accepted yet: a refusal before start may be asked again."""
+    ACCEPTED = "accepted"
+    """The job is queued or running, and no file is open."""
+    IN_FILE = "in_file"
+    """A file's upload is open: its chunks go on, its end closes it."""
+    COMPLETED = "completed"
+    """The job said it is complete: the stream may end."""
 
 
 class OutputTransfer:
     def __init__(
         self,
+        *,
         put_media: PutMedia,
         settings: GatewaySettings,
         run_id: str,
         index: int,
-        emit: Emit,
         created: asyncio.Future[storage_pb2.Run],
         stored: Mapping[tuple[int, int], storage_pb2.MediaRecord] | None = None,
     ) -> None:
@@ -46,7 +62,7 @@ class OutputTransfer:
         self._depth = settings.queue_depth
         self._run_id = run_id
         self._index = index
-        self._emit = emit
+        self._stage = Stage.WAITING
         self.accepted: generator_pb2.Accepted | None = None
         self.completed: generator_pb2.Completed | None = None
         self.media_ids: list[str] = []
@@ -56,58 +72,69 @@ class OutputTransfer:
         self._transfer_started: float | None = None
         self._transfer_seconds = 0.0
 
-    async def handle(self, event: Chunk | generator_pb2.GenerateEvent, time_left: float) -> None:
+    async def handle(
+        self, event: Chunk | generator_pb2.GenerateEvent, time_left: float
+    ) -> gateway_pb2.GatewayEvent | None:
+        """Move one generator event on; returns the caller's event it makes, if any."""
         if isinstance(event, Chunk):
             await self._current(event.index).send(event.data)
-            return
+            return None
         kind = event.WhichOneof("event")
         if kind == "accepted":
             self.accepted = event.accepted
-            await self._emit(
-                gateway_pb2.GatewayEvent(
-                    output_accepted=gateway_pb2.OutputAccepted(
-                        output_index=self._index, accepted=event.accepted
-                    )
-                )
+            if self._stage is Stage.WAITING:
+                self._stage = Stage.ACCEPTED
+            return gateway_pb2.GatewayEvent(
+                output_accepted=gateway_pb2.OutputAccepted(output_index=self._index, accepted=event.accepted)
             )
-        elif kind == "progress":
-            await self._emit(
-                gateway_pb2.GatewayEvent(
-                    output_progress=gateway_pb2.OutputProgress(
-                        output_index=self._index, progress=event.progress
-                    )
-                )
+        if kind == "progress":
+            return gateway_pb2.GatewayEvent(
+                output_progress=gateway_pb2.OutputProgress(output_index=self._index, progress=event.progress)
             )
-        elif kind == "media_start":
+        if kind == "media_start":
             await self._start(event.media_start, time_left)
         elif kind == "media_chunk":
             await self._current(event.media_chunk.index).send(event.media_chunk.data)
         elif kind == "media_end":
-            await self._end(event.media_end)
+            return await self._end(event.media_end)
         elif kind == "media_whole":
             whole = event.media_whole
             await self._start(whole.start, time_left, whole)
             end = generator_pb2.MediaEnd(
                 index=whole.start.index, size_bytes=len(whole.data), sha256=whole.sha256
             )
-            await self._end(end)
+            return await self._end(end)
         elif kind == "completed":
+            if self._stage is Stage.IN_FILE:
+                raise self._truncated(f"the generator completed the job with item {self._item} unfinished")
             self.completed = event.completed
+            self._stage = Stage.COMPLETED
+        return None
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage
 
     async def abort(self) -> None:
         if self._upload is not None:
             await self._upload.abort()
             self._upload = None
+        if self._stage is Stage.IN_FILE:
+            self._stage = Stage.ACCEPTED
 
     def check_complete(self) -> None:
         """A stream that ended without ``completed`` (or inside a file) lost media."""
-        if self._upload is not None or self.completed is None:
-            raise ServiceError(
-                grpc.StatusCode.DATA_LOSS,
-                "the generator's stream ended before the job was complete",
-                "GENERATOR_STREAM_TRUNCATED",
-                {"item_index": str(self._item)},
-            )
+        if self._stage is not Stage.COMPLETED:
+            raise self._truncated("the generator's stream ended before the job was complete")
+
+    def _truncated(self, message: str) -> ServiceError:
+        """Media was lost on the way: the output fails rather than store part of what was made."""
+        return ServiceError(
+            grpc.StatusCode.DATA_LOSS,
+            message,
+            "GENERATOR_STREAM_TRUNCATED",
+            {"item_index": str(self._item)},
+        )
 
     def timings(self, total: float) -> common_pb2.Timings:
         timings = common_pb2.Timings(total=_duration(total), transfer=_duration(self._transfer_seconds))
@@ -123,11 +150,16 @@ class OutputTransfer:
         await asyncio.shield(self._created)
         self._item = start.index
         self._transfer_started = time.monotonic()
+        self._upload = self._open(start, time_left, whole)
+        self._stage = Stage.IN_FILE
+
+    def _open(
+        self, start: generator_pb2.MediaStart, time_left: float, whole: generator_pb2.MediaWhole | None
+    ) -> MediaUpload | WholeUpload | _StoredItem:
         already = self._stored.get((self._index, start.index))
         if already is not None:
             # A resumed run: the first attempt stored this item; the first copy stands.
-            self._upload = _StoredItem(already)
-            return
+            return _StoredItem(already)
         header = storage_pb2.MediaHeader(
             run_id=self._run_id,
             output_index=self._index,
@@ -141,18 +173,18 @@ class OutputTransfer:
             metadata=self._metadata(start),
         )
         if whole is None:
-            self._upload = MediaUpload(self._put_media, header, self._depth, time_left)
-            return
+            return MediaUpload(self._put_media, header, self._depth, time_left)
         trailer = storage_pb2.MediaTrailer(size_bytes=len(whole.data), sha256=whole.sha256)
         one = storage_pb2.PutMediaRequest(
             whole=storage_pb2.WholeMedia(header=header, data=whole.data, trailer=trailer)
         )
-        self._upload = WholeUpload(self._put_media, one, time_left)
+        return WholeUpload(self._put_media, one, time_left)
 
-    async def _end(self, end: generator_pb2.MediaEnd) -> None:
+    async def _end(self, end: generator_pb2.MediaEnd) -> gateway_pb2.GatewayEvent:
         upload = self._current(end.index)
         record = await upload.finish(end.size_bytes, end.sha256)
         self._upload = None
+        self._stage = Stage.ACCEPTED
         if self._transfer_started is not None:
             took = time.monotonic() - self._transfer_started
             self._transfer_seconds += took
@@ -169,10 +201,8 @@ class OutputTransfer:
                 {"media_id": record.media_id, "expected_sha256": end.sha256, "stored_sha256": stored.sha256},
             )
         self.media_ids.append(record.media_id)
-        await self._emit(
-            gateway_pb2.GatewayEvent(
-                media_stored=gateway_pb2.MediaStored(output_index=self._index, record=record)
-            )
+        return gateway_pb2.GatewayEvent(
+            media_stored=gateway_pb2.MediaStored(output_index=self._index, record=record)
         )
 
     def _current(self, item: int) -> MediaUpload | WholeUpload | _StoredItem:

@@ -53,7 +53,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from gateway.errors import peer_error
-from gateway.output import OutputRunner
+from gateway.output import OutputEnded, OutputRunner
 from gateway.peers import Peers
 from gateway.runs import states
 from gateway.runs.events import EventLog, Outbox, stamped, timestamp_now
@@ -407,28 +407,32 @@ class Worker:
         done = record.done_outputs()
         created = asyncio.ensure_future(self._create_in_storage(request))
 
-        async def emit(event: gateway_pb2.GatewayEvent) -> None:
-            failed = event.output_failed if event.WhichOneof("event") == "output_failed" else None
-            if failed is not None and failed.status.code == NO_ROOM:
-                return  # not a failure: the run goes back to wait (see _requeue)
-            await outbox.emit(event)
-
         stored = await self._stored_items(record) if record.status.attempts > 1 else {}
         runner = OutputRunner(
-            self._peers,
-            self._settings,
-            record.run_id,
-            emit,
-            lambda: None,
-            created,
-            stored,
+            peers=self._peers,
+            settings=self._settings,
+            run_id=record.run_id,
+            remaining=lambda: None,
+            created=created,
+            stored=stored,
             start_wait=self._settings.run_start_wait,
         )
         slots = asyncio.Semaphore(min(max(request.concurrency, 1), self._settings.max_concurrency))
 
+        async def into_log(index: int, spec: gateway_pb2.OutputSpec) -> gateway_pb2.OutputOutcome:
+            """Run one output, its events into the log; returns its outcome."""
+            async with slots, contextlib.aclosing(runner.run(index, spec)) as items:
+                async for item in items:
+                    if isinstance(item, OutputEnded):
+                        return item.outcome
+                    failed = item.output_failed if item.WhichOneof("event") == "output_failed" else None
+                    if failed is not None and failed.status.code == NO_ROOM:
+                        continue  # not a failure: the run goes back to wait (see _requeue)
+                    await outbox.emit(item)
+            raise AssertionError("an output always ends with its outcome")
+
         async def one(index: int, spec: gateway_pb2.OutputSpec) -> None:
-            async with slots:
-                outcome = await runner.run(index, spec)
+            outcome = await into_log(index, spec)
             if outcome.state == OutputState.OUTPUT_STATE_FAILED and outcome.error.code == NO_ROOM:
                 progress.no_room.append(outcome)
                 return
