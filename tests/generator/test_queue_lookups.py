@@ -96,9 +96,10 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
                 positions.append(event.progress.queue_position)
 
     first = stub.Generate(template_request("solid_image"), timeout=30)
-    second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
+    second: Any = None
     try:
         await first.read()  # accepted, and executing for as long as the test needs
+        second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
         follower = asyncio.ensure_future(follow(second))
         await wait_until(lambda: positions == [1])
         looked_up = _lookups(simulator)
@@ -110,7 +111,8 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
         follower.cancel()
     finally:
         first.cancel()
-        second.cancel()
+        if second is not None:
+            second.cancel()
         simulator.faults.hang_nodes = []
         await others.close()
         await channel.close()
