@@ -75,6 +75,19 @@ async def test_cached_output_nodes_without_executed_fall_back_to_the_history(
     assert _pixel(media.data) == (0, 0, 255)
 
 
+async def test_a_job_whose_socket_dropped_during_the_prompt_reads_the_history(
+    generator_stub: generator_pb2_grpc.GeneratorServiceAsyncStub, simulator: SimulatorHandle
+) -> None:
+    simulator.faults.drop_ws_on_node = ["SaveImage"]
+    result = await run(generator_stub, template_request("solid_image", width=8, height=8, color=0xFF0000))
+    assert result.error is None, result.error
+    [media] = result.media
+    assert _pixel(media.data) == (255, 0, 0)
+    state = simulator.state()
+    assert int(state["ws_drops"]) >= 1  # type: ignore[call-overload]
+    assert int(state["history_reads"]) >= 1  # type: ignore[call-overload]
+
+
 async def test_a_pushed_output_naming_a_parent_folder_is_data_loss_with_nothing_downloaded(
     generator_stub: generator_pb2_grpc.GeneratorServiceAsyncStub, simulator: SimulatorHandle
 ) -> None:
