@@ -53,8 +53,12 @@ class Faults(FaultKnobs):
     """Pause between ``execution_success`` and the history write (widens the real race)."""
     history_injected_files: list[dict[str, Any]] = field(default_factory=list)
     """File entries (``filename``, ``subfolder``, ``type``) every history entry lists under an extra
-    output node ``"0"``, ahead of the real outputs: a backend naming files the job never made
-    (``..`` or absolute paths, other folders, files that do not exist)."""
+    output node ``"0"``, ahead of the real outputs, and that node's ``executed`` event announces
+    before ``execution_success``: a backend naming files the job never made (``..`` or absolute
+    paths, other folders, files that do not exist), on both channels clients learn outputs from."""
+    cached_nodes_silent: bool = False
+    """Send no ``executed`` for nodes taken from the cache, as ComfyUI did before its 2024
+    execution rewrite (0.3.x sends one per cached output node); the history still lists them."""
     view_length_offset: int = 0
     """``/view`` announces the file's size plus this as Content-Length, sends the file, and closes
     the connection: positive promises bytes that never come, negative cuts the body short."""

@@ -50,6 +50,7 @@ class Control:
             "frees": stats.frees,
             "history_delete_requests": stats.history_delete_requests,
             "queue_requests": stats.queue_requests,
+            "history_reads": stats.history_reads,
             "files_served": self.files.stats.files_served,
             "bytes_served": self.files.stats.bytes_served,
             "view_requests": list(self.files.stats.view_requests),

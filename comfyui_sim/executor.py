@@ -44,6 +44,8 @@ class Stats:
     frees: int = 0
     history_delete_requests: int = 0
     queue_requests: int = 0
+    history_reads: int = 0
+    """``GET /history/{prompt_id}`` requests answered."""
     executed_classes: dict[str, int] = field(default_factory=dict)
     runs_by_prompt: dict[str, int] = field(default_factory=dict)
     """How often each prompt id started executing: a job run twice shows up here."""
@@ -168,6 +170,12 @@ class Executor:
                 break
             plan.complete(node_id)
         else:
+            if self.faults.history_injected_files:
+                injected = [dict(entry) for entry in self.faults.history_injected_files]
+                output = {"images": injected}
+                self._emit(
+                    "executed", {"node": "0", "display_node": "0", "output": output, "prompt_id": prompt_id}
+                )
             message("execution_success", {"prompt_id": prompt_id})
         self.last_node_id = None
         ui_nodes = visited + [n for n in prompt if n not in visited]
@@ -198,6 +206,9 @@ class Executor:
         node = prompt[node_id]
         class_type = node["class_type"]
         entry = self.cache.get(sigs[node_id])
+        if entry is not None and self.faults.cached_nodes_silent:
+            progress.finish(node_id, cached=True)
+            return
         if entry is not None:
             self._emit(
                 "executed",

@@ -154,6 +154,7 @@ class Api:
         return web.json_response(self.queue.get_history(max_items=max_items, offset=offset))
 
     async def get_history_one(self, request: web.Request) -> web.Response:
+        self.executor.stats.history_reads += 1
         return web.json_response(self.queue.get_history(prompt_id=request.match_info["prompt_id"]))
 
     async def post_history(self, request: web.Request) -> web.Response:

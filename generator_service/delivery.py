@@ -1,8 +1,9 @@
 """What a job reports when it is accepted, and the end of a successful one.
 
-At the end the outcome is read from the history entry (``status`` and the last message), not
-from the events, because it is written before the final push. A history that names a file
-outside the output folders fails the job before anything is downloaded. Files go out one after another
+At the end the outcome is read from the history entry (``status`` and the last message), which is
+written before the final push, or from the entry the follower built from the pushes when they told
+the whole outcome (``comfy.pushed``): one reader, one set of checks for both. An entry that names
+a file outside the output folders fails the job before anything is downloaded. Files go out one after another
 through the outbox, so the caller's pace sets the download's pace. ``completed`` is the last
 event the caller gets; nothing else (history clean-up in particular) happens before it.
 """

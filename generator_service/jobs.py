@@ -237,6 +237,7 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
                 client_id=client_id,
                 graph=self.workflow.graph,
                 limits=self.limits.follow,
+                include_previews=self.workflow.include_previews,
             )
             # The WebSocket wait: queued behind other prompts, then executing.
             with tracing.span("comfyui.wait", traced):
@@ -257,7 +258,8 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
             span.set_attribute("mediagen.bytes", sent)
 
     async def _followed(self, follower: Follower) -> dict[str, Any]:
-        """The prompt's history entry once it is over; its progress goes to the caller meanwhile."""
+        """The prompt's history entry (or its pushes' equivalent) once it is over; its progress
+        goes to the caller meanwhile."""
         async with contextlib.aclosing(follower.follow()) as steps:
             async for step in steps:
                 if isinstance(step, Finished):

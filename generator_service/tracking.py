@@ -1,10 +1,13 @@
-"""Follow one submitted prompt until ComfyUI has finished it, and fetch its history entry.
+"""Follow one submitted prompt until ComfyUI has finished it, and learn what it made.
 
 Push first: events from the shared socket drive progress, and ``executing{node:null}`` for the
-prompt (sent after the history write) ends the wait. Because pushes can be lost (socket dropped or
-replaced, prompt deleted while pending, a backend that goes quiet), the follower cross-checks
-``/history/{id}`` and ``/queue``: every ``poll_interval`` while the socket is down or the prompt
-was submitted under an older clientId, and after ``watchdog_quiet_seconds`` of silence otherwise.
+prompt (sent after the history write) ends the wait. When the pushes told the whole outcome (see
+:mod:`generator_service.comfy.pushed`) the prompt's entry is built from them and ``/history`` is
+not read on the way to the download; otherwise it is read right after that event. Because pushes
+can be lost (socket dropped or replaced, prompt deleted while pending, a backend that goes quiet),
+the follower cross-checks ``/history/{id}`` and ``/queue``: every ``poll_interval`` while the
+socket is down or the prompt was submitted under an older clientId, and after
+``watchdog_quiet_seconds`` of silence otherwise.
 ``/history`` answers ``{}`` for pending and unknown prompts alike, so a prompt counts as lost only
 when it is in neither the queue nor the history.
 """
@@ -22,6 +25,7 @@ from generator_service import failures
 from generator_service.comfy import events as ev
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import Event, EventStream
+from generator_service.comfy.pushed import PushedOutcome
 from generator_service.job_ids import JobIds
 from generator_service.positions import POSITION, PositionLookup
 from mediagen.v1 import common_pb2
@@ -40,7 +44,8 @@ class FollowLimits:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The prompt is over on the backend: its history entry (always the follower's last step)."""
+    """The prompt is over on the backend: its history entry, or one built from its pushes (always
+    the follower's last step)."""
 
     entry: dict[str, Any]
 
@@ -65,6 +70,7 @@ class Follower:
         client_id: str,
         graph: dict[str, Any],
         limits: FollowLimits,
+        include_previews: bool = False,
     ) -> None:
         self._client, self._stream, self._inbox = client, stream, inbox
         self._ids, self._client_id, self._graph = ids, client_id, graph
@@ -79,6 +85,7 @@ class Follower:
         self._positions = PositionLookup(client, ids.prompt_id, inbox)
         self._reported_position = 0
         """The queue position last reported to the caller (0: none yet)."""
+        self._pushes = PushedOutcome(ids.prompt_id, graph, include_previews=include_previews)
 
     def _waiting(self) -> bool:
         return self.execution_started is None and not self._started
@@ -96,6 +103,7 @@ class Follower:
             last_heard = last_check = time.monotonic()
             while True:
                 if self._deaf():
+                    self._pushes.gap = True
                     due = last_check + self._limits.poll_interval
                 else:
                     due = max(last_heard, last_check) + self._limits.watchdog_quiet
@@ -106,6 +114,7 @@ class Follower:
                         else await asyncio.wait_for(self._inbox.get(), max(0.0, due - time.monotonic()))
                     )
                 except TimeoutError:
+                    self._pushes.gap = True
                     entry, position = await self._cross_check()
                     if entry is not None:
                         yield Finished(entry)
@@ -116,8 +125,12 @@ class Follower:
                     continue
                 if event.kind not in _UNHEARD:
                     last_heard = event.received
+                self._pushes.note(event)
                 if event.kind == "executing" and event.data.get("node") is None:
                     self.finished_at = event.received
+                    if (pushed := self._pushes.entry()) is not None:
+                        yield Finished(pushed)
+                        return
                     async with contextlib.aclosing(self._history_after_finish()) as steps:
                         async for step in steps:
                             yield step

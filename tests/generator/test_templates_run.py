@@ -61,7 +61,9 @@ def decode(media) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
-async def test_template_runs_and_streams_decodable_media_of_its_declared_type(generator_stub, tmp_path, name):
+async def test_template_runs_and_streams_decodable_media_of_its_declared_type(
+    generator_stub, simulator, tmp_path, name
+):
     template = TEMPLATES[name]
     request = template_request(name, **QUICK.get(name, {}))
     if name == "sd15_img2img":
@@ -86,6 +88,7 @@ async def test_template_runs_and_streams_decodable_media_of_its_declared_type(ge
         assert kind == media.start.media_type, (name, fmt)
     assert result.accepted.template == name
     assert set(result.accepted.parameters) == set(template.parameters) - {"image"}
+    assert simulator.state()["history_reads"] == 0, "its outputs came from the executed pushes"
 
 
 async def test_batch_of_four_images_gives_four_media(generator_stub):
