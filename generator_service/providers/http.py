@@ -47,6 +47,7 @@ class HttpBackend(RemoteBackend):
         self,
         name: str,
         url: str,
+        *,
         key: str,
         capacity: int,
         http_timeout: float,

@@ -64,7 +64,7 @@ class ImagesApiBackend(HttpBackend):
     def __init__(
         self, name: str, url: str, *, key: str, capacity: int, http_timeout: float, model: str = ""
     ) -> None:
-        super().__init__(name, url, key, capacity, http_timeout)
+        super().__init__(name, url, key=key, capacity=capacity, http_timeout=http_timeout)
         self.model = model
         """Replaces the template's model (e.g. the name a compatible server gives its model)."""
 

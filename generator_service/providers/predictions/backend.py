@@ -67,7 +67,9 @@ class PredictionsBackend(HttpBackend):
         poll_max: float = 2.0,
     ) -> None:
         read_timeout = max(http_timeout, prefer_wait + 10.0)
-        super().__init__(name, url, key, capacity, http_timeout, read_timeout)
+        super().__init__(
+            name, url, key=key, capacity=capacity, http_timeout=http_timeout, read_timeout=read_timeout
+        )
         self.prefer_wait, self.poll_initial, self.poll_max = prefer_wait, poll_initial, poll_max
 
     async def cancel(self, provider_id: str) -> bool:
