@@ -48,6 +48,7 @@ from nats.js import errors as js_errors
 from nats.js.kv import KeyValue
 
 from generator_service.journal import Entry, Journal, JournalUnavailable, attached
+from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.generator.journal")
 WRITE_TIMEOUT = 2.0
@@ -134,11 +135,7 @@ class NatsJournal(Journal):
         log.info("journal in NATS (%s), replica %s", self.buckets.prompts, self.instance)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._nc is None:
             return

@@ -35,6 +35,7 @@ from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
 from mediagen.scaffold.callers import Caller
 from mediagen.scaffold.errors import ServiceError, invalid_argument
+from mediagen.tasks import cancel_and_wait
 from mediagen.v1 import gateway_pb2, storage_pb2
 
 log = logging.getLogger("mediagen.gateway.runs")
@@ -87,11 +88,7 @@ class RunEngine:
             self._tasks.append(asyncio.create_task(self._connect(), name="runs-connect"))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         if self._parts is not None:
             with contextlib.suppress(Exception):
                 await self._parts.nc.close()
