@@ -30,3 +30,21 @@ async def test_every_task_is_cancelled_and_has_ended_when_it_returns() -> None:
     assert all(task.done() for task in tasks)
     assert sorted(cleaned) == ["a", "b"]
     assert isinstance(tasks[1].exception(), RuntimeError)
+
+
+async def test_a_closer_told_to_stop_while_it_waits_stops() -> None:
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)  # its own clean-up takes a moment
+            raise
+
+    slow = asyncio.create_task(slow_to_stop())
+    await asyncio.sleep(0)
+    closer = asyncio.create_task(cancel_and_wait([slow]))
+    await asyncio.sleep(0.05)
+    closer.cancel()  # the closer itself is told to stop while it waits
+    await asyncio.wait([closer], timeout=5)
+    assert closer.cancelled(), "the closer's own cancellation was swallowed"
+    await asyncio.wait([slow], timeout=5)

@@ -17,7 +17,6 @@ event is kept. So the log of a run grows with its outputs and media, not with it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js import errors as js_errors
 
 from gateway.runs.jetstream import Layout
+from mediagen.tasks import cancel_and_wait
 from mediagen.v1 import gateway_pb2
 
 log = logging.getLogger("mediagen.gateway.runs")
@@ -120,9 +120,7 @@ class Outbox:
         await self._idle.wait()
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait([self._task])
 
     async def _drain(self) -> None:
         while True:
