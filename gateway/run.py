@@ -28,6 +28,7 @@ from gateway.output import OutputEnded, OutputRunner
 from gateway.peers import Peers
 from gateway.settings import GatewaySettings
 from mediagen.scaffold import tracing
+from mediagen.tasks import cancel_and_wait
 from mediagen.v1 import common_pb2, gateway_pb2, storage_pb2
 
 State = gateway_pb2.OutputState
@@ -86,10 +87,8 @@ async def run_outputs(
             yield event
         outcomes = await driver
     finally:
-        driver.cancel()
         created.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await driver
+        await cancel_and_wait([driver])
     yield gateway_pb2.GatewayEvent(run_completed=summary(run_id, outcomes, time.monotonic() - started))
 
 

@@ -36,6 +36,7 @@ from gateway.errors import peer_error
 from gateway.peers import PutMedia
 from mediagen.rules import PUT_REFUSED_METADATA_KEY
 from mediagen.scaffold.errors import ServiceError
+from mediagen.tasks import cancel_and_wait
 from mediagen.v1 import storage_pb2
 
 REFUSED = PUT_REFUSED_METADATA_KEY
@@ -85,8 +86,7 @@ class MediaUpload:
         self._call.cancel()
         self._result.cancel()
         self._watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._result
+        await cancel_and_wait([self._result])
 
     async def _requests(self) -> AsyncIterator[Part]:
         closed = asyncio.ensure_future(self._closed.wait())

@@ -16,6 +16,7 @@ import contextlib
 
 from generator_service.comfy.client import BackendUnreachable, ComfyClient
 from generator_service.comfy.events import Event
+from mediagen.tasks import cancel_and_wait
 
 POSITION = "queue_position"
 """Pseudo-event kind: ``data["position"]`` jobs are ahead of the prompt (a lookup's answer)."""
@@ -33,9 +34,7 @@ class PositionLookup:
 
     async def close(self) -> None:
         if self._lookup is not None:
-            self._lookup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lookup
+            await cancel_and_wait([self._lookup])
 
     async def _look_up(self) -> None:
         with contextlib.suppress(BackendUnreachable):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from generator_service import launcher
 from generator_service.job_files import JobFiles
+from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.generator.process")
 output_log = logging.getLogger("mediagen.generator.comfyui")
@@ -228,9 +229,7 @@ class ManagedProcess:
     async def stop(self) -> None:
         """Stop supervising, then end the process: SIGTERM, SIGKILL after ``stop_wait`` seconds."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         await self._terminate()
         await self._drain_relay()

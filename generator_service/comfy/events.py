@@ -23,6 +23,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from mediagen.tasks import cancel_and_wait
+
 log = logging.getLogger("mediagen.generator.events")
 
 WS_UP = "ws_up"
@@ -62,9 +64,7 @@ class EventStream:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         self._connected.clear()
 

@@ -10,12 +10,13 @@ orchestrator stops routing to it without waiting for the next round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
+
+from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.health")
 
@@ -72,9 +73,7 @@ class HealthMonitor:
         """NOT_SERVING from now on, so load balancers drain us before we stop."""
         self._shutting_down = True
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         await self.servicer.enter_graceful_shutdown()
 
     async def _loop(self) -> None:

@@ -11,7 +11,6 @@ finish within the grace period, then closes the service's clients.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -32,6 +31,7 @@ from mediagen.scaffold.logging import configure_logging
 from mediagen.scaffold.memory import tune_allocator
 from mediagen.scaffold.metrics import MetricsEndpoint
 from mediagen.scaffold.settings import ServerSettings
+from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.server")
 
@@ -185,9 +185,6 @@ async def serve(build: Callable[[SettingsT], Awaitable[ServiceSpec]], settings: 
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down, grace %.1fs", running.grace)
     await running.stop()
-    for task in (waiter, stopper):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait([waiter, stopper])
     tracing.shutdown()
     print(f"mediagen-{spec.name} stopped", file=sys.stderr, flush=True)

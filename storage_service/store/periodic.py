@@ -7,10 +7,11 @@ the health check's to report, and upkeep simply resumes when it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.storage.upkeep")
 
@@ -23,9 +24,7 @@ class Periodic:
         self._task = asyncio.create_task(self._loop(), name=what)
 
     async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait([self._task])
 
     async def _loop(self) -> None:
         while True:
