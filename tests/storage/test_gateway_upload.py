@@ -34,12 +34,23 @@ CHUNK = MiB
 
 
 async def upload_until_minio_dies(
-    upload: MediaUpload, data: bytes, kill_after: int, kill: asyncio.Future[None]
+    upload: MediaUpload,
+    data: bytes,
+    kill_after: int,
+    kill: asyncio.Future[None],
+    killed: asyncio.Future[None],
 ) -> storage_pb2.MediaRecord:
+    """Send every chunk, racing the kill; finish only once MinIO is surely dead.
+
+    Where the kill lands among the chunks varies per round; the finish always comes
+    after it, so a fast machine cannot complete the upload before MinIO dies and
+    every round must end UNAVAILABLE.
+    """
     for sent, at in enumerate(range(0, len(data), CHUNK)):
         if sent == kill_after:
             kill.set_result(None)
         await upload.send(data[at : at + CHUNK])
+    await killed
     return await upload.finish(len(data), hashlib.sha256(data).hexdigest())
 
 
@@ -66,7 +77,9 @@ async def test_minio_killed_mid_upload_is_always_unavailable(own_minio: LocalMin
 
             killing = asyncio.ensure_future(kill_minio(own_minio, kill, delay=0.01 * round_))
             try:
-                await upload_until_minio_dies(upload, data, kill_after=1 + 2 * round_, kill=kill)
+                await upload_until_minio_dies(
+                    upload, data, kill_after=1 + 2 * round_, kill=kill, killed=killing
+                )
                 codes.append("OK")
             except ServiceError as exc:
                 codes.append(exc.code.name)
