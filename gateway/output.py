@@ -5,7 +5,10 @@ progress) and every media file goes into its own PutMedia call. This loop is
 the only place a generator call is retried (the channel never retries it), and
 only on an explicit refusal: a status whose reason says nothing was queued
 (``BACKENDS_FULL``, ``NO_BACKEND``; see ``refused_before_start``), asked again
-until a place is free within the caller's deadline (:class:`PlaceWait`). A bare
+until a place is free within the caller's deadline (:class:`PlaceWait`). Each call
+tells the generator how much of that wait is left (``place_wait``), so a generator whose
+backends are full holds the call until a place frees rather than refusing it each second
+and being asked again; a refusal then means "no room here within the wait". A bare
 RESOURCE_EXHAUSTED or UNAVAILABLE may come after the job was queued (a message
 over a size limit, a connection lost), so it is never retried: a job must not
 run twice. Once accepted, a failure ends this output only; the
@@ -152,6 +155,9 @@ class OutputRunner:
         deadline = time.monotonic() + timeout + self._settings.transfer_allowance
         waiting = PlaceWait(self._settings, min(deadline, time.monotonic() + self._start_wait))
         while True:
+            # The generator holds the call while its backends are full, as long as this output
+            # would go on asking: one waiting call instead of a refusal and a new call each second.
+            request.place_wait.FromNanoseconds(int(max(waiting.left(), 0.001) * 1e9))
             try:
                 async with contextlib.aclosing(self._attempt(request, deadline, transfer)) as events:
                     async for event in events:
@@ -202,11 +208,15 @@ class PlaceWait:
         self._backoff = settings.retry_backoff
         self._max = settings.retry_backoff_max
 
+    def left(self) -> float:
+        """Seconds of waiting left (may be negative)."""
+        return self._until - time.monotonic()
+
     def next_pause(self, caller_remaining: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when waiting is over."""
         pause = _JITTER.uniform(0.5, 1.0) * min(self._backoff, self._max)
         self._backoff *= 2
-        left = self._until - time.monotonic()
+        left = self.left()
         if caller_remaining is not None:
             left = min(left, caller_remaining)
         return pause if pause < left else None

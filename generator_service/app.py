@@ -58,7 +58,7 @@ async def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         remote = build_remote(settings.backends, settings.http_timeout)
         kinds = {backend.kind for backend in remote}
         providers = {n: t for n, t in load_provider_templates(PROVIDER_TEMPLATES).items() if t.kind in kinds}
-        pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend, settings.place_wait_seconds)
+        pool = BackendPool([*comfy, *remote], settings.max_queue_per_backend)
         servicer = GeneratorServicer(
             settings, pool, templates if comfy else {}, job_limits(settings), providers
         )
@@ -104,6 +104,7 @@ def job_limits(settings: GeneratorSettings) -> JobLimits:
         poll_interval=settings.poll_interval,
         backend_lost=settings.backend_lost_seconds,
         history_retry=settings.history_retry_seconds,
+        position_interval=settings.queue_position_interval_seconds,
     )
     return JobLimits(
         follow=follow,

@@ -10,8 +10,9 @@ A job goes to the up backend with the shortest queue, ready ones first (one plac
 whose socket is still reconnecting waits ``connect_wait`` for it): the other callers' prompts in
 ComfyUI's queue plus every job of this generator there (so jobs still uploading or downloading
 count too, and our queued prompts count once, not twice). When every backend is at the limit
-a job waits for one of ours to free a place, first come first served, for at most
-``place_wait_seconds`` (and never past its call's deadline); then its caller is told
+a job waits for one of ours to free a place, first come first served, for as long as its
+request's ``place_wait`` asks (``place_wait_seconds`` when it does not say, capped at
+``max_place_wait_seconds``, never past its call's deadline); then its caller is told
 RESOURCE_EXHAUSTED, so it can go elsewhere instead of waiting here longer. Waiting here
 rather than asking again means a freed place is taken at once, and the refusals (each a
 whole call to check and answer) are few.
@@ -41,6 +42,7 @@ from generator_service.recovery import recover
 from mediagen.scaffold import ServiceError
 from mediagen.scaffold.health import HealthMonitor
 from mediagen.scaffold.metrics import BACKEND_UP, QUEUE_DEPTH
+from mediagen.tasks import cancel_and_wait
 from mediagen.v1 import generator_pb2
 
 log = logging.getLogger("mediagen.generator.backends")
@@ -191,16 +193,17 @@ class Backend:
 
 
 PoolMember = Backend | RemoteBackend
-PLACE_RECHECK = 0.25
-"""Seconds between looks at the backends while waiting for a place without being woken."""
+PLACE_RECHECK = 1.0
+"""Seconds between looks at the backends while waiting for a place without being woken (by a
+release or a status push): covers a place freed while a backend's event socket was down."""
 
 
 class BackendPool:
-    def __init__(self, backends: Sequence[PoolMember], max_queue: int, place_wait: float = 0.0) -> None:
+    def __init__(self, backends: Sequence[PoolMember], max_queue: int) -> None:
         self.backends = list(backends)
         self._max_queue = max_queue
-        self._place_wait = place_wait
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._push_watchers: list[asyncio.Task[None]] = []
         self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
@@ -208,6 +211,7 @@ class BackendPool:
         comfy = [b for b in self.backends if isinstance(b, Backend)]
         for backend in comfy:
             backend.events.start()
+            self._push_watchers.append(asyncio.create_task(self._wake_on_pushes(backend)))
             if backend.process:
                 backend.process.start(backend.client.system_stats, self._notifier(backend))
         await asyncio.gather(*(b.check() for b in self.backends if b.process is None))
@@ -262,11 +266,13 @@ class BackendPool:
         best.active += 1
         return best
 
-    async def acquire_waiting(self, kind: BackendKind, deadline: float | None = None) -> PoolMember:
-        """:meth:`acquire_kind`, waiting up to ``place_wait`` (and until ``deadline``, loop time)
+    async def acquire_waiting(
+        self, kind: BackendKind, *, wait: float, deadline: float | None = None
+    ) -> PoolMember:
+        """:meth:`acquire_kind`, waiting up to ``wait`` seconds (and until ``deadline``, loop time)
         for a place when every backend of ``kind`` is full, in turn with the other waiters."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + self._place_wait
+        until = loop.time() + wait
         if deadline is not None:
             until = min(until, deadline)
         if not self._waiting:
@@ -305,6 +311,19 @@ class BackendPool:
                 if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or loop.time() >= until:
                     raise
 
+    async def _wake_on_pushes(self, backend: Backend) -> None:
+        """Wake the first waiter when a status push leaves ``backend`` room.
+
+        ComfyUI's queue count gives a finished prompt's place back only with its next push,
+        a moment after the release that woke a waiter for it; and other callers' prompts leave
+        its queue without any release here. Each push is the moment such a place frees, so
+        waiters need not look again and again on a timer to find it.
+        """
+        async for _ in backend.events.status_pushes():
+            if backend.up:
+                for _room in range(min(self._limit(backend) - backend.load, len(self._waiting))):
+                    self._wake_next()
+
     def _has_room(self, *, other_than: BackendKind) -> bool:
         """Whether a backend of another kind than ``other_than`` could take a job now.
 
@@ -312,8 +331,9 @@ class BackendPool:
         own kind that was taken meanwhile, or that ComfyUI's queue count has not yet given back
         (its status push comes a moment after the prompt's end), is no reason to wake the next
         waiter: that one would find the same and wake the next, and the waiters would wake each
-        other in a loop until the push came. The recheck every ``PLACE_RECHECK`` covers a place
-        that frees without a release.
+        other in a loop until the push came: the push wakes a waiter itself
+        (:meth:`_wake_on_pushes`), and the recheck every ``PLACE_RECHECK`` covers a place that
+        frees while the event socket is down.
         """
         return any(b.kind is not other_than and b.up and b.load < self._limit(b) for b in self.backends)
 
@@ -341,4 +361,6 @@ class BackendPool:
         await asyncio.gather(*(b.stop_process() for b in self.backends if isinstance(b, Backend)))
 
     async def close(self) -> None:
+        await cancel_and_wait(self._push_watchers)
+        self._push_watchers.clear()
         await asyncio.gather(*(b.close() for b in self.backends))

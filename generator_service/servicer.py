@@ -70,7 +70,9 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             provider_workflow = provider_templates.check_job(request, provider)
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
             try:
-                remote = await self._pool.acquire_waiting(provider.kind, deadline)
+                remote = await self._pool.acquire_waiting(
+                    provider.kind, wait=self._place_wait(request), deadline=deadline
+                )
             except ServiceError as exc:
                 raise failures.refused_before_start(exc) from None
             assert isinstance(remote, RemoteBackend)
@@ -80,7 +82,9 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             workflow = workflows.check_job(request, self._templates, await self._nodes_for(request))
             deadline = asyncio.get_running_loop().time() + self._time_limit(request, context)
             try:
-                placed = await self._pool.acquire_waiting(BackendKind.COMFYUI, deadline)
+                placed = await self._pool.acquire_waiting(
+                    BackendKind.COMFYUI, wait=self._place_wait(request), deadline=deadline
+                )
             except ServiceError as exc:
                 raise failures.refused_before_start(exc) from None
             assert isinstance(placed, Backend)
@@ -100,6 +104,12 @@ class GeneratorServicer(generator_pb2_grpc.GeneratorServiceServicer):
             raise
         finally:
             self._pool.release(backend)
+
+    def _place_wait(self, request: generator_pb2.GenerateRequest) -> float:
+        """How long the job may wait for a place: what its caller asked (the setting's default
+        when it did not say), at most ``max_place_wait_seconds``."""
+        asked = duration_seconds(request.place_wait) or self._settings.place_wait_seconds
+        return min(asked, self._settings.max_place_wait_seconds)
 
     def _time_limit(
         self, request: generator_pb2.GenerateRequest, context: aio.ServicerContext[Any, Any]

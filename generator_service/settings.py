@@ -67,13 +67,32 @@ class GeneratorSettings(ServerSettings):
         le=60,
         description=(
             "how long a job waits here for a place when every backend is full before it is refused "
-            "BACKENDS_FULL (so that its caller may try another replica); never past the call's deadline"
+            "BACKENDS_FULL (so that its caller may try another replica), when its request sets no "
+            "place_wait; never past the call's deadline"
+        ),
+    )
+    max_place_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description=(
+            "cap on a request's place_wait: a caller waiting this long at one replica is refused, "
+            "so it may find room at another"
         ),
     )
     watchdog_quiet_seconds: float = Field(
         default=5.0, gt=0, description="cross-check /queue and /history after this much silence"
     )
     poll_interval: float = Field(default=0.5, gt=0, description="polling period while events are missing")
+    queue_position_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description=(
+            "a waiting job's queue position is looked up and reported at most about once per this "
+            "many seconds (the newest position always follows)"
+        ),
+    )
     backend_lost_seconds: float = Field(
         default=3.0, gt=0, description="a job whose backend stays unreachable this long fails UNAVAILABLE"
     )

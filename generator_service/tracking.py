@@ -40,6 +40,8 @@ class FollowLimits:
     poll_interval: float
     backend_lost: float
     history_retry: float
+    position_interval: float
+    """At most about one queue position lookup (and report) per this many seconds per prompt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ class Follower:
         # When the backend finished: the completion push's arrival when there was one, not when
         # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
-        self._positions = PositionLookup(client, ids.prompt_id, inbox)
+        self._positions = PositionLookup(client, ids.prompt_id, inbox, interval=limits.position_interval)
         self._reported_position = 0
         """The queue position last reported to the caller (0: none yet)."""
         self._pushes = PushedOutcome(ids.prompt_id, graph, include_previews=include_previews)

@@ -22,7 +22,7 @@ from generator_service import graphcheck
 from generator_service.inputs import kind_problem
 from generator_service.templates import Parameter, Target, Template, check_value
 from mediagen.params import Scalar, from_value
-from mediagen.rules import timeout_problem
+from mediagen.rules import place_wait_problem, timeout_problem
 from mediagen.scaffold import FieldViolation, ServiceError
 from mediagen.scaffold.errors import MAX_DESCRIPTION_BYTES, bounded, invalid_argument
 from mediagen.v1 import generator_pb2
@@ -70,6 +70,8 @@ def checked(request: generator_pb2.GenerateRequest, resolve_workflow: Callable[[
     workflow's are reported together, so a caller fixes everything in one round.
     """
     problems = [FieldViolation("timeout", why)] if (why := timeout_problem(request.timeout)) else []
+    if why := place_wait_problem(request.place_wait):
+        problems.append(FieldViolation("place_wait", why))
     try:
         workflow = resolve_workflow()
     except ServiceError as exc:

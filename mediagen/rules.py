@@ -53,6 +53,13 @@ def timeout_problem(timeout: duration_pb2.Duration) -> str:
     return ""
 
 
+def place_wait_problem(place_wait: duration_pb2.Duration) -> str:
+    """Zero means "the default"; a longer wait than the service allows is capped, not refused."""
+    if place_wait.seconds < 0 or place_wait.nanos < 0:
+        return "must not be negative"
+    return ""
+
+
 def number_problem(value: float) -> str:
     """NaN and infinities are not values any workflow can use (and JSON cannot carry them)."""
     return "" if math.isfinite(value) else "must be a finite number"

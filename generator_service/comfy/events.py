@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class EventStream:
         self._subscribers: dict[str, asyncio.Queue[Event]] = {}
         self._connected = asyncio.Event()
         self._wake = asyncio.Event()
+        self._status_pushed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
         self.client_id = ""
@@ -77,6 +79,14 @@ class EventStream:
     def reconnect_soon(self) -> None:
         """The backend answers again: end the backoff pause (no effect while connected)."""
         self._wake.set()
+
+    async def status_pushes(self) -> AsyncIterator[int]:
+        """The backend's queue count after each ``status`` push, for one reader (the backend
+        pool: a push may give back a place); pushes that come while it is busy are read as one."""
+        while True:
+            await self._status_pushed.wait()
+            self._status_pushed.clear()
+            yield self.queue_remaining
 
     def subscribe(self, prompt_id: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -136,6 +146,7 @@ class EventStream:
             info = data.get("status", {}).get("exec_info", {})
             self.queue_remaining = int(info.get("queue_remaining", self.queue_remaining))
             self.broadcast("status", queue_remaining=self.queue_remaining)
+            self._status_pushed.set()
             return
         queue = self._subscribers.get(str(data.get("prompt_id", "")))
         if queue is not None:

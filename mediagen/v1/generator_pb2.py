@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from mediagen.v1 import common_pb2 as mediagen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmediagen/v1/generator.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x18mediagen/v1/common.proto\"r\n\x0eParameterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"?\n\nInputMedia\x12\x11\n\tparameter\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x98\x02\n\x0cWorkflowSpec\x12\x12\n\x08template\x18\x01 \x01(\tH\x00\x12\x18\n\x0eraw_graph_json\x18\x02 \x01(\tH\x00\x12=\n\nparameters\x18\x03 \x03(\x0b\x32).mediagen.v1.WorkflowSpec.ParametersEntry\x12\'\n\x06inputs\x18\x04 \x03(\x0b\x32\x17.mediagen.v1.InputMedia\x12\x18\n\x10include_previews\x18\x05 \x01(\x08\x1aN\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue:\x02\x38\x01\x42\x08\n\x06source\"~\n\x0fGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x08workflow\x18\x02 \x01(\x0b\x32\x19.mediagen.v1.WorkflowSpec\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd7\x02\n\rGenerateEvent\x12)\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x15.mediagen.v1.AcceptedH\x00\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.ProgressH\x00\x12.\n\x0bmedia_start\x18\x03 \x01(\x0b\x32\x17.mediagen.v1.MediaStartH\x00\x12.\n\x0bmedia_chunk\x18\x04 \x01(\x0b\x32\x17.mediagen.v1.MediaChunkH\x00\x12*\n\tmedia_end\x18\x05 \x01(\x0b\x32\x15.mediagen.v1.MediaEndH\x00\x12+\n\tcompleted\x18\x06 \x01(\x0b\x32\x16.mediagen.v1.CompletedH\x00\x12.\n\x0bmedia_whole\x18\x07 \x01(\x0b\x32\x17.mediagen.v1.MediaWholeH\x00\x42\x07\n\x05\x65vent\"\xf1\x01\n\x08\x41\x63\x63\x65pted\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x16\n\x0equeue_position\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x39\n\nparameters\x18\x06 \x03(\x0b\x32%.mediagen.v1.Accepted.ParametersEntry\x1aN\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue:\x02\x38\x01\"\xa4\x01\n\nMediaStart\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\nmedia_type\x18\x02 \x01(\x0e\x32\x16.mediagen.v1.MediaType\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x10\n\x08\x66ilename\x18\x05 \x01(\t\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12\x15\n\rexpected_size\x18\x07 \x01(\x04\")\n\nMediaChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"=\n\x08MediaEnd\x12\r\n\x05index\x18\x01 \x01(\r\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"R\n\nMediaWhole\x12&\n\x05start\x18\x01 \x01(\x0b\x32\x17.mediagen.v1.MediaStart\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"j\n\tCompleted\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x13\n\x0bmedia_count\x18\x02 \x01(\r\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\x12%\n\x07timings\x18\x04 \x01(\x0b\x32\x14.mediagen.v1.Timings\"F\n\x18ValidateWorkflowsRequest\x12*\n\x04jobs\x18\x01 \x03(\x0b\x32\x1c.mediagen.v1.GenerateRequest\"J\n\x19ValidateWorkflowsResponse\x12-\n\nviolations\x18\x01 \x03(\x0b\x32\x19.mediagen.v1.JobViolation\"E\n\x0cJobViolation\x12\x11\n\tjob_index\x18\x01 \x01(\r\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\x16\n\x14ListWorkflowsRequest\"I\n\x15ListWorkflowsResponse\x12\x30\n\ttemplates\x18\x01 \x03(\x0b\x32\x1d.mediagen.v1.WorkflowTemplate\"\xa8\x01\n\x10WorkflowTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x0bmedia_types\x18\x03 \x03(\x0e\x32\x16.mediagen.v1.MediaType\x12.\n\nparameters\x18\x04 \x03(\x0b\x32\x1a.mediagen.v1.ParameterSpec\x12\x14\n\x0c\x62\x61\x63kend_kind\x18\x05 \x01(\t\"\xf7\x01\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.mediagen.v1.ParameterType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x32\n\rdefault_value\x18\x05 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue\x12\x14\n\x07minimum\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07\x63hoices\x18\x08 \x03(\tB\n\n\x08_minimumB\n\n\x08_maximum\"\x19\n\x17GetBackendStatusRequest\"H\n\x18GetBackendStatusResponse\x12,\n\x08\x62\x61\x63kends\x18\x01 \x03(\x0b\x32\x1a.mediagen.v1.BackendStatus\"\xd9\x01\n\rBackendStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\n\n\x02up\x18\x03 \x01(\x08\x12\x0f\n\x07managed\x18\x04 \x01(\x08\x12\x15\n\rqueue_running\x18\x05 \x01(\r\x12\x15\n\rqueue_pending\x18\x06 \x01(\r\x12\x19\n\x11running_prompt_id\x18\x07 \x01(\t\x12\x13\n\x0b\x61\x63tive_jobs\x18\x08 \x01(\r\x12\x10\n\x08restarts\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x0c\n\x04kind\x18\x0b \x01(\t*\xaf\x01\n\rParameterType\x12\x1e\n\x1aPARAMETER_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PARAMETER_TYPE_STRING\x10\x01\x12\x16\n\x12PARAMETER_TYPE_INT\x10\x02\x12\x18\n\x14PARAMETER_TYPE_FLOAT\x10\x03\x12\x17\n\x13PARAMETER_TYPE_BOOL\x10\x04\x12\x18\n\x14PARAMETER_TYPE_IMAGE\x10\x05\x32\xf7\x02\n\x10GeneratorService\x12\x46\n\x08Generate\x12\x1c.mediagen.v1.GenerateRequest\x1a\x1a.mediagen.v1.GenerateEvent0\x01\x12\x62\n\x11ValidateWorkflows\x12%.mediagen.v1.ValidateWorkflowsRequest\x1a&.mediagen.v1.ValidateWorkflowsResponse\x12V\n\rListWorkflows\x12!.mediagen.v1.ListWorkflowsRequest\x1a\".mediagen.v1.ListWorkflowsResponse\x12_\n\x10GetBackendStatus\x12$.mediagen.v1.GetBackendStatusRequest\x1a%.mediagen.v1.GetBackendStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmediagen/v1/generator.proto\x12\x0bmediagen.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x18mediagen/v1/common.proto\"r\n\x0eParameterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"?\n\nInputMedia\x12\x11\n\tparameter\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x98\x02\n\x0cWorkflowSpec\x12\x12\n\x08template\x18\x01 \x01(\tH\x00\x12\x18\n\x0eraw_graph_json\x18\x02 \x01(\tH\x00\x12=\n\nparameters\x18\x03 \x03(\x0b\x32).mediagen.v1.WorkflowSpec.ParametersEntry\x12\'\n\x06inputs\x18\x04 \x03(\x0b\x32\x17.mediagen.v1.InputMedia\x12\x18\n\x10include_previews\x18\x05 \x01(\x08\x1aN\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue:\x02\x38\x01\x42\x08\n\x06source\"\xad\x01\n\x0fGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x08workflow\x18\x02 \x01(\x0b\x32\x19.mediagen.v1.WorkflowSpec\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nplace_wait\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd7\x02\n\rGenerateEvent\x12)\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x15.mediagen.v1.AcceptedH\x00\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x15.mediagen.v1.ProgressH\x00\x12.\n\x0bmedia_start\x18\x03 \x01(\x0b\x32\x17.mediagen.v1.MediaStartH\x00\x12.\n\x0bmedia_chunk\x18\x04 \x01(\x0b\x32\x17.mediagen.v1.MediaChunkH\x00\x12*\n\tmedia_end\x18\x05 \x01(\x0b\x32\x15.mediagen.v1.MediaEndH\x00\x12+\n\tcompleted\x18\x06 \x01(\x0b\x32\x16.mediagen.v1.CompletedH\x00\x12.\n\x0bmedia_whole\x18\x07 \x01(\x0b\x32\x17.mediagen.v1.MediaWholeH\x00\x42\x07\n\x05\x65vent\"\xf1\x01\n\x08\x41\x63\x63\x65pted\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x16\n\x0equeue_position\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x39\n\nparameters\x18\x06 \x03(\x0b\x32%.mediagen.v1.Accepted.ParametersEntry\x1aN\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue:\x02\x38\x01\"\xa4\x01\n\nMediaStart\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\nmedia_type\x18\x02 \x01(\x0e\x32\x16.mediagen.v1.MediaType\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x10\n\x08\x66ilename\x18\x05 \x01(\t\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12\x15\n\rexpected_size\x18\x07 \x01(\x04\")\n\nMediaChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"=\n\x08MediaEnd\x12\r\n\x05index\x18\x01 \x01(\r\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"R\n\nMediaWhole\x12&\n\x05start\x18\x01 \x01(\x0b\x32\x17.mediagen.v1.MediaStart\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"j\n\tCompleted\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x13\n\x0bmedia_count\x18\x02 \x01(\r\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\x12%\n\x07timings\x18\x04 \x01(\x0b\x32\x14.mediagen.v1.Timings\"F\n\x18ValidateWorkflowsRequest\x12*\n\x04jobs\x18\x01 \x03(\x0b\x32\x1c.mediagen.v1.GenerateRequest\"J\n\x19ValidateWorkflowsResponse\x12-\n\nviolations\x18\x01 \x03(\x0b\x32\x19.mediagen.v1.JobViolation\"E\n\x0cJobViolation\x12\x11\n\tjob_index\x18\x01 \x01(\r\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\x16\n\x14ListWorkflowsRequest\"I\n\x15ListWorkflowsResponse\x12\x30\n\ttemplates\x18\x01 \x03(\x0b\x32\x1d.mediagen.v1.WorkflowTemplate\"\xa8\x01\n\x10WorkflowTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x0bmedia_types\x18\x03 \x03(\x0e\x32\x16.mediagen.v1.MediaType\x12.\n\nparameters\x18\x04 \x03(\x0b\x32\x1a.mediagen.v1.ParameterSpec\x12\x14\n\x0c\x62\x61\x63kend_kind\x18\x05 \x01(\t\"\xf7\x01\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.mediagen.v1.ParameterType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x32\n\rdefault_value\x18\x05 \x01(\x0b\x32\x1b.mediagen.v1.ParameterValue\x12\x14\n\x07minimum\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07\x63hoices\x18\x08 \x03(\tB\n\n\x08_minimumB\n\n\x08_maximum\"\x19\n\x17GetBackendStatusRequest\"H\n\x18GetBackendStatusResponse\x12,\n\x08\x62\x61\x63kends\x18\x01 \x03(\x0b\x32\x1a.mediagen.v1.BackendStatus\"\xd9\x01\n\rBackendStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\n\n\x02up\x18\x03 \x01(\x08\x12\x0f\n\x07managed\x18\x04 \x01(\x08\x12\x15\n\rqueue_running\x18\x05 \x01(\r\x12\x15\n\rqueue_pending\x18\x06 \x01(\r\x12\x19\n\x11running_prompt_id\x18\x07 \x01(\t\x12\x13\n\x0b\x61\x63tive_jobs\x18\x08 \x01(\r\x12\x10\n\x08restarts\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x0c\n\x04kind\x18\x0b \x01(\t*\xaf\x01\n\rParameterType\x12\x1e\n\x1aPARAMETER_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PARAMETER_TYPE_STRING\x10\x01\x12\x16\n\x12PARAMETER_TYPE_INT\x10\x02\x12\x18\n\x14PARAMETER_TYPE_FLOAT\x10\x03\x12\x17\n\x13PARAMETER_TYPE_BOOL\x10\x04\x12\x18\n\x14PARAMETER_TYPE_IMAGE\x10\x05\x32\xf7\x02\n\x10GeneratorService\x12\x46\n\x08Generate\x12\x1c.mediagen.v1.GenerateRequest\x1a\x1a.mediagen.v1.GenerateEvent0\x01\x12\x62\n\x11ValidateWorkflows\x12%.mediagen.v1.ValidateWorkflowsRequest\x1a&.mediagen.v1.ValidateWorkflowsResponse\x12V\n\rListWorkflows\x12!.mediagen.v1.ListWorkflowsRequest\x1a\".mediagen.v1.ListWorkflowsResponse\x12_\n\x10GetBackendStatus\x12$.mediagen.v1.GetBackendStatusRequest\x1a%.mediagen.v1.GetBackendStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWSPEC_PARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_ACCEPTED_PARAMETERSENTRY']._loaded_options = None
   _globals['_ACCEPTED_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_PARAMETERTYPE']._serialized_start=2810
-  _globals['_PARAMETERTYPE']._serialized_end=2985
+  _globals['_PARAMETERTYPE']._serialized_start=2858
+  _globals['_PARAMETERTYPE']._serialized_end=3033
   _globals['_PARAMETERVALUE']._serialized_start=102
   _globals['_PARAMETERVALUE']._serialized_end=216
   _globals['_INPUTMEDIA']._serialized_start=218
@@ -47,44 +47,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWSPEC']._serialized_end=564
   _globals['_WORKFLOWSPEC_PARAMETERSENTRY']._serialized_start=476
   _globals['_WORKFLOWSPEC_PARAMETERSENTRY']._serialized_end=554
-  _globals['_GENERATEREQUEST']._serialized_start=566
-  _globals['_GENERATEREQUEST']._serialized_end=692
-  _globals['_GENERATEEVENT']._serialized_start=695
-  _globals['_GENERATEEVENT']._serialized_end=1038
-  _globals['_ACCEPTED']._serialized_start=1041
-  _globals['_ACCEPTED']._serialized_end=1282
+  _globals['_GENERATEREQUEST']._serialized_start=567
+  _globals['_GENERATEREQUEST']._serialized_end=740
+  _globals['_GENERATEEVENT']._serialized_start=743
+  _globals['_GENERATEEVENT']._serialized_end=1086
+  _globals['_ACCEPTED']._serialized_start=1089
+  _globals['_ACCEPTED']._serialized_end=1330
   _globals['_ACCEPTED_PARAMETERSENTRY']._serialized_start=476
   _globals['_ACCEPTED_PARAMETERSENTRY']._serialized_end=554
-  _globals['_MEDIASTART']._serialized_start=1285
-  _globals['_MEDIASTART']._serialized_end=1449
-  _globals['_MEDIACHUNK']._serialized_start=1451
-  _globals['_MEDIACHUNK']._serialized_end=1492
-  _globals['_MEDIAEND']._serialized_start=1494
-  _globals['_MEDIAEND']._serialized_end=1555
-  _globals['_MEDIAWHOLE']._serialized_start=1557
-  _globals['_MEDIAWHOLE']._serialized_end=1639
-  _globals['_COMPLETED']._serialized_start=1641
-  _globals['_COMPLETED']._serialized_end=1747
-  _globals['_VALIDATEWORKFLOWSREQUEST']._serialized_start=1749
-  _globals['_VALIDATEWORKFLOWSREQUEST']._serialized_end=1819
-  _globals['_VALIDATEWORKFLOWSRESPONSE']._serialized_start=1821
-  _globals['_VALIDATEWORKFLOWSRESPONSE']._serialized_end=1895
-  _globals['_JOBVIOLATION']._serialized_start=1897
-  _globals['_JOBVIOLATION']._serialized_end=1966
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1968
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1990
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1992
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2065
-  _globals['_WORKFLOWTEMPLATE']._serialized_start=2068
-  _globals['_WORKFLOWTEMPLATE']._serialized_end=2236
-  _globals['_PARAMETERSPEC']._serialized_start=2239
-  _globals['_PARAMETERSPEC']._serialized_end=2486
-  _globals['_GETBACKENDSTATUSREQUEST']._serialized_start=2488
-  _globals['_GETBACKENDSTATUSREQUEST']._serialized_end=2513
-  _globals['_GETBACKENDSTATUSRESPONSE']._serialized_start=2515
-  _globals['_GETBACKENDSTATUSRESPONSE']._serialized_end=2587
-  _globals['_BACKENDSTATUS']._serialized_start=2590
-  _globals['_BACKENDSTATUS']._serialized_end=2807
-  _globals['_GENERATORSERVICE']._serialized_start=2988
-  _globals['_GENERATORSERVICE']._serialized_end=3363
+  _globals['_MEDIASTART']._serialized_start=1333
+  _globals['_MEDIASTART']._serialized_end=1497
+  _globals['_MEDIACHUNK']._serialized_start=1499
+  _globals['_MEDIACHUNK']._serialized_end=1540
+  _globals['_MEDIAEND']._serialized_start=1542
+  _globals['_MEDIAEND']._serialized_end=1603
+  _globals['_MEDIAWHOLE']._serialized_start=1605
+  _globals['_MEDIAWHOLE']._serialized_end=1687
+  _globals['_COMPLETED']._serialized_start=1689
+  _globals['_COMPLETED']._serialized_end=1795
+  _globals['_VALIDATEWORKFLOWSREQUEST']._serialized_start=1797
+  _globals['_VALIDATEWORKFLOWSREQUEST']._serialized_end=1867
+  _globals['_VALIDATEWORKFLOWSRESPONSE']._serialized_start=1869
+  _globals['_VALIDATEWORKFLOWSRESPONSE']._serialized_end=1943
+  _globals['_JOBVIOLATION']._serialized_start=1945
+  _globals['_JOBVIOLATION']._serialized_end=2014
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=2016
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=2038
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=2040
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2113
+  _globals['_WORKFLOWTEMPLATE']._serialized_start=2116
+  _globals['_WORKFLOWTEMPLATE']._serialized_end=2284
+  _globals['_PARAMETERSPEC']._serialized_start=2287
+  _globals['_PARAMETERSPEC']._serialized_end=2534
+  _globals['_GETBACKENDSTATUSREQUEST']._serialized_start=2536
+  _globals['_GETBACKENDSTATUSREQUEST']._serialized_end=2561
+  _globals['_GETBACKENDSTATUSRESPONSE']._serialized_start=2563
+  _globals['_GETBACKENDSTATUSRESPONSE']._serialized_end=2635
+  _globals['_BACKENDSTATUS']._serialized_start=2638
+  _globals['_BACKENDSTATUS']._serialized_end=2855
+  _globals['_GENERATORSERVICE']._serialized_start=3036
+  _globals['_GENERATORSERVICE']._serialized_end=3411
 # @@protoc_insertion_point(module_scope)

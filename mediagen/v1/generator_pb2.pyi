@@ -190,6 +190,7 @@ class GenerateRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     WORKFLOW_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    PLACE_WAIT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The caller's id for this request; it is logged and echoed in errors."""
     @_builtins.property
@@ -200,16 +201,25 @@ class GenerateRequest(_message.Message):
         applies; zero means the service default, and the service caps it.
         """
 
+    @_builtins.property
+    def place_wait(self) -> _duration_pb2.Duration:
+        """How long the job may wait here for a place when every backend is full, before
+        the call is refused RESOURCE_EXHAUSTED (BACKENDS_FULL) so that the caller may
+        go elsewhere. Zero means the service default; the service caps it, and never
+        waits past the call's deadline or the job's time limit.
+        """
+
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         workflow: Global___WorkflowSpec | None = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        place_wait: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout", "workflow", b"workflow"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["place_wait", b"place_wait", "timeout", b"timeout", "workflow", b"workflow"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "timeout", b"timeout", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["place_wait", b"place_wait", "request_id", b"request_id", "timeout", b"timeout", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -31,20 +32,35 @@ from tests.storage.conftest import StorageServer
 LIMIT = 512 * 1024
 
 
-@pytest.fixture
-async def small_generator(simulator: SimulatorHandle) -> AsyncIterator[RunningServer]:
+def _one_job_generator_settings(url: str, **overrides: Any) -> GeneratorSettings:
     """A generator whose messages may be at most 512 KiB, and that takes one job at a time."""
-    settings = GeneratorSettings.model_validate(
+    return GeneratorSettings.model_validate(
         {
-            "comfyui_urls": simulator.url,
+            "comfyui_urls": url,
             "port": 0,
             "log_format": "text",
             "max_message_bytes": LIMIT,
             "max_queue_per_backend": 1,
-            "place_wait_seconds": 0,  # refuses at once: the gateway's side of waiting is tested here
             "chunk_size": 16 * 1024,
+            **overrides,
         }
     )
+
+
+@pytest.fixture
+async def small_generator(simulator: SimulatorHandle) -> AsyncIterator[RunningServer]:
+    """One job at a time, and a full pool refuses at once whatever the caller's ``place_wait``
+    (the gateway's side of waiting is tested with it)."""
+    settings = _one_job_generator_settings(simulator.url, place_wait_seconds=0, max_place_wait_seconds=0)
+    running = await start_server(await build_generator(settings), settings)
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture
+async def holding_generator(simulator: SimulatorHandle) -> AsyncIterator[RunningServer]:
+    """One job at a time; without a ``place_wait`` in the request a full pool refuses at once."""
+    settings = _one_job_generator_settings(simulator.url, place_wait_seconds=0)
     running = await start_server(await build_generator(settings), settings)
     yield running
     await running.stop(0)
@@ -139,6 +155,26 @@ async def test_outputs_refused_by_a_full_pool_wait_for_a_place(
     finally:
         await stop_gateway(gateway)
     assert generator_refusals() > refused_before  # the pool was full: the outputs had to wait
+    for result in results:
+        assert not result.of("output_failed")
+        assert result.completed.media_stored == 1
+
+
+async def test_an_output_waits_for_a_place_inside_one_generator_call(
+    holding_generator: RunningServer, storage: StorageServer, sim: SimulatorHandle
+) -> None:
+    """The gateway asks the generator to hold its call for the rest of its start wait: three
+    runs at once on a generator that takes one job all run, and none is refused and asked again."""
+    sim.faults.node_delay_s = {"EmptyImage": 0.3}
+    gateway = await start_gateway(generator_target=holding_generator.address, storage_target=storage.address)
+    refused_before = generator_refusals()
+    try:
+        results = await asyncio.gather(
+            *(run(gateway.stub, request(output("solid_image", color=0x404040 + i))) for i in range(3))
+        )
+    finally:
+        await stop_gateway(gateway)
+    assert generator_refusals() == refused_before
     for result in results:
         assert not result.of("output_failed")
         assert result.completed.media_stored == 1

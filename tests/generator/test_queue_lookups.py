@@ -10,6 +10,8 @@ import asyncio
 import uuid
 from typing import Any
 
+import aiohttp
+
 from comfyui_sim.server import SimulatorHandle
 from generator_service.comfy.client import ComfyClient
 from mediagen.scaffold.channels import open_channel
@@ -115,4 +117,56 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
             second.cancel()
         simulator.faults.hang_nodes = []
         await others.close()
+        await channel.close()
+
+
+async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_factory, simulator):
+    """Five prompts put ahead of ours, 0.1 s apart, make five pushes: within one interval, a
+    couple of look-ups and reports answer them all, and the last report is where the prompt
+    stands after the five (unpaced, each push is a look-up and a report: 1, 2, 3, 4, 5, 6)."""
+    simulator.faults.hang_nodes = ["EmptyImage"]
+    server = await generator_factory(
+        comfyui_urls=simulator.url, queue_position_interval_seconds=2.0, watchdog_quiet_seconds=30.0
+    )
+    channel = open_channel(server.address)
+    stub = generator_pb2_grpc.GeneratorServiceStub(channel)
+    positions: list[int] = []
+
+    async def follow(call: Any) -> None:
+        async for event in call:
+            if event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
+                positions.append(event.progress.queue_position)
+
+    async def put_ahead(session: aiohttp.ClientSession, index: int) -> None:
+        body = {
+            "prompt": _graph(index),
+            "client_id": "someone-else",
+            "prompt_id": str(uuid.uuid4()),
+            "front": True,
+        }
+        async with session.post(f"{simulator.url}/prompt", json=body) as answer:
+            assert answer.status == 200, await answer.text()
+
+    first = stub.Generate(template_request("solid_image"), timeout=30)
+    second: Any = None
+    try:
+        await first.read()  # accepted, and executing for as long as the test needs
+        second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
+        follower = asyncio.ensure_future(follow(second))
+        await wait_until(lambda: positions == [1])
+        looked_up = _lookups(simulator)
+        async with aiohttp.ClientSession() as session:
+            for index in range(5):
+                await put_ahead(session, index)
+                await asyncio.sleep(0.1)
+        await wait_until(lambda: positions[-1] == 6, within=10)
+        await asyncio.sleep(2.2)  # a further paced look-up would have reported by now
+        assert positions[-1] == 6
+        assert len(positions) <= 3, positions  # [1, 6] or [1, <some>, 6], not one report per push
+        assert _lookups(simulator) - looked_up <= 3
+        follower.cancel()
+    finally:
+        first.cancel()
+        if second is not None:
+            second.cancel()
         await channel.close()
