@@ -165,6 +165,7 @@ async def test_a_place_freed_by_another_callers_prompt_is_taken_at_its_push(
         simulator.faults.hang_nodes = []
         await others.interrupt(other)
         first = await asyncio.wait_for(waiting, 5)  # its place wait would end only after 30 s
+        assert isinstance(first, generator_pb2.GenerateEvent)
         assert first.HasField("accepted")
         call.cancel()
     finally:
