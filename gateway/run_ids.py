@@ -20,10 +20,12 @@ Media ids (``<run_id>.<output>.<item>``) follow their run's id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from mediagen.scaffold.callers import Caller, current_caller
@@ -34,6 +36,26 @@ M = TypeVar("M", bound=Message)
 # Fields that hold a run id or media id in the gateway's messages (and those it passes on).
 ID_FIELDS = frozenset({"run_id", "media_id"})
 ID_LISTS = frozenset({"media_ids"})
+
+
+@functools.cache
+def may_hold_ids(descriptor: Descriptor) -> bool:
+    """Whether a message of this type can hold an id field, itself or in a nested message."""
+    seen: set[str] = set()
+
+    def holds(message_type: Descriptor) -> bool:
+        if message_type.full_name in seen:
+            return False  # a recursive type: its other fields decide
+        seen.add(message_type.full_name)
+        for field in message_type.fields:
+            nested = field.message_type
+            if field.type == field.TYPE_MESSAGE and nested is not None and holds(nested):
+                return True
+            if field.type == field.TYPE_STRING and field.name in ID_FIELDS | ID_LISTS:
+                return True
+        return False
+
+    return holds(descriptor)
 
 
 def tag_of(caller: str) -> str:
@@ -73,6 +95,8 @@ class RunIds:
 
 
 def _rewrite(message: Message, shown: Callable[[str], str]) -> None:
+    if not may_hold_ids(message.DESCRIPTOR):
+        return  # most events (progress above all) cannot: not walked field by field
     for descriptor, value in message.ListFields():
         name = descriptor.name
         if descriptor.type == descriptor.TYPE_MESSAGE:
