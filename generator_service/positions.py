@@ -59,7 +59,7 @@ class PositionLookup:
         loop = asyncio.get_running_loop()
         while self._wanted:
             now = loop.time()
-            if self._last is not None and now - self._last < self._interval:
+            if self._interval > 0 and self._last is not None and now - self._last < self._interval:
                 await asyncio.sleep(math.ceil(now / self._interval) * self._interval - now)
             self._wanted = False
             self._last = loop.time()

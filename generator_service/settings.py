@@ -84,13 +84,14 @@ class GeneratorSettings(ServerSettings):
         default=5.0, gt=0, description="cross-check /queue and /history after this much silence"
     )
     poll_interval: float = Field(default=0.5, gt=0, description="polling period while events are missing")
-    queue_position_interval_seconds: float = Field(
+    progress_interval_seconds: float = Field(
         default=0.5,
-        gt=0,
+        ge=0,
         le=10,
         description=(
-            "a waiting job's queue position is looked up and reported at most about once per this "
-            "many seconds (the newest position always follows)"
+            "a job's progress of one stage is reported at most about once per this many seconds "
+            "(the newest report follows; a new stage goes out at once), and a waiting job's queue "
+            "position is looked up as often"
         ),
     )
     backend_lost_seconds: float = Field(

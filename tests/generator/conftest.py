@@ -30,6 +30,7 @@ FAST = {
     "cancel_wait_seconds": 3.0,
     "history_retry_seconds": 1.0,
     "restart_backoff_initial": 0.2,
+    "progress_interval_seconds": 0.0,  # every report, for tests that follow steps (see test_outbox_pacing)
     "log_format": "text",
 }
 

@@ -126,7 +126,7 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
     stands after the five (unpaced, each push is a look-up and a report: 1, 2, 3, 4, 5, 6)."""
     simulator.faults.hang_nodes = ["EmptyImage"]
     server = await generator_factory(
-        comfyui_urls=simulator.url, queue_position_interval_seconds=2.0, watchdog_quiet_seconds=30.0
+        comfyui_urls=simulator.url, progress_interval_seconds=2.0, watchdog_quiet_seconds=30.0
     )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
