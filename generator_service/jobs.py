@@ -229,7 +229,9 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
             raise failures.rejected(exc.body, self.ids) from None
         with self.backend.queued_by_us():
             accepted_at = self.accepted_at = time.monotonic()
-            position = await self._position() if ahead else 0
+            # Every prompt the backend held at its last status push is ahead of ours (ComfyUI
+            # runs its queue in order): its count is the position, without a GET /queue.
+            position = ahead
             await self.outbox.put(accepted_event(self.workflow, self.ids, position))
             follower = self.follower = Follower(
                 client=self.backend.client,
@@ -240,6 +242,7 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
                 graph=self.workflow.graph,
                 limits=self.limits.follow,
                 include_previews=self.workflow.include_previews,
+                accepted_position=position,
             )
             # The WebSocket wait: queued behind other prompts, then executing.
             with tracing.span("comfyui.wait", traced):
@@ -280,5 +283,3 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
                 self.backend.name,
             ) from None
 
-    async def _position(self) -> int:
-        return (await self.backend.client.queue()).position(self.prompt_id) or 0

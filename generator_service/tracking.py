@@ -73,6 +73,7 @@ class Follower:
         graph: dict[str, Any],
         limits: FollowLimits,
         include_previews: bool = False,
+        accepted_position: int = 0,
     ) -> None:
         self._client, self._stream, self._inbox = client, stream, inbox
         self._ids, self._client_id, self._graph = ids, client_id, graph
@@ -85,8 +86,8 @@ class Follower:
         # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
         self._positions = PositionLookup(client, ids.prompt_id, inbox, interval=limits.position_interval)
-        self._reported_position = 0
-        """The queue position last reported to the caller (0: none yet)."""
+        self._reported_position = accepted_position
+        """The queue position last reported to the caller: the accepted event's at first."""
         self._pushes = PushedOutcome(ids.prompt_id, graph, include_previews=include_previews)
 
     def _waiting(self) -> bool:

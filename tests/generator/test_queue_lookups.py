@@ -84,7 +84,8 @@ async def test_a_cancelled_asker_does_not_cancel_the_others_lookup(simulator: Si
 
 
 async def test_a_queue_position_is_reported_again_only_when_it_changes(generator_factory, simulator):
-    """Prompts of other callers queued behind ours make status pushes and look-ups, not reports."""
+    """Prompts of other callers queued behind ours make status pushes and look-ups, not reports
+    (the accepted event's position is the first report)."""
     simulator.faults.hang_nodes = ["EmptyImage"]
     server = await generator_factory(comfyui_urls=simulator.url)
     channel = open_channel(server.address)
@@ -94,7 +95,9 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
 
     async def follow(call: Any) -> None:
         async for event in call:
-            if event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
+            if event.HasField("accepted"):
+                positions.append(event.accepted.queue_position)
+            elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
                 positions.append(event.progress.queue_position)
 
     first = stub.Generate(template_request("solid_image"), timeout=30)
@@ -134,7 +137,9 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
 
     async def follow(call: Any) -> None:
         async for event in call:
-            if event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
+            if event.HasField("accepted"):
+                positions.append(event.accepted.queue_position)
+            elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
                 positions.append(event.progress.queue_position)
 
     async def put_ahead(session: aiohttp.ClientSession, index: int) -> None:
