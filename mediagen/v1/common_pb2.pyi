@@ -125,7 +125,10 @@ Global___MediaDescriptor: _TypeAlias = MediaDescriptor  # noqa: Y015
 
 @_typing.final
 class Progress(_message.Message):
-    """A progress report. Reports are sent as they happen and may be coalesced."""
+    """A progress report. Reports are sent as they happen and may be coalesced: the
+    generator sends a new stage at once, and further reports of the same stage at
+    most about twice a second (the newest one follows; progress_interval_seconds).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
