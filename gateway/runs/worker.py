@@ -69,9 +69,14 @@ from mediagen.v1 import gateway_pb2, storage_pb2
 log = logging.getLogger("mediagen.gateway.runs.worker")
 T = TypeVar("T")
 IDLE_SECONDS = 0.25
-"""How long an idle worker waits before looking again without being woken: runs that come back
-to a queue without a publish (a hand-back's delayed redelivery, a dead worker's unacknowledged
-run, a publish missed while disconnected) are found within it."""
+"""How long an idle worker first waits before looking again without being woken: runs that come
+back to a queue without a publish (a dead worker's unacknowledged run, another worker's
+requeue, a publish missed while disconnected) are found within it, or within the longer wait
+it grows to (:data:`IDLE_MAX_SECONDS`) while nothing comes."""
+IDLE_MAX_SECONDS = 2.0
+"""The longest wait of a worker that keeps finding nothing: a gateway whose runs all come by
+publish (or that serves no durable runs at all) no longer asks every queue four times a
+second. A run this worker requeues itself is looked for when its redelivery is due."""
 NEXT_NO_WAIT = json.dumps({"batch": 1, "no_wait": True}).encode()
 NO_RESPONDERS = "503"
 RETRY_SECONDS = 0.5
@@ -156,6 +161,9 @@ class Worker:
         # Callers (tokens) with runs waiting, per priority, and when the streams were last read.
         self._waiting: dict[int, set[str]] = {priority: set() for priority in PRIORITIES}
         self._looked = 0.0
+        self._idle_wait = IDLE_SECONDS
+        self._redelivery_due: float | None = None
+        """When a run this worker put back with a delay comes back (monotonic), if one will."""
 
     async def serve(self) -> None:
         """Take and execute runs until cancelled."""
@@ -192,8 +200,8 @@ class Worker:
         (:class:`gateway.runs.queue.Turns`), one message each with ``no_wait``: an empty
         consumer answers at once (404), so looking past it costs a round trip, not a wait.
         When no caller has a run waiting the worker waits for a submit's publish, or
-        ``IDLE_SECONDS``: asking every queue many times a second for nothing was most of an
-        idle gateway's CPU, and a share of every run's.
+        ``IDLE_SECONDS`` growing to ``IDLE_MAX_SECONDS``: asking every queue many times a second
+        for nothing was most of an idle gateway's CPU, and a share of every run's.
         """
         while True:
             self._published.clear()  # a publish during the look below makes the wait return at once
@@ -204,9 +212,24 @@ class Worker:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if msg is not None:
+                self._idle_wait = IDLE_SECONDS
                 return msg
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._published.wait(), IDLE_SECONDS)
+            await self._wait_idle()
+
+    async def _wait_idle(self) -> None:
+        """Until a publish, a redelivery this worker expects, or the idle wait, which doubles
+        (up to ``IDLE_MAX_SECONDS``) each time it passes with nothing new."""
+        wait = self._idle_wait
+        if self._redelivery_due is not None:
+            wait = min(wait, max(self._redelivery_due - time.monotonic(), 0.0))
+        try:
+            await asyncio.wait_for(self._published.wait(), wait)
+            self._idle_wait = IDLE_SECONDS
+        except TimeoutError:
+            self._idle_wait = min(self._idle_wait * 2, IDLE_MAX_SECONDS)
+        if self._redelivery_due is not None and time.monotonic() >= self._redelivery_due:
+            self._redelivery_due = None
+            self._looked = 0.0  # read the streams: the redelivered run is found without a publish
 
     async def _take_turn(self, inbox: str, replies: Subscription) -> Msg | None:
         """One round over the priorities, highest first, and the callers with runs waiting in each.
@@ -554,6 +577,8 @@ class Worker:
         )
         await outbox.flush()
         await self._settle(claim.msg.nak(delay=self._settings.requeue_delay), "nak")
+        due = time.monotonic() + self._settings.requeue_delay
+        self._redelivery_due = min(due, self._redelivery_due or due)
         log.info("run %s requeued: the generator has no room", record.run_id)
 
     async def _finish(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
+import pytest
 from minio import Minio
 
 from comfyui_sim import SimulatorHandle
+from gateway.runs.jetstream import PRIORITIES
+from gateway.runs.queue import RunQueue
 from mediagen.scaffold import RunningServer
 from mediagen.stack.nats import NatsEndpoint
 from mediagen.v1 import gateway_pb2, storage_pb2
@@ -100,3 +106,34 @@ async def test_a_generator_without_room_sends_the_run_back_to_wait(
 
 async def gateway_reply(storage: StorageServer, run_id: str) -> storage_pb2.GetRunResponse:
     return await storage.stub.GetRun(storage_pb2.GetRunRequest(run_id=run_id))
+
+
+async def test_an_idle_worker_looks_less_and_less_often_yet_takes_a_submit_at_once(
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the queues when nothing comes doubles its wait up to IDLE_MAX_SECONDS; a submit's
+    publish still wakes the worker at once."""
+    looks: list[float] = []
+    read_streams = RunQueue.waiting_callers
+
+    async def counted(self: RunQueue, priority: int) -> list[str]:
+        if priority == PRIORITIES[0]:
+            looks.append(time.monotonic())
+        return await read_streams(self, priority)
+
+    monkeypatch.setattr(RunQueue, "waiting_callers", counted)
+    gateway = await start_run_gateway(generator, storage, nats_server, nats_prefix)
+    try:
+        await asyncio.sleep(4.0)
+        idle_looks = len(looks)
+        # 0.25 s doubling to 2 s: about 5 looks in 4 s (16 at a steady 0.25 s).
+        assert 2 <= idle_looks <= 8, looks
+        status = await gateway.stub.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
+        events = await asyncio.wait_for(watch(gateway.stub, status.run_id), 30)
+        assert events[-1].run_completed.state == gateway_pb2.RUN_STATE_SUCCEEDED
+    finally:
+        await stop_gateway(gateway)
