@@ -312,7 +312,7 @@ class BackendPool:
                     raise
 
     async def _wake_on_pushes(self, backend: Backend) -> None:
-        """Wake the first waiter when a status push leaves ``backend`` room.
+        """Wake waiters, first in line first, for the room a status push leaves on ``backend``.
 
         ComfyUI's queue count gives a finished prompt's place back only with its next push,
         a moment after the release that woke a waiter for it; and other callers' prompts leave
