@@ -282,4 +282,3 @@ class Job(JobCore[Backend, workflows.ResolvedWorkflow]):
                 f"(last error: {self.backend.events.last_error or 'none'})",
                 self.backend.name,
             ) from None
-
