@@ -109,7 +109,7 @@ class RunEngine:
             except Exception as err:  # noqa: BLE001 - JetStream not ready (e.g. cluster electing)
                 log.warning("JetStream not ready (%s); retrying", err)
                 await asyncio.sleep(1.0)
-        store, events = RunStore(kv), EventLog(js, self._layout)
+        store, events = RunStore(kv, js, self._layout.state_bucket), EventLog(js, self._layout)
         queue = RunQueue(nc, js, self._layout, self._settings)
         self._parts = _Parts(nc, js, store, events, queue, QueuedRuns(store))
         log.info("durable runs on NATS %s (role %s)", self._settings.nats_url, self._settings.role)

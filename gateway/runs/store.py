@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
+import nats.errors
 from google.rpc import status_pb2  # type: ignore[import-untyped]
+from nats.js import JetStreamContext, api
 from nats.js import errors as js_errors
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from gateway.run import summary
 from gateway.runs import states
@@ -135,9 +137,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+LIST_READ_SECONDS = 5.0
+"""How long a listing waits for the next record before it takes what it has."""
+
+
 class RunStore:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv = kv
+        self._js = js
+        self._bucket = bucket
 
     async def get(self, run_id: str) -> RunRecord | None:
         found = await self._get(run_id)
@@ -178,17 +186,36 @@ class RunStore:
             return record
 
     async def all(self) -> list[RunRecord]:
-        """Every record, read in one pass over the bucket."""
-        watcher = await self._kv.watchall(ignore_deletes=True)
+        """Every record: the last value of each key, read in one pass over the bucket's stream.
+
+        Read with an ordered consumer until a message says that none is pending after it,
+        rather than with ``KeyValue.watchall``: its "initial values done" marker comes as soon
+        as the consumer's info shows nothing pending, which it can before the values already
+        sent have been handed over; a listing then came back empty.
+        """
+        stream = f"KV_{self._bucket}"  # the key-value convention: bucket B is stream KV_B
+        if not (await self._js.stream_info(stream)).state.messages:
+            return []
+        sub = await self._js.subscribe(
+            f"$KV.{self._bucket}.>",
+            stream=stream,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+        )
         records: list[RunRecord] = []
         try:
-            async for entry in watcher:
-                if entry is None:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=LIST_READ_SECONDS)
+                except nats.errors.TimeoutError:
+                    break  # the last records expired meanwhile: nothing more comes
+                operation = (msg.headers or {}).get(KV_OP)
+                if msg.data and operation not in (KV_DEL, KV_PURGE):
+                    records.append(RunRecord.decode(msg.data))
+                if msg.metadata.num_pending == 0:
                     break
-                if entry.value:
-                    records.append(RunRecord.decode(entry.value))
         finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            await sub.unsubscribe()
         return records
 
     async def _get(self, run_id: str) -> tuple[RunRecord, int] | None:
