@@ -108,6 +108,14 @@ class GatewaySettings(ServerSettings):
     requeue_delay: float = Field(
         default=2.0, gt=0, description="seconds a run waits after the generator had no room for it"
     )
+    caller_queue_idle_seconds: float = Field(
+        default=86_400.0,
+        ge=3600.0,
+        description=(
+            "NATS removes a caller's queue consumer unused this long (a worker makes it again for "
+            "the caller's next run); at least an hour, longer than any run"
+        ),
+    )
     nats_replicas: int = Field(default=1, ge=1, le=5, description="replicas of each stream (3 in production)")
     nats_prefix: str = Field(
         default="RUNS", pattern=r"^[A-Z0-9_]{1,32}$", description="prefix of stream and bucket names"

@@ -154,7 +154,13 @@ async def ensure(js: JetStreamContext, layout: Layout, settings: GatewaySettings
 async def ensure_consumer(
     js: JetStreamContext, layout: Layout, settings: GatewaySettings, priority: int, token: str
 ) -> None:
-    """The durable consumer of one caller's queue subject (``token``), or of the shared one ("")."""
+    """The durable consumer of one caller's queue subject (``token``), or of the shared one ("").
+
+    A caller's consumer is removed by NATS once unused for ``caller_queue_idle_seconds``: one
+    per caller and priority, kept for ever, would pile up with every caller a platform ever had.
+    The workers ask it while its caller has runs waiting, which keeps it; a worker that finds it
+    gone makes it again (:meth:`gateway.runs.worker.Worker._ask`). The shared one stays.
+    """
     subject = layout.queue_subject(priority)
     await js.add_consumer(
         layout.queue_stream(priority),
@@ -167,6 +173,7 @@ async def ensure_consumer(
             max_deliver=-1,
             filter_subject=f"{subject}.{token}" if token else subject,
             num_replicas=settings.nats_replicas,
+            inactive_threshold=settings.caller_queue_idle_seconds if token else None,
         ),
     )
 

@@ -259,22 +259,26 @@ class Worker:
             msg = await replies.next_msg(timeout=1.0)
             if msg.reply and not (msg.headers or {}).get("Status"):
                 return msg
-        if (priority, token) not in self._consumers:
-            # The first worker to see a caller's subject makes its consumer (idempotent).
-            await ensure_consumer(self._js, self._layout, self._settings, priority, token)
-            self._consumers.add((priority, token))
         subject = (
             f"$JS.API.CONSUMER.MSG.NEXT.{self._layout.queue_stream(priority)}"
             f".{self._layout.queue_consumer(priority, token)}"
         )
-        await self._nc.publish(subject, NEXT_NO_WAIT, reply=inbox)
-        msg = await replies.next_msg(timeout=5.0)
-        status = (msg.headers or {}).get("Status")
-        if msg.reply and not status:
-            return msg
-        if status == NO_RESPONDERS:  # the consumer is gone (deleted by hand): make it again next time
+        for _attempt in range(2):
+            if (priority, token) not in self._consumers:
+                # The first worker to see a caller's subject makes its consumer (idempotent).
+                await ensure_consumer(self._js, self._layout, self._settings, priority, token)
+                self._consumers.add((priority, token))
+            await self._nc.publish(subject, NEXT_NO_WAIT, reply=inbox)
+            msg = await replies.next_msg(timeout=5.0)
+            status = (msg.headers or {}).get("Status")
+            if msg.reply and not status:
+                return msg
+            if status != NO_RESPONDERS:
+                return None  # 404 No Messages
+            # The consumer is gone (unused for caller_queue_idle_seconds, or deleted by hand):
+            # make it again and ask it at once, so a caller back after a long pause waits no longer.
             self._consumers.discard((priority, token))
-        return None  # 404 No Messages
+        return None
 
     async def _on_published(self, msg: Msg) -> None:
         for priority in PRIORITIES:

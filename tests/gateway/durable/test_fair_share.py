@@ -13,6 +13,7 @@ from pathlib import Path
 import nats
 
 from gateway.run_ids import RunIds
+from gateway.runs.jetstream import Layout
 from mediagen.scaffold import RunningServer
 from mediagen.scaffold.callers import Caller
 from mediagen.stack.nats import NatsEndpoint
@@ -113,3 +114,37 @@ async def test_runs_queued_on_the_shared_subject_by_an_older_gateway_still_run(
         assert len(stored.media) == 1
     finally:
         await stop_gateway(gateway)
+
+
+async def test_a_callers_queue_consumer_expires_when_unused_and_is_made_again_when_gone(
+    tmp_path: Path,
+    generator: RunningServer,
+    storage: StorageServer,
+    nats_server: NatsEndpoint,
+    nats_prefix: str,
+) -> None:
+    """One consumer per caller and priority, kept for ever, would pile up with every caller a
+    platform ever had: NATS removes one unused for ``caller_queue_idle_seconds``, and a worker
+    that finds it gone makes it again."""
+    async with limited_callers(tmp_path, generator, storage, nats_server, nats_prefix) as callers:
+        alice = callers.stubs["alice"]
+        await alice.SubmitRun(submit_request(tiny(), run_id="first"))
+        await wait_state(alice, "first", gateway_pb2.RUN_STATE_SUCCEEDED, within=60.0)
+        client = await nats.connect(nats_server.url)
+        try:
+            js = client.jetstream()
+            layout = Layout(nats_prefix)
+            stream = layout.queue_stream(NORMAL)
+            shared = layout.queue_consumer(NORMAL)
+            [own] = [info for info in await js.consumers_info(stream) if info.name != shared]
+            assert own.config.inactive_threshold == 86_400.0
+            [kept] = [info for info in await js.consumers_info(stream) if info.name == shared]
+            assert not kept.config.inactive_threshold  # the shared subject's consumer stays
+            await js.delete_consumer(stream, own.name)  # as NATS does once it is unused long enough
+            await alice.SubmitRun(submit_request(tiny(), run_id="second"))
+            await wait_state(alice, "second", gateway_pb2.RUN_STATE_SUCCEEDED, within=60.0)
+            assert [info.name for info in await js.consumers_info(stream) if info.name != shared] == [
+                own.name
+            ]
+        finally:
+            await client.close()
