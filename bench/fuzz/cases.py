@@ -313,14 +313,23 @@ def _is_object(text: str) -> bool:
 
 
 def generator_cases() -> st.SearchStrategy[Case]:
-    def build(request_id: str, workflow: Workflow, timeout: duration_pb2.Duration | None) -> Case:
+    def build(
+        request_id: str,
+        workflow: Workflow,
+        timeout: duration_pb2.Duration | None,
+        place_wait: duration_pb2.Duration | None,
+    ) -> Case:
         request = generator_pb2.GenerateRequest(request_id=request_id, workflow=workflow.spec)
         if timeout is not None:
             request.timeout.CopyFrom(timeout)
-        refuse = workflow.must_refuse or negative(timeout)
+        if place_wait is not None:
+            request.place_wait.CopyFrom(place_wait)
+        refuse = workflow.must_refuse or negative(timeout) or negative(place_wait)
         return Case("generator", "Generate", workflow.kind, request, refuse)
 
-    generate = st.builds(build, st.one_of(st.just("fuzz"), hostile_text(256 * KiB)), workflows(), durations())
+    generate = st.builds(
+        build, st.one_of(st.just("fuzz"), hostile_text(256 * KiB)), workflows(), durations(), durations()
+    )
     others = st.sampled_from(
         (
             Case("generator", "ListWorkflows", "empty", generator_pb2.ListWorkflowsRequest()),
