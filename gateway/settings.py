@@ -13,13 +13,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from mediagen.nats_client import NatsTlsSettings
 from mediagen.scaffold import ServerSettings
 
 KiB = 1024
 MiB = 1024 * KiB
 
 
-class GatewaySettings(ServerSettings):
+class GatewaySettings(ServerSettings, NatsTlsSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GATEWAY_", extra="ignore")
 
     generator_target: str = Field(default="127.0.0.1:50052", min_length=1)

@@ -121,7 +121,11 @@ async def _journal(settings: GeneratorSettings) -> Journal:
     default one, or a temporary one if that is not writable."""
     if settings.nats_url:
         shared = NatsJournal(
-            settings.nats_url, settings.nats_prefix, settings.lease_seconds, settings.nats_replicas
+            settings.nats_url,
+            settings.nats_prefix,
+            settings.lease_seconds,
+            settings.nats_replicas,
+            tls=settings.nats_tls(),
         )
         await shared.start()
         return shared

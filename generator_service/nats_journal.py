@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,7 @@ from nats.js import errors as js_errors
 from nats.js.kv import KeyValue
 
 from generator_service.journal import Entry, Journal, JournalUnavailable, attached
+from mediagen.nats_client import ConnectionTrouble
 from mediagen.tasks import cancel_and_wait
 
 log = logging.getLogger("mediagen.generator.journal")
@@ -85,8 +87,19 @@ class Buckets:
 
 
 class NatsJournal(Journal):
-    def __init__(self, url: str, prefix: str, lease_seconds: float, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        lease_seconds: float,
+        replicas: int = 1,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.instance = uuid.uuid4().hex
+        self._tls = tls
+        self.trouble = ConnectionTrouble(log)
+        """The last error of the connection to NATS (logged as it comes)."""
         self.buckets = Buckets(prefix)
         self._servers = [u.strip() for u in url.split(",") if u.strip()]
         self._lease_seconds = lease_seconds
@@ -113,6 +126,8 @@ class NatsJournal(Journal):
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
                 pending_size=0,
+                tls=self._tls,
+                error_cb=self.trouble.note,
             )
             js = self._nc.jetstream()
             self._prompts = await _bucket(js, self.buckets.prompts, PROMPT_TTL, self._replicas)

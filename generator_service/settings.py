@@ -16,12 +16,13 @@ from pydantic_settings import SettingsConfigDict
 
 from generator_service.process import check_command
 from generator_service.providers.config import BackendConfig
+from mediagen.nats_client import NatsTlsSettings
 from mediagen.scaffold import ServerSettings
 
 KiB = 1024
 
 
-class GeneratorSettings(ServerSettings):
+class GeneratorSettings(ServerSettings, NatsTlsSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAGEN_GENERATOR_", extra="ignore")
 
     comfyui_urls: str = Field(default="", description="comma-separated ComfyUI base URLs (attached mode)")

@@ -33,6 +33,7 @@ from gateway.runs.queue import QueuedRuns, RunQueue
 from gateway.runs.store import LostClaim, RunRecord, RunStore, completed_of, fingerprint
 from gateway.runs.worker import Worker, new_record
 from gateway.settings import GatewaySettings
+from mediagen.nats_client import ConnectionTrouble
 from mediagen.scaffold.callers import Caller
 from mediagen.scaffold.errors import ServiceError, invalid_argument
 from mediagen.tasks import cancel_and_wait
@@ -76,6 +77,8 @@ class RunEngine:
         self._settings = settings
         self._layout = Layout(settings.nats_prefix)
         self._parts: _Parts | None = None
+        self._trouble = ConnectionTrouble(log)
+        """Why the connection last failed (told to callers while there is none)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.worker: Worker | None = None
 
@@ -96,10 +99,10 @@ class RunEngine:
     async def _connect(self) -> None:
         while True:
             try:
-                nc = await jetstream.connect(self._settings)
+                nc = await jetstream.connect(self._settings, self._trouble)
                 break
             except Exception as err:  # noqa: BLE001 - NATS not up yet: keep trying
-                log.warning("NATS at %s not reachable (%s); retrying", self._settings.nats_url, err)
+                await self._trouble.note(err)
                 await asyncio.sleep(1.0)
         js = nc.jetstream(timeout=5.0)
         while True:
@@ -129,10 +132,11 @@ class RunEngine:
                 "durable runs are off on this gateway (MEDIAGEN_GATEWAY_NATS_URL is empty)",
                 "RUNS_DISABLED",
             )
+        why = f" (last error: {self._trouble.last})" if self._trouble.last else ""
         if self._parts is None:
-            raise unavailable("not connected yet")
+            raise unavailable(f"not connected yet{why}")
         if not self._parts.nc.is_connected:
-            raise unavailable("connection lost, reconnecting")
+            raise unavailable(f"connection lost, reconnecting{why}")
         return self._parts
 
     # --- SubmitRun -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
 from gateway.settings import GatewaySettings
+from mediagen.nats_client import ConnectionTrouble
 from mediagen.v1 import gateway_pb2
 
 PRIORITIES = (gateway_pb2.RUN_PRIORITY_HIGH, gateway_pb2.RUN_PRIORITY_NORMAL, gateway_pb2.RUN_PRIORITY_LOW)
@@ -98,8 +99,10 @@ class Layout:
         return f"{self.subject_root}.cancel"
 
 
-async def connect(settings: GatewaySettings) -> Client:
-    """A connection that reconnects forever; a publish while disconnected fails rather than buffers."""
+async def connect(settings: GatewaySettings, trouble: ConnectionTrouble) -> Client:
+    """A connection that reconnects forever; a publish while disconnected fails rather than buffers.
+
+    It returns only once connected; meanwhile ``trouble`` holds the last error."""
     return await nats.connect(
         servers=[url.strip() for url in settings.nats_url.split(",") if url.strip()],
         name="mediagen-gateway",
@@ -108,6 +111,8 @@ async def connect(settings: GatewaySettings) -> Client:
         max_reconnect_attempts=-1,
         allow_reconnect=True,
         pending_size=0,
+        tls=settings.nats_tls(),
+        error_cb=trouble.note,
     )
 
 

@@ -16,6 +16,7 @@ files changed, and the channel opens new connections with new credentials.
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -27,6 +28,22 @@ log = logging.getLogger("mediagen.tls")
 
 def _read(path: Path | None) -> bytes | None:
     return path.read_bytes() if path else None
+
+
+def client_ssl_context(
+    ca_file: Path | None, cert_file: Path | None = None, key_file: Path | None = None
+) -> ssl.SSLContext:
+    """A TLS client context for a connection made with one (NATS): the server is checked against
+    ``ca_file`` (the system's CAs when None), and ``cert_file``/``key_file`` are presented as
+    the client certificate when given.
+
+    Read when the connection is first made and kept for its reconnections: a rotated
+    certificate is taken up at the next start (the gRPC credentials above follow their files).
+    """
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if cert_file is not None:
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 def server_credentials(

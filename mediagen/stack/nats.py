@@ -71,10 +71,33 @@ def find_nats_binary() -> Path | None:
     return Path(found) if found else None
 
 
+@dataclass(frozen=True)
+class NatsServerTls:
+    """TLS on the server's client port; with ``client_ca_file``, clients must present a
+    certificate that CA signed (``--tlsverify``)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+    def argv(self) -> list[str]:
+        args = ["--tls", "--tlscert", str(self.cert_file), "--tlskey", str(self.key_file)]
+        if self.client_ca_file is not None:
+            args += ["--tlsverify", "--tlscacert", str(self.client_ca_file)]
+        return args
+
+
 class LocalNats:
     """One ``nats-server -js`` process on loopback, its store and log under ``work_dir``."""
 
-    def __init__(self, work_dir: Path, binary: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        binary: Path | None = None,
+        host: str = "127.0.0.1",
+        *,
+        tls: NatsServerTls | None = None,
+    ) -> None:
         found = binary or find_nats_binary()
         if found is None:
             raise FileNotFoundError(
@@ -84,6 +107,7 @@ class LocalNats:
         self.binary = found
         self.work_dir = work_dir
         self.host = host
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoint: NatsEndpoint | None = None
 
@@ -117,6 +141,7 @@ class LocalNats:
             str(ports_dir),
             "--log",
             str(self.log_path),
+            *(self.tls.argv() if self.tls else []),
         ]
         self.process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
