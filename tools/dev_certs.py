@@ -6,7 +6,7 @@ Writes, under the folder given:
 
 * ``ca.crt`` and ``ca.key``: the CA (``ca.key`` also suits a cert-manager CA Issuer:
   ``kubectl -n mediagen create secret tls mediagen-ca --cert=ca.crt --key=ca.key``);
-* ``gateway/``, ``generator/``, ``storage/``: ``tls.crt``, ``tls.key`` and ``ca.crt``, the
+* ``gateway/``, ``generator/``, ``storage/``, ``nats/``: ``tls.crt``, ``tls.key`` and ``ca.crt``, the
   layout of a cert-manager Secret, so the compose override and the Kubernetes component
   mount them alike. Each certificate serves (names: the service, ``<service>-headless``,
   ``localhost``, ``127.0.0.1``, so peers and the health check verify it) and is also the
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-SERVICES = ("gateway", "generator", "storage")
+SERVICES = ("gateway", "generator", "storage", "nats")
 KeyType = ec.EllipticCurvePrivateKey
 
 

@@ -77,6 +77,7 @@ class RunEngine:
         self._settings = settings
         self._layout = Layout(settings.nats_prefix)
         self._parts: _Parts | None = None
+        self._nc: Client | None = None
         self._trouble = ConnectionTrouble(log)
         """Why the connection last failed (told to callers while there is none)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,14 +93,14 @@ class RunEngine:
 
     async def close(self) -> None:
         await cancel_and_wait(self._tasks)
-        if self._parts is not None:
+        if self._nc is not None:  # connected, whether or not the rest was set up
             with contextlib.suppress(Exception):
-                await self._parts.nc.close()
+                await self._nc.close()
 
     async def _connect(self) -> None:
         while True:
             try:
-                nc = await jetstream.connect(self._settings, self._trouble)
+                nc = self._nc = await jetstream.connect(self._settings, self._trouble)
                 break
             except Exception as err:  # noqa: BLE001 - NATS not up yet: keep trying
                 await self._trouble.note(err)

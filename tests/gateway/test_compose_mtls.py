@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +33,13 @@ from mediagen.scaffold import RunningServer, start_server
 from mediagen.scaffold.channels import open_channel
 from mediagen.stack import healthcheck
 from mediagen.stack.minio import MinioEndpoint
-from mediagen.v1 import gateway_pb2_grpc, storage_pb2
+from mediagen.stack.nats import LocalNats, NatsEndpoint, NatsServerTls
+from mediagen.v1 import gateway_pb2, gateway_pb2_grpc, storage_pb2
 from storage_service.settings import StorageSettings
 from tests.deploy.manifests import COMPOSE_MTLS, ROOT, compose_services
+from tests.gateway.conftest import Gateway
+from tests.gateway.durable.conftest import wait_connected
+from tests.gateway.durable.support import submit_request, wait_state
 from tests.gateway.runs import output, request, run
 from tests.storage.conftest import start_storage, stop_storage, storage_settings
 
@@ -92,6 +96,27 @@ def environment(certs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(name, value)
 
 
+def nats_tls_as_the_override_starts_it(certs: Path) -> NatsServerTls:
+    """The TLS flags the override gives nats-server, its mount mapped onto ``certs/nats``."""
+    command = [
+        str(arg).replace(MOUNT, str(certs / "nats"))
+        for arg in compose_services(COMPOSE_MTLS)["nats"]["command"]
+    ]
+    assert "--tlsverify" in command  # clients must show a certificate
+
+    def value(flag: str) -> Path:
+        return Path(command[command.index(flag) + 1])
+
+    return NatsServerTls(value("--tlscert"), value("--tlskey"), client_ca_file=value("--tlscacert"))
+
+
+@pytest.fixture
+def tls_nats(certs: Path, tmp_path: Path) -> Iterator[NatsEndpoint]:
+    server = LocalNats(tmp_path / "nats", tls=nats_tls_as_the_override_starts_it(certs))
+    yield server.start()
+    server.stop()
+
+
 @pytest.fixture
 async def stack(
     certs: Path,
@@ -100,8 +125,12 @@ async def stack(
     minio_endpoint: MinioEndpoint,
     bucket: str,
     minio_client: Minio,
+    tls_nats: NatsEndpoint,
 ) -> AsyncIterator[Stack]:
-    generator_settings = GeneratorSettings(comfyui_urls=simulator.url, port=0, log_format="text")
+    # The NATS client certificate settings come from the override's variables (environment).
+    generator_settings = GeneratorSettings(
+        comfyui_urls=simulator.url, port=0, log_format="text", nats_url=tls_nats.url
+    )
     generator = await start_server(await build_generator(generator_settings), generator_settings)
     storage = await start_storage(storage_settings(minio_endpoint, bucket), minio_client)
     assert isinstance(storage.settings, StorageSettings)
@@ -109,7 +138,7 @@ async def stack(
     gateway_settings = GatewaySettings(
         port=0,
         log_format="text",
-        nats_url="",
+        nats_url=tls_nats.url,
         generator_target=f"localhost:{generator.port}",
         storage_target=f"localhost:{storage.running.port}",
     )
@@ -147,6 +176,15 @@ async def test_a_run_crosses_every_hop_on_mutual_tls_named_by_the_caller_s_certi
         ops = gateway_pb2_grpc.GatewayServiceStub(ops_channel)
         stored = await ops.GetRun(storage_pb2.GetRunRequest(run_id=result.run_id), timeout=10)
         assert stored.run.caller == "alice"  # named by the certificate; ops, an admin, sees it
+
+
+async def test_a_durable_run_goes_through_nats_on_mutual_tls(stack: Stack) -> None:
+    async with client(stack, "alice") as channel:
+        alice = gateway_pb2_grpc.GatewayServiceStub(channel)
+        await wait_connected(Gateway(stack.services["gateway"], alice, channel, None))  # type: ignore[arg-type]
+        status = await alice.SubmitRun(submit_request(output("solid_image", width=8, height=8)))
+        done = await wait_state(alice, status.run_id, gateway_pb2.RUN_STATE_SUCCEEDED, within=60.0)
+    assert len(done.media) == 1
 
 
 async def test_a_caller_without_a_certificate_is_refused(stack: Stack) -> None:
