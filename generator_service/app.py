@@ -104,7 +104,7 @@ def job_limits(settings: GeneratorSettings) -> JobLimits:
         poll_interval=settings.poll_interval,
         backend_lost=settings.backend_lost_seconds,
         history_retry=settings.history_retry_seconds,
-        position_interval=settings.progress_interval_seconds,
+        progress_interval=settings.progress_interval_seconds,
     )
     return JobLimits(
         follow=follow,
@@ -112,7 +112,6 @@ def job_limits(settings: GeneratorSettings) -> JobLimits:
         chunk_size=settings.chunk_size,
         output_prefix=settings.output_prefix,
         connect_wait=settings.backend_lost_seconds,
-        progress_interval=settings.progress_interval_seconds,
     )
 
 

@@ -63,8 +63,6 @@ class JobLimits:
     chunk_size: int
     output_prefix: str
     connect_wait: float
-    progress_interval: float
-    """Reports of one stage go to the caller at most once per this many seconds (see Outbox)."""
 
 
 B = TypeVar("B", bound=PlacedBackend)
@@ -84,7 +82,7 @@ class JobCore(Generic[B, W]):
         """Loop time (``loop.time()``) by which the job must be over."""
         self.ids = JobIds(str(uuid.uuid4()), backend.name)
         self.life = JobLife()
-        self.outbox = Outbox(progress_interval=limits.progress_interval)
+        self.outbox = Outbox(progress_interval=limits.follow.progress_interval)
         self.created = time.monotonic()
         self.task: asyncio.Task[None] | None = None
 

@@ -40,8 +40,9 @@ class FollowLimits:
     poll_interval: float
     backend_lost: float
     history_retry: float
-    position_interval: float
-    """At most about one queue position lookup (and report) per this many seconds per prompt."""
+    progress_interval: float
+    """At most about one report of a stage per this many seconds per job (see Outbox), and as
+    many queue position lookups."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Follower:
         # When the backend finished: the completion push's arrival when there was one, not when
         # the history answered after it, so one backend's consecutive executions never overlap.
         self.finished_at: float | None = None
-        self._positions = PositionLookup(client, ids.prompt_id, inbox, interval=limits.position_interval)
+        self._positions = PositionLookup(client, ids.prompt_id, inbox, interval=limits.progress_interval)
         self._reported_position = accepted_position
         """The queue position last reported to the caller: the accepted event's at first."""
         self._pushes = PushedOutcome(ids.prompt_id, graph, include_previews=include_previews)
