@@ -128,6 +128,7 @@ class NatsJournal(Journal):
                 pending_size=0,
                 tls=self._tls,
                 error_cb=self.trouble.note,
+                reconnected_cb=self.trouble.connected,
             )
             js = self._nc.jetstream()
             self._prompts = await _bucket(js, self.buckets.prompts, PROMPT_TTL, self._replicas)

@@ -55,3 +55,7 @@ class ConnectionTrouble:
     async def note(self, error: Exception) -> None:
         self.last = f"{type(error).__name__}: {error}"[:200]
         self._log.warning("NATS: %s", self.last)
+
+    async def connected(self) -> None:
+        """Connected (again): an earlier error no longer says anything (``reconnected_cb``)."""
+        self.last = ""

@@ -103,7 +103,7 @@ async def connect(settings: GatewaySettings, trouble: ConnectionTrouble) -> Clie
     """A connection that reconnects forever; a publish while disconnected fails rather than buffers.
 
     It returns only once connected; meanwhile ``trouble`` holds the last error."""
-    return await nats.connect(
+    client = await nats.connect(
         servers=[url.strip() for url in settings.nats_url.split(",") if url.strip()],
         name="mediagen-gateway",
         connect_timeout=2,
@@ -113,7 +113,10 @@ async def connect(settings: GatewaySettings, trouble: ConnectionTrouble) -> Clie
         pending_size=0,
         tls=settings.nats_tls(),
         error_cb=trouble.note,
+        reconnected_cb=trouble.connected,
     )
+    await trouble.connected()
+    return client
 
 
 async def ensure(js: JetStreamContext, layout: Layout, settings: GatewaySettings) -> KeyValue:
