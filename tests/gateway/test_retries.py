@@ -13,7 +13,6 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import REGISTRY
 
 from comfyui_sim import SimulatorHandle
 from gateway.output import PlaceWait
@@ -27,6 +26,7 @@ from mediagen.scaffold.errors import status_details, status_of_rpc_error
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
 from tests.gateway.conftest import start_gateway, stop_gateway
 from tests.gateway.runs import output, request, run
+from tests.generator.support import generator_refusals
 from tests.storage.conftest import StorageServer
 
 LIMIT = 512 * 1024
@@ -129,16 +129,6 @@ async def test_only_an_explicit_refusal_is_safe_to_retry(
 def test_the_channel_never_retries_a_generate_call() -> None:
     methods = {name["method"] for config in GENERATOR_CONFIG["methodConfig"] for name in config["name"]}
     assert "Generate" not in methods
-
-
-def generator_refusals() -> float:
-    labels = {
-        "grpc_type": "server_stream",
-        "grpc_service": "mediagen.v1.GeneratorService",
-        "grpc_method": "Generate",
-        "grpc_code": "RESOURCE_EXHAUSTED",
-    }
-    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
 async def test_outputs_refused_by_a_full_pool_wait_for_a_place(

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import duration_pb2
+from prometheus_client import REGISTRY
 
 from mediagen.params import to_value as param
 from mediagen.scaffold.errors import StatusDetails, status_details, status_of_rpc_error
@@ -122,3 +123,14 @@ def running_node(node_type: str):
         return event.HasField("progress") and event.progress.node_type == node_type
 
     return stop
+
+
+def generator_refusals() -> float:
+    """``Generate`` calls this process's generators answered RESOURCE_EXHAUSTED, so far."""
+    labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "mediagen.v1.GeneratorService",
+        "grpc_method": "Generate",
+        "grpc_code": "RESOURCE_EXHAUSTED",
+    }
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0

@@ -12,7 +12,6 @@ import time
 import uuid
 
 import grpc
-from prometheus_client import REGISTRY
 
 from generator_service import backends
 from generator_service.backends import BackendPool
@@ -20,17 +19,7 @@ from generator_service.comfy.client import ComfyClient
 from generator_service.providers.base import BackendKind
 from mediagen.scaffold.channels import open_channel
 from mediagen.v1 import generator_pb2, generator_pb2_grpc
-from tests.generator.support import run, template_request
-
-
-def refusals() -> float:
-    labels = {
-        "grpc_type": "server_stream",
-        "grpc_service": "mediagen.v1.GeneratorService",
-        "grpc_method": "Generate",
-        "grpc_code": "RESOURCE_EXHAUSTED",
-    }
-    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
+from tests.generator.support import generator_refusals, run, template_request
 
 
 async def test_jobs_beyond_the_limit_wait_for_a_place(generator_factory, simulator):
@@ -40,7 +29,7 @@ async def test_jobs_beyond_the_limit_wait_for_a_place(generator_factory, simulat
     )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
-    refused_before = refusals()
+    refused_before = generator_refusals()
     try:
         first = asyncio.ensure_future(run(stub, template_request("solid_image", width=40, height=40)))
         await asyncio.sleep(0.05)  # the first holds the only place
@@ -51,7 +40,7 @@ async def test_jobs_beyond_the_limit_wait_for_a_place(generator_factory, simulat
         results = [await first, *await asyncio.gather(*later)]
     finally:
         await channel.close()
-    assert refusals() == refused_before  # nobody was refused: each waited for the place
+    assert generator_refusals() == refused_before  # nobody was refused: each waited for the place
     for result in results:
         assert result.error is None, result.error
         assert result.completed is not None
@@ -90,7 +79,7 @@ async def test_a_request_waits_as_long_as_its_place_wait_asks(generator_factory,
     )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
-    refused_before = refusals()
+    refused_before = generator_refusals()
     try:
         first = asyncio.ensure_future(run(stub, template_request("solid_image", width=40, height=40)))
         await asyncio.sleep(0.1)  # the first holds the only place for 0.8 s
@@ -101,7 +90,7 @@ async def test_a_request_waits_as_long_as_its_place_wait_asks(generator_factory,
     assert earlier.error is None, earlier.error
     assert later.error is None, later.error
     assert later.completed is not None
-    assert refusals() == refused_before
+    assert generator_refusals() == refused_before
 
 
 async def test_a_requests_place_wait_is_capped(generator_factory, simulator):

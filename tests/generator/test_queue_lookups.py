@@ -29,6 +29,15 @@ def _graph(index: int) -> dict[str, object]:
     }
 
 
+async def _follow_positions(call: Any, positions: list[int]) -> None:
+    """Every queue position the caller is told: the accepted event's, then each QUEUED report's."""
+    async for event in call:
+        if event.HasField("accepted"):
+            positions.append(event.accepted.queue_position)
+        elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
+            positions.append(event.progress.queue_position)
+
+
 def _lookups(simulator: SimulatorHandle) -> int:
     return int(simulator.state()["queue_requests"])  # type: ignore[call-overload]
 
@@ -93,19 +102,12 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
     others = ComfyClient(simulator.url)
     positions: list[int] = []
 
-    async def follow(call: Any) -> None:
-        async for event in call:
-            if event.HasField("accepted"):
-                positions.append(event.accepted.queue_position)
-            elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
-                positions.append(event.progress.queue_position)
-
     first = stub.Generate(template_request("solid_image"), timeout=30)
     second: Any = None
     try:
         await first.read()  # accepted, and executing for as long as the test needs
         second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
-        follower = asyncio.ensure_future(follow(second))
+        follower = asyncio.ensure_future(_follow_positions(second, positions))
         await wait_until(lambda: positions == [1])
         looked_up = _lookups(simulator)
         for index in range(3):
@@ -135,13 +137,6 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
     positions: list[int] = []
 
-    async def follow(call: Any) -> None:
-        async for event in call:
-            if event.HasField("accepted"):
-                positions.append(event.accepted.queue_position)
-            elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
-                positions.append(event.progress.queue_position)
-
     async def put_ahead(session: aiohttp.ClientSession, index: int) -> None:
         body = {
             "prompt": _graph(index),
@@ -157,7 +152,7 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
     try:
         await first.read()  # accepted, and executing for as long as the test needs
         second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
-        follower = asyncio.ensure_future(follow(second))
+        follower = asyncio.ensure_future(_follow_positions(second, positions))
         await wait_until(lambda: positions == [1])
         looked_up = _lookups(simulator)
         async with aiohttp.ClientSession() as session:
