@@ -7,7 +7,9 @@ job made the backend build, and the generator parse, the whole queue once per wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -36,6 +38,30 @@ async def _follow_positions(call: Any, positions: list[int]) -> None:
             positions.append(event.accepted.queue_position)
         elif event.HasField("progress") and event.progress.stage == common_pb2.PROGRESS_STAGE_QUEUED:
             positions.append(event.progress.queue_position)
+
+
+@contextlib.asynccontextmanager
+async def _queued_behind_a_running_job(
+    stub: generator_pb2_grpc.GeneratorServiceAsyncStub,
+) -> AsyncIterator[list[int]]:
+    """One job running (its node hangs), a second one queued behind it at position 1; yields the
+    positions the second's caller is told, as they come."""
+    positions: list[int] = []
+    first = stub.Generate(template_request("solid_image"), timeout=30)
+    second: Any = None
+    follower: asyncio.Future[None] | None = None
+    try:
+        await first.read()  # accepted, and executing for as long as the test needs
+        second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
+        follower = asyncio.ensure_future(_follow_positions(second, positions))
+        await wait_until(lambda: positions == [1])
+        yield positions
+    finally:
+        if follower is not None:
+            follower.cancel()
+        first.cancel()
+        if second is not None:
+            second.cancel()
 
 
 def _lookups(simulator: SimulatorHandle) -> int:
@@ -100,26 +126,15 @@ async def test_a_queue_position_is_reported_again_only_when_it_changes(generator
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
     others = ComfyClient(simulator.url)
-    positions: list[int] = []
-
-    first = stub.Generate(template_request("solid_image"), timeout=30)
-    second: Any = None
     try:
-        await first.read()  # accepted, and executing for as long as the test needs
-        second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
-        follower = asyncio.ensure_future(_follow_positions(second, positions))
-        await wait_until(lambda: positions == [1])
-        looked_up = _lookups(simulator)
-        for index in range(3):
-            await others.submit(_graph(index), "someone-else", str(uuid.uuid4()))
-            await wait_until(lambda index=index: _lookups(simulator) > looked_up + index)
-        await asyncio.sleep(0.2)  # any report those look-ups made is out by now
-        assert positions == [1]
-        follower.cancel()
+        async with _queued_behind_a_running_job(stub) as positions:
+            looked_up = _lookups(simulator)
+            for index in range(3):
+                await others.submit(_graph(index), "someone-else", str(uuid.uuid4()))
+                await wait_until(lambda index=index: _lookups(simulator) > looked_up + index)
+            await asyncio.sleep(0.2)  # any report those look-ups made is out by now
+            assert positions == [1]
     finally:
-        first.cancel()
-        if second is not None:
-            second.cancel()
         simulator.faults.hang_nodes = []
         await others.close()
         await channel.close()
@@ -135,7 +150,6 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
     )
     channel = open_channel(server.address)
     stub = generator_pb2_grpc.GeneratorServiceStub(channel)
-    positions: list[int] = []
 
     async def put_ahead(session: aiohttp.ClientSession, index: int) -> None:
         body = {
@@ -147,26 +161,17 @@ async def test_queue_positions_are_paced_and_the_newest_one_follows(generator_fa
         async with session.post(f"{simulator.url}/prompt", json=body) as answer:
             assert answer.status == 200, await answer.text()
 
-    first = stub.Generate(template_request("solid_image"), timeout=30)
-    second: Any = None
     try:
-        await first.read()  # accepted, and executing for as long as the test needs
-        second = stub.Generate(template_request("solid_image", width=32, height=32), timeout=30)
-        follower = asyncio.ensure_future(_follow_positions(second, positions))
-        await wait_until(lambda: positions == [1])
-        looked_up = _lookups(simulator)
-        async with aiohttp.ClientSession() as session:
-            for index in range(5):
-                await put_ahead(session, index)
-                await asyncio.sleep(0.1)
-        await wait_until(lambda: positions[-1] == 6, within=10)
-        await asyncio.sleep(2.2)  # a further paced look-up would have reported by now
-        assert positions[-1] == 6
-        assert len(positions) <= 3, positions  # [1, 6] or [1, <some>, 6], not one report per push
-        assert _lookups(simulator) - looked_up <= 3
-        follower.cancel()
+        async with _queued_behind_a_running_job(stub) as positions:
+            looked_up = _lookups(simulator)
+            async with aiohttp.ClientSession() as session:
+                for index in range(5):
+                    await put_ahead(session, index)
+                    await asyncio.sleep(0.1)
+            await wait_until(lambda: positions[-1] == 6, within=10)
+            await asyncio.sleep(2.2)  # a further paced look-up would have reported by now
+            assert positions[-1] == 6
+            assert len(positions) <= 3, positions  # [1, 6] or [1, <some>, 6], not one report per push
+            assert _lookups(simulator) - looked_up <= 3
     finally:
-        first.cancel()
-        if second is not None:
-            second.cancel()
         await channel.close()
